@@ -1,0 +1,210 @@
+import { DataError, ShapeError, fmtShape } from '../../errors.js';
+import { layerNormBackwardRows, layerNormRows, logSoftmaxBackwardRows, softmaxBackwardRows, softmaxRows } from '../../kernels/norm.js';
+import type { Rng } from '../../kernels/random.js';
+import { allocF32 } from '../../kernels/storage.js';
+import { broadcastShapes, expandKernel, normAxis, sizeOf, sumToShape } from '../../kernels/shape.js';
+import { Tensor, result } from '../tensor.js';
+import { permute } from './shape.js';
+
+function alongAxis(op: string, x: Tensor, axis: number, fn: (t: Tensor) => Tensor): Tensor {
+  const a = normAxis(op, axis, x.ndim);
+  if (a === x.ndim - 1) return fn(x);
+  // Another axis: move it last, apply, move it back (rare in models).
+  const perm = [...Array(x.ndim).keys()];
+  perm[a] = x.ndim - 1;
+  perm[x.ndim - 1] = a;
+  return permute(fn(permute(x, perm)), perm);
+}
+
+/** Numerically stable softmax along `axis` (default last). */
+export function softmax(x: Tensor, axis = -1): Tensor {
+  return alongAxis('softmax', x, axis, (t) => {
+    const cols = t.shape[t.ndim - 1]!;
+    const rows = cols === 0 ? 0 : t.size / cols;
+    const out = allocF32(t.size);
+    softmaxRows(t.data, rows, cols, out, false);
+    return result('softmax', out, t.shape, [t], (g) => {
+      const gx = new Float32Array(t.size);
+      softmaxBackwardRows(out, g, rows, cols, gx);
+      return [gx];
+    });
+  });
+}
+
+/** Numerically stable log-softmax along `axis` (default last). */
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  return alongAxis('logSoftmax', x, axis, (t) => {
+    const cols = t.shape[t.ndim - 1]!;
+    const rows = cols === 0 ? 0 : t.size / cols;
+    const out = allocF32(t.size);
+    softmaxRows(t.data, rows, cols, out, true);
+    return result('logSoftmax', out, t.shape, [t], (g) => {
+      const gx = new Float32Array(t.size);
+      logSoftmaxBackwardRows(out, g, rows, cols, gx);
+      return [gx];
+    });
+  });
+}
+
+/** Layer normalisation over the last dim, with optional affine γ, β of shape [D]. */
+export function layerNorm(x: Tensor, gamma: Tensor | null = null, beta: Tensor | null = null, eps = 1e-5): Tensor {
+  const cols = x.shape[x.ndim - 1];
+  if (cols === undefined || cols === 0) throw new ShapeError('layerNorm', `needs a non-empty last dim, got ${fmtShape(x.shape)}`);
+  for (const [name, p] of [['gamma', gamma], ['beta', beta]] as const) {
+    if (p && (p.ndim !== 1 || p.shape[0] !== cols)) throw new ShapeError('layerNorm', `${name} ${fmtShape(p.shape)} must be [${cols}] for input ${fmtShape(x.shape)}`);
+  }
+  const rows = x.size / cols;
+  const out = allocF32(x.size);
+  const mean = new Float32Array(rows);
+  const rstd = new Float32Array(rows);
+  layerNormRows(x.data, rows, cols, gamma?.data ?? null, beta?.data ?? null, eps, out, mean, rstd);
+  const inputs = [x, ...(gamma ? [gamma] : []), ...(beta ? [beta] : [])];
+  return result('layerNorm', out, x.shape, inputs, (g) => {
+    const dx = x.requiresGrad ? new Float32Array(x.size) : null;
+    const dg = gamma?.requiresGrad ? new Float64Array(cols) : null;
+    const db = beta?.requiresGrad ? new Float64Array(cols) : null;
+    layerNormBackwardRows(x.data, g, rows, cols, gamma?.data ?? null, mean, rstd, dx, dg, db);
+    const grads: (Float32Array | null)[] = [dx];
+    if (gamma) grads.push(dg && Float32Array.from(dg));
+    if (beta) grads.push(db && Float32Array.from(db));
+    return grads;
+  });
+}
+
+/** Gathers rows of `weight` [V, D] for integer `ids` (any shape) → [...idsShape, D]. */
+export function embedding(weight: Tensor, ids: ArrayLike<number>, idsShape: readonly number[] = [ids.length]): Tensor {
+  if (weight.ndim !== 2) throw new ShapeError('embedding', `weight must be [vocab, dim], got ${fmtShape(weight.shape)}`);
+  if (sizeOf(idsShape) !== ids.length) throw new ShapeError('embedding', `ids shape ${fmtShape(idsShape)} does not hold ${ids.length} ids`);
+  const [vocab, dim] = weight.shape as [number, number];
+  const n = ids.length;
+  const out = allocF32(n * dim);
+  for (let i = 0; i < n; i++) {
+    const id = ids[i]!;
+    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new DataError('embedding', `id ${id} at position ${i} is outside [0, ${vocab})`);
+    out.set(weight.data.subarray(id * dim, (id + 1) * dim), i * dim);
+  }
+  const idsCopy = Int32Array.from(ids);
+  return result('embedding', out, [...idsShape, dim], [weight], (g) => {
+    const gw = allocF32(weight.size);
+    for (let i = 0; i < n; i++) {
+      const o = idsCopy[i]! * dim;
+      for (let j = 0; j < dim; j++) gw[o + j] += g[i * dim + j]!;
+    }
+    return [gw];
+  });
+}
+
+/** Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1−p). */
+export function dropout(x: Tensor, p: number, rng: Rng, training = true): Tensor {
+  if (!(p >= 0 && p < 1)) throw new ShapeError('dropout', `p must be in [0, 1), got ${p}`);
+  if (!training || p === 0) return x;
+  const scale = 1 / (1 - p);
+  const keep = new Float32Array(x.size);
+  for (let i = 0; i < keep.length; i++) keep[i] = rng.uniform() >= p ? scale : 0;
+  const out = allocF32(x.size);
+  for (let i = 0; i < out.length; i++) out[i] = x.data[i]! * keep[i]!;
+  return result('dropout', out, x.shape, [x], (g) => {
+    const gx = new Float32Array(g.length);
+    for (let i = 0; i < g.length; i++) gx[i] = g[i]! * keep[i]!;
+    return [gx];
+  });
+}
+
+/**
+ * Elementwise select: `cond ≠ 0 ? a : b`, all three broadcast together. `cond` carries no
+ * gradient (it is a mask).
+ */
+export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+  const shape = broadcastShapes('where', cond.shape, a.shape, b.shape);
+  const n = sizeOf(shape);
+  const c = new Float32Array(n);
+  const av = new Float32Array(n);
+  const bv = new Float32Array(n);
+  expandKernel(cond.data, cond.shape, shape, c);
+  expandKernel(a.data, a.shape, shape, av);
+  expandKernel(b.data, b.shape, shape, bv);
+  const out = allocF32(n);
+  for (let i = 0; i < n; i++) out[i] = c[i] !== 0 ? av[i]! : bv[i]!;
+  return result('where', out, shape, [a, b], (g) => {
+    let ga: Float32Array | null = null;
+    let gb: Float32Array | null = null;
+    if (a.requiresGrad) {
+      const t = new Float32Array(n);
+      for (let i = 0; i < n; i++) t[i] = c[i] !== 0 ? g[i]! : 0;
+      ga = sumToShape(t, shape, a.shape);
+    }
+    if (b.requiresGrad) {
+      const t = new Float32Array(n);
+      for (let i = 0; i < n; i++) t[i] = c[i] !== 0 ? 0 : g[i]!;
+      gb = sumToShape(t, shape, b.shape);
+    }
+    return [ga, gb];
+  });
+}
+
+/** `x` with `value` written wherever the (broadcast) mask is non-zero, e.g. −∞ for attention. */
+export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
+  const shape = broadcastShapes('maskedFill', x.shape, mask.shape);
+  if (shape.length !== x.ndim || shape.some((d, i) => d !== x.shape[i])) {
+    throw new ShapeError('maskedFill', `mask ${fmtShape(mask.shape)} must broadcast to the input ${fmtShape(x.shape)} without growing it`);
+  }
+  return where(mask, Tensor.scalar(value), x);
+}
+
+export interface CrossEntropyOptions {
+  /** Targets equal to this index contribute nothing (e.g. padding). Default -100, like PyTorch. */
+  ignoreIndex?: number;
+  /** ε in (1−ε)·onehot + ε/C. Default 0. */
+  labelSmoothing?: number;
+  /** 'mean' over non-ignored targets (default) or 'sum'. */
+  reduction?: 'mean' | 'sum';
+}
+
+/**
+ * Fused log-softmax + negative log-likelihood over logits [..., C] and integer targets, with
+ * PyTorch's semantics for ignore index and label smoothing. Returns a scalar.
+ */
+export function crossEntropy(logits: Tensor, targets: ArrayLike<number>, opts: CrossEntropyOptions = {}): Tensor {
+  const ignore = opts.ignoreIndex ?? -100;
+  const eps = opts.labelSmoothing ?? 0;
+  const reduction = opts.reduction ?? 'mean';
+  if (!(eps >= 0 && eps <= 1)) throw new ShapeError('crossEntropy', `labelSmoothing must be in [0, 1], got ${eps}`);
+  const classes = logits.shape[logits.ndim - 1];
+  if (classes === undefined || classes === 0) throw new ShapeError('crossEntropy', `logits need a class dim, got ${fmtShape(logits.shape)}`);
+  const rows = logits.size / classes;
+  if (targets.length !== rows) {
+    throw new ShapeError('crossEntropy', `${targets.length} targets for logits ${fmtShape(logits.shape)} (${rows} rows)`);
+  }
+  const logp = new Float32Array(logits.size);
+  softmaxRows(logits.data, rows, classes, logp, true);
+  let total = 0;
+  let count = 0;
+  for (let r = 0; r < rows; r++) {
+    const t = targets[r]!;
+    if (t === ignore) continue;
+    if (!Number.isInteger(t) || t < 0 || t >= classes) throw new DataError('crossEntropy', `target ${t} at row ${r} is outside [0, ${classes}) and is not the ignore index ${ignore}`);
+    const o = r * classes;
+    let smooth = 0;
+    if (eps > 0) {
+      for (let j = 0; j < classes; j++) smooth += logp[o + j]!;
+      smooth /= classes;
+    }
+    total += -(1 - eps) * logp[o + t]! - eps * smooth;
+    count++;
+  }
+  const denom = reduction === 'mean' ? Math.max(count, 1) : 1;
+  const out = new Float32Array([count === 0 ? 0 : total / denom]);
+  const tgt = Int32Array.from(targets);
+  return result('crossEntropy', out, [], [logits], (g) => {
+    const scale = g[0]! / denom;
+    const gx = allocF32(logits.size);
+    for (let r = 0; r < rows; r++) {
+      const t = tgt[r]!;
+      if (t === ignore) continue;
+      const o = r * classes;
+      for (let j = 0; j < classes; j++) gx[o + j] = (Math.exp(logp[o + j]!) - eps / classes) * scale;
+      gx[o + t] -= (1 - eps) * scale;
+    }
+    return [gx];
+  });
+}

@@ -1,0 +1,99 @@
+import { ShapeError, fmtShape } from '../../errors.js';
+import { maxAxisKernel, sumAxisKernel } from '../../kernels/reduce.js';
+import { allocF32 } from '../../kernels/storage.js';
+import { normAxis, sizeOf } from '../../kernels/shape.js';
+import { Tensor, result } from '../tensor.js';
+import { reshape } from './shape.js';
+
+export type Axes = number | readonly number[] | undefined;
+
+function normAxes(op: string, x: Tensor, axes: Axes): number[] {
+  if (axes === undefined) return [...Array(x.ndim).keys()];
+  const list = typeof axes === 'number' ? [axes] : [...axes];
+  const norm = list.map((a) => normAxis(op, a, x.ndim));
+  if (new Set(norm).size !== norm.length) throw new ShapeError(op, `repeated axis in ${fmtShape(list)}`);
+  return norm.sort((a, b) => b - a);
+}
+
+function split(x: Tensor, axis: number): [number, number, number] {
+  return [sizeOf(x.shape.slice(0, axis)), x.shape[axis]!, sizeOf(x.shape.slice(axis + 1))];
+}
+
+function sumOne(x: Tensor, axis: number): Tensor {
+  const [outer, len, inner] = split(x, axis);
+  const out = allocF32(outer * inner);
+  sumAxisKernel(x.data, outer, len, inner, out);
+  const shape = [...x.shape];
+  shape[axis] = 1;
+  return result('sum', out, shape, [x], (g) => {
+    const gx = new Float32Array(x.size);
+    for (let o = 0; o < outer; o++) {
+      for (let l = 0; l < len; l++) gx.set(g.subarray(o * inner, (o + 1) * inner), (o * len + l) * inner);
+    }
+    return [gx];
+  });
+}
+
+function finish(x: Tensor, y: Tensor, axes: number[], keepdim: boolean): Tensor {
+  if (keepdim) return y;
+  return reshape(y, x.shape.filter((_d, i) => !axes.includes(i)));
+}
+
+/** Sum over `axes` (all by default). */
+export function sum(x: Tensor, axes?: Axes, keepdim = false): Tensor {
+  const ax = normAxes('sum', x, axes);
+  let y = x;
+  for (const a of ax) y = sumOne(y, a);
+  if (ax.length === 0) y = reshape(x, x.shape);
+  return finish(x, y, ax, keepdim);
+}
+
+/** Mean over `axes` (all by default). */
+export function mean(x: Tensor, axes?: Axes, keepdim = false): Tensor {
+  const ax = normAxes('mean', x, axes);
+  const count = ax.reduce((n, a) => n * x.shape[a]!, 1);
+  if (count === 0) throw new ShapeError('mean', `mean over an empty axis of shape ${fmtShape(x.shape)}`);
+  const s = sum(x, ax, keepdim);
+  const out = allocF32(s.size);
+  for (let i = 0; i < out.length; i++) out[i] = s.data[i]! / count;
+  return result('mean', out, s.shape, [s], (g) => {
+    const gs = new Float32Array(g.length);
+    for (let i = 0; i < g.length; i++) gs[i] = g[i]! / count;
+    return [gs];
+  });
+}
+
+function maxOne(x: Tensor, axis: number): Tensor {
+  const [outer, len, inner] = split(x, axis);
+  if (len === 0) throw new ShapeError('max', `max over an empty axis ${axis} of shape ${fmtShape(x.shape)}`);
+  const out = allocF32(outer * inner);
+  const arg = new Int32Array(outer * inner);
+  maxAxisKernel(x.data, outer, len, inner, out, arg);
+  const shape = [...x.shape];
+  shape[axis] = 1;
+  return result('max', out, shape, [x], (g) => {
+    const gx = new Float32Array(x.size);
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) gx[(o * len + arg[o * inner + i]!) * inner + i] = g[o * inner + i]!;
+    }
+    return [gx];
+  });
+}
+
+/** Max over `axes` (all by default); the gradient goes to the first maximal element. */
+export function max(x: Tensor, axes?: Axes, keepdim = false): Tensor {
+  const ax = normAxes('max', x, axes);
+  let y = x;
+  for (const a of ax) y = maxOne(y, a);
+  return finish(x, y, ax, keepdim);
+}
+
+/** Index of the maximum along one axis (not differentiable). */
+export function argmax(x: Tensor, axis = -1): Int32Array {
+  const a = normAxis('argmax', axis, x.ndim);
+  const [outer, len, inner] = split(x, a);
+  const out = new Float32Array(outer * inner);
+  const arg = new Int32Array(outer * inner);
+  maxAxisKernel(x.data, outer, len, inner, out, arg);
+  return arg;
+}

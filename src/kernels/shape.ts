@@ -1,0 +1,114 @@
+import { ShapeError, fmtShape } from '../errors.js';
+
+export function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function stridesOf(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i]!;
+  }
+  return strides;
+}
+
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** numpy broadcasting of any number of shapes; `op` names the caller in the error. */
+export function broadcastShapes(op: string, ...shapes: (readonly number[])[]): number[] {
+  const ndim = Math.max(...shapes.map((s) => s.length));
+  const out = new Array<number>(ndim).fill(1);
+  for (const s of shapes) {
+    for (let i = 0; i < s.length; i++) {
+      const o = ndim - s.length + i;
+      const d = s[i]!;
+      if (out[o] === 1) out[o] = d;
+      else if (d !== 1 && d !== out[o]) {
+        throw new ShapeError(op, `shapes ${shapes.map(fmtShape).join(' and ')} cannot be broadcast together (dim ${o}: ${out[o]} vs ${d})`);
+      }
+    }
+  }
+  return out;
+}
+
+/** Strides of `shape` read as `outShape` under broadcasting (0 on broadcast dims). */
+export function broadcastStrides(shape: readonly number[], outShape: readonly number[]): number[] {
+  const strides = stridesOf(shape);
+  const out = new Array<number>(outShape.length).fill(0);
+  const off = outShape.length - shape.length;
+  for (let i = 0; i < shape.length; i++) out[off + i] = shape[i] === 1 ? 0 : strides[i]!;
+  return out;
+}
+
+/** Normalises a possibly negative axis, or throws a ShapeError naming the op. */
+export function normAxis(op: string, axis: number, ndim: number): number {
+  const a = axis < 0 ? axis + ndim : axis;
+  if (!Number.isInteger(axis) || a < 0 || a >= ndim) {
+    throw new ShapeError(op, `axis ${axis} is out of range for a tensor with ${ndim} dims`);
+  }
+  return a;
+}
+
+/**
+ * Materialises `src` (shape `shape`) broadcast to `outShape`. Walks the output once with an
+ * odometer over all but the last dim.
+ */
+export function expandKernel(src: Float32Array, shape: readonly number[], outShape: readonly number[], out: Float32Array): void {
+  const st = broadcastStrides(shape, outShape);
+  const nd = outShape.length;
+  if (nd === 0) {
+    out[0] = src[0]!;
+    return;
+  }
+  const inner = outShape[nd - 1]!;
+  const sInner = st[nd - 1]!;
+  const outer = sizeOf(outShape) / Math.max(inner, 1);
+  const idx = new Array<number>(nd).fill(0);
+  let base = 0;
+  let o = 0;
+  for (let r = 0; r < outer; r++) {
+    for (let j = 0, p = base; j < inner; j++, p += sInner) out[o++] = src[p]!;
+    for (let d = nd - 2; d >= 0; d--) {
+      idx[d]!++;
+      base += st[d]!;
+      if (idx[d]! < outShape[d]!) break;
+      base -= st[d]! * idx[d]!;
+      idx[d] = 0;
+    }
+  }
+}
+
+/** Sums `g` (shape `gShape`) down to `target` (broadcast-compatible, fewer or size-1 dims). */
+export function sumToShape(g: Float32Array, gShape: readonly number[], target: readonly number[]): Float32Array {
+  if (sameShape(gShape, target)) return g;
+  const out = new Float32Array(sizeOf(target));
+  const st = broadcastStrides(target, gShape);
+  const nd = gShape.length;
+  const inner = nd === 0 ? 1 : gShape[nd - 1]!;
+  const sInner = nd === 0 ? 0 : st[nd - 1]!;
+  const outer = inner === 0 ? 0 : g.length / inner;
+  const idx = new Array<number>(nd).fill(0);
+  const acc = new Float64Array(out.length);
+  let base = 0;
+  let q = 0;
+  for (let r = 0; r < outer; r++) {
+    for (let j = 0, p = base; j < inner; j++, p += sInner) acc[p] += g[q++]!;
+    for (let d = nd - 2; d >= 0; d--) {
+      idx[d]!++;
+      base += st[d]!;
+      if (idx[d]! < gShape[d]!) break;
+      base -= st[d]! * idx[d]!;
+      idx[d] = 0;
+    }
+  }
+  for (let i = 0; i < out.length; i++) out[i] = acc[i]!;
+  return out;
+}
