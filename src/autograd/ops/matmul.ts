@@ -1,5 +1,6 @@
 import { ShapeError, fmtShape } from '../../errors.js';
-import { gemm } from '../../kernels/gemm.js';
+import { gemm, gemmBatched } from '../../kernels/gemm.js';
+import type { MatmulSpec } from '../../kernels/matmul.js';
 import { allocF32 } from '../../kernels/storage.js';
 import { broadcastShapes, broadcastStrides, sizeOf } from '../../kernels/shape.js';
 import { Tensor, result } from '../tensor.js';
@@ -32,29 +33,40 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const aOffs = batchOffsets(aBatch, batch, m * k);
   const bOffs = batchOffsets(bBatch, batch, k * n);
   const out = allocF32(nb * m * n);
-  const fwd = { m, n, k, transA: false, transB: false, accumulate: false };
-  for (let i = 0; i < nb; i++) gemm(a.data, aOffs[i]!, b.data, bOffs[i]!, out, i * m * n, fwd);
+  const cOffs = Int32Array.from({ length: nb }, (_v, i) => i * m * n);
+  batched(a.data, aOffs, b.data, bOffs, out, cOffs, { m, n, k, transA: false, transB: false, accumulate: false });
   return result('matmul', out, [...batch, m, n], [a, b], (g) => {
     let ga: Float32Array | null = null;
     let gb: Float32Array | null = null;
     if (a.requiresGrad) {
       ga = allocF32(a.size);
-      const spec = { m, n: k, k: n, transA: false, transB: true, accumulate: true };
-      for (let i = 0; i < nb; i++) gemm(g, i * m * n, b.data, bOffs[i]!, ga, aOffs[i]!, spec);
+      batched(g, cOffs, b.data, bOffs, ga, aOffs, { m, n: k, k: n, transA: false, transB: true, accumulate: true });
     }
     if (b.requiresGrad) {
       gb = allocF32(b.size);
-      const spec = { m: k, n, k: m, transA: true, transB: false, accumulate: true };
-      for (let i = 0; i < nb; i++) gemm(a.data, aOffs[i]!, g, i * m * n, gb, bOffs[i]!, spec);
+      batched(a.data, aOffs, g, cOffs, gb, bOffs, { m: k, n, k: m, transA: true, transB: false, accumulate: true });
     }
     return [ga, gb];
   });
 }
 
+/**
+ * Runs one product per batch. Batches whose outputs coincide (a broadcast operand receiving
+ * its gradient) accumulate into the same matrix, so they run one after another; otherwise the
+ * batches are spread over the pool.
+ */
+function batched(a: Float32Array, aOffs: Int32Array, b: Float32Array, bOffs: Int32Array, c: Float32Array, cOffs: Int32Array, spec: MatmulSpec): void {
+  if (new Set(cOffs).size === cOffs.length) {
+    gemmBatched({ a, b, c, aOffs, bOffs, cOffs, spec });
+    return;
+  }
+  for (let i = 0; i < cOffs.length; i++) gemm(a, aOffs[i]!, b, bOffs[i]!, c, cOffs[i]!, spec);
+}
+
 /** Element offset of each output batch's matrix inside an operand with batch dims `shape`. */
-function batchOffsets(shape: readonly number[], batch: readonly number[], matSize: number): Int32Array | number[] {
+function batchOffsets(shape: readonly number[], batch: readonly number[], matSize: number): Int32Array {
   const nb = sizeOf(batch);
-  const offs = new Array<number>(nb);
+  const offs = new Int32Array(nb);
   const st = broadcastStrides(shape, batch);
   for (let i = 0; i < nb; i++) {
     let rem = i;

@@ -1,0 +1,46 @@
+import { Bench } from 'tinybench';
+
+/** One benchmark record; `ratio` = baseline time / this time. */
+export interface BenchRecord {
+  suite: string;
+  case: string;
+  variant: string;
+  threads: number;
+  median_ms: number;
+  gflops?: number;
+  baseline?: string;
+  ratio?: number;
+  [extra: string]: unknown;
+}
+
+export interface SuiteOptions {
+  /** Shorter runs (fewer samples) for a smoke check. */
+  quick: boolean;
+}
+
+export type Suite = (opts: SuiteOptions) => Promise<BenchRecord[]>;
+
+/** Median latency (ms) of `fn` with tinybench, after a warm-up. */
+export async function medianMs(name: string, fn: () => void, opts: SuiteOptions, minIterations = 5): Promise<number> {
+  const bench = new Bench({ name, time: opts.quick ? 200 : 1500, iterations: opts.quick ? 2 : minIterations, warmupIterations: opts.quick ? 1 : 3, warmupTime: opts.quick ? 50 : 300 });
+  bench.add(name, fn);
+  await bench.run();
+  const r = bench.tasks[0]!.result;
+  if (r.state !== 'completed') throw new Error(`benchmark ${name} did not complete: ${r.state}${'error' in r ? `: ${String(r.error)}` : ''}`);
+  return r.latency.p50;
+}
+
+export function fmt(n: number, digits = 2): string {
+  return n.toFixed(digits);
+}
+
+/** Prints records as an aligned table. */
+export function printTable(records: BenchRecord[]): void {
+  const cols = ['case', 'variant', 'threads', 'median_ms', 'gflops', 'ratio', 'baseline'] as const;
+  const rows = records.map((r) => cols.map((c) => (r[c] === undefined ? '' : typeof r[c] === 'number' && c !== 'threads' ? fmt(r[c] as number) : String(r[c]))));
+  const widths = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  console.log(line(cols));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) console.log(line(r));
+}

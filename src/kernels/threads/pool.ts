@@ -1,0 +1,241 @@
+/**
+ * The worker_threads pool. Synchronous API: the caller posts one row range per worker, computes
+ * its own share, then waits on a shared counter with Atomics.wait. Work is split by output
+ * rows, each row computed exactly as a single thread would, so results are bitwise identical
+ * for any thread count.
+ *
+ * Failure handling without a hang: a job that throws reports through a MessagePort read with
+ * receiveMessageOnPort; a worker that exits marks itself dead from its own 'exit' hook; and a
+ * watchdog bounds any wait. Any failure tears the pool down (the next call starts a fresh one)
+ * and surfaces as a WorkerError in the caller.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { WorkerError } from '../../errors.js';
+import { isShared } from '../storage.js';
+import { CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_READY, CTRL_SLOTS, type Job } from './protocol.js';
+
+/** A kernel a worker can run: `fn(args, rowStart, rowEnd)` exported as `name` from `url`. */
+export interface Task<A> {
+  name: string;
+  url: string;
+  fn: (args: A, rowStart: number, rowEnd: number) => void;
+}
+
+/**
+ * Declares a parallel task. `moduleUrl` is the defining module's `import.meta.url`; `fn` must
+ * be exported from that module under `name` so workers can import it.
+ */
+export function defineTask<A>(moduleUrl: string, name: string, fn: Task<A>['fn']): Task<A> {
+  return { name, url: runtimeUrl(moduleUrl), fn };
+}
+
+/**
+ * Workers need JavaScript: under a TypeScript runner (vitest, tsx) a `src/**.ts` module maps to
+ * its compiled twin in `dist/src/**.js`.
+ */
+export function runtimeUrl(moduleUrl: string): string {
+  if (!moduleUrl.endsWith('.ts')) return moduleUrl;
+  const path = fileURLToPath(moduleUrl);
+  const m = /^(.*)[\\/]src[\\/](.*)\.ts$/.exec(path);
+  if (!m) return moduleUrl;
+  return pathToFileURL(`${m[1]}/dist/src/${m[2]}.js`).href;
+}
+
+let requested: number | null = null;
+
+function envThreads(): number | null {
+  const raw = process.env.NMGRAD_THREADS;
+  if (raw === undefined || raw === '') return null;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new WorkerError('threads', `NMGRAD_THREADS must be a positive integer, got '${raw}'`);
+  return n;
+}
+
+/** Threads used by parallel kernels (main thread included). */
+export function getThreads(): number {
+  return requested ?? envThreads() ?? Math.max(1, availableParallelism());
+}
+
+/** Sets the thread count (main thread included); 1 disables the pool. */
+export function setThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new WorkerError('setThreads', `thread count must be an integer in [1, 256], got ${n}`);
+  if (n !== getThreads()) shutdownPool();
+  requested = n;
+}
+
+/** Below this many (estimated) flops a kernel stays on the calling thread. */
+export let PARALLEL_MIN_COST = 1 << 20;
+export function setParallelMinCost(cost: number): void {
+  PARALLEL_MIN_COST = cost;
+}
+
+interface PoolState {
+  workers: Worker[];
+  errorPorts: MessagePort[];
+  ctrl: Int32Array;
+}
+
+let pool: PoolState | null = null;
+const WATCHDOG_MS = Number(process.env.NMGRAD_WORKER_TIMEOUT_MS ?? 300_000);
+const START_TIMEOUT_MS = 30_000;
+
+function workerUrl(): URL {
+  const own = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url).href;
+  const url = new URL(runtimeUrl(own));
+  if (!existsSync(url)) {
+    throw new WorkerError('pool', `worker entry ${fileURLToPath(url)} is missing: run \`npm run build\` (workers run compiled JavaScript)`);
+  }
+  return url;
+}
+
+function startPool(size: number): PoolState {
+  const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_SLOTS * 4 + size * 4));
+  const url = workerUrl();
+  const workers: Worker[] = [];
+  const errorPorts: MessagePort[] = [];
+  for (let i = 0; i < size; i++) {
+    const { port1, port2 } = new MessageChannel();
+    const w = new Worker(url, { workerData: { ctrl, index: i, errorPort: port2 }, transferList: [port2] });
+    w.on('error', () => {}); // reported synchronously through ctrl / the error port
+    w.unref();
+    port1.unref();
+    workers.push(w);
+    errorPorts.push(port1);
+  }
+  // Wait until every worker has its message listener installed, so no job can be missed.
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Atomics.load(ctrl, CTRL_READY) < size) {
+    const seen = Atomics.load(ctrl, CTRL_READY);
+    if (Atomics.load(ctrl, CTRL_DEAD) !== 0) break;
+    if (Date.now() > deadline) break;
+    Atomics.wait(ctrl, CTRL_READY, seen, 50);
+  }
+  const state = { workers, errorPorts, ctrl };
+  if (Atomics.load(ctrl, CTRL_READY) < size) {
+    const msg = drainErrors(state);
+    terminate(state);
+    throw new WorkerError('pool', `workers failed to start${msg ? `: ${msg}` : ' within ' + START_TIMEOUT_MS + ' ms'}`);
+  }
+  return state;
+}
+
+function drainErrors(state: PoolState): string {
+  const msgs: string[] = [];
+  for (const p of state.errorPorts) {
+    for (let m = receiveMessageOnPort(p); m !== undefined; m = receiveMessageOnPort(p)) msgs.push(String((m.message as { message: string }).message));
+  }
+  return msgs.join('; ');
+}
+
+function terminate(state: PoolState): void {
+  for (const w of state.workers) void w.terminate();
+  for (const p of state.errorPorts) p.close();
+}
+
+/** Stops all workers; the next parallel call starts a fresh pool. */
+export function shutdownPool(): void {
+  if (pool) terminate(pool);
+  pool = null;
+}
+
+/** Number of live workers (0 before first use); for tests and diagnostics. */
+export function poolSize(): number {
+  return pool?.workers.length ?? 0;
+}
+
+/**
+ * Runs `task` over rows [0, rows) split into contiguous chunks whose starts are multiples of
+ * `align`, one per thread. `cost` estimates the flops, to keep small work on this thread.
+ * Float32Array arguments must be SharedArrayBuffer-backed (allocF32 does that for large
+ * buffers); any that are not are shared by copy and copied back.
+ */
+export function parallelRows<A extends object>(task: Task<A>, args: A, rows: number, align: number, cost: number): void {
+  const threads = Math.min(getThreads(), Math.ceil(rows / align));
+  if (threads <= 1 || cost < PARALLEL_MIN_COST) {
+    task.fn(args, 0, rows);
+    return;
+  }
+  const { shared, restore } = shareArgs(args);
+  const chunks = splitRows(rows, align, threads);
+  if (pool === null || pool.workers.length < chunks.length - 1) {
+    shutdownPool();
+    pool = startPool(threads - 1);
+  }
+  const state = pool;
+  const { ctrl } = state;
+  Atomics.store(ctrl, CTRL_DONE, 0);
+  const posted = chunks.length - 1;
+  for (let i = 1; i < chunks.length; i++) {
+    const job: Job = { url: task.url, name: task.name, args: shared, rowStart: chunks[i]![0], rowEnd: chunks[i]![1] };
+    state.workers[i - 1]!.postMessage(job);
+  }
+  let localError: unknown = null;
+  try {
+    task.fn(shared, chunks[0]![0], chunks[0]![1]);
+  } catch (e) {
+    localError = e;
+  }
+  waitFor(state, posted);
+  if (localError !== null) throw localError;
+  restore();
+}
+
+function waitFor(state: PoolState, count: number): void {
+  const { ctrl } = state;
+  const deadline = Date.now() + WATCHDOG_MS;
+  for (;;) {
+    const done = Atomics.load(ctrl, CTRL_DONE);
+    if (Atomics.load(ctrl, CTRL_DEAD) !== 0) {
+      const msg = drainErrors(state);
+      shutdownPool();
+      throw new WorkerError('pool', `a worker died while running a job${msg ? `: ${msg}` : ''}; the pool will restart on the next call`);
+    }
+    if (done >= count) break;
+    if (Date.now() > deadline) {
+      shutdownPool();
+      throw new WorkerError('pool', `workers did not finish within ${WATCHDOG_MS} ms (${done}/${count} jobs done); the pool will restart on the next call`);
+    }
+    Atomics.wait(ctrl, CTRL_DONE, done, 100);
+  }
+  if (Atomics.load(ctrl, CTRL_ERROR) !== 0) {
+    const msg = drainErrors(state);
+    shutdownPool();
+    throw new WorkerError('pool', `a worker job failed: ${msg || 'unknown error'}`);
+  }
+}
+
+export function splitRows(rows: number, align: number, threads: number): [number, number][] {
+  const blocks = Math.ceil(rows / align);
+  const out: [number, number][] = [];
+  let b = 0;
+  for (let t = 0; t < threads; t++) {
+    const take = Math.floor(blocks / threads) + (t < blocks % threads ? 1 : 0);
+    if (take === 0) continue;
+    out.push([b * align, Math.min(rows, (b + take) * align)]);
+    b += take;
+  }
+  return out;
+}
+
+function shareArgs<A extends object>(args: A): { shared: A; restore: () => void } {
+  const copies: [Float32Array, Float32Array][] = [];
+  const shared = { ...args } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(args)) {
+    if ((v instanceof Float32Array || v instanceof Uint8Array || v instanceof Int32Array) && !isShared(v as Float32Array)) {
+      const Ctor = v.constructor as { new (b: SharedArrayBuffer): Float32Array };
+      const s = new Ctor(new SharedArrayBuffer(v.byteLength));
+      s.set(v as Float32Array);
+      shared[k] = s;
+      copies.push([v as Float32Array, s]);
+    }
+  }
+  return {
+    shared: shared as A,
+    restore: () => {
+      for (const [orig, s] of copies) orig.set(s);
+    },
+  };
+}
