@@ -107,6 +107,37 @@ function micro(kc: number, aBase: number, bBase: number, c: Float32Array, cOff: 
   }
 }
 
+/** The full-tile case of `micro`, kept separate so the hot loop has no edge branches. */
+function microFull(kc: number, aBase: number, bBase: number, c: Float32Array, o: number, ldc: number, add: boolean): void {
+  const pa = packA;
+  const pb = packB;
+  let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
+  let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+  let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
+  let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+  for (let p = 0, ia = aBase, ib = bBase; p < kc; p++, ia += 4, ib += 4) {
+    const b0 = pb[ib]!, b1 = pb[ib + 1]!, b2 = pb[ib + 2]!, b3 = pb[ib + 3]!;
+    const a0 = pa[ia]!;
+    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+    const a1 = pa[ia + 1]!;
+    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+    const a2 = pa[ia + 2]!;
+    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+    const a3 = pa[ia + 3]!;
+    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+  }
+  if (add) {
+    c00 += c[o]!; c01 += c[o + 1]!; c02 += c[o + 2]!; c03 += c[o + 3]!;
+    c10 += c[o + ldc]!; c11 += c[o + ldc + 1]!; c12 += c[o + ldc + 2]!; c13 += c[o + ldc + 3]!;
+    c20 += c[o + 2 * ldc]!; c21 += c[o + 2 * ldc + 1]!; c22 += c[o + 2 * ldc + 2]!; c23 += c[o + 2 * ldc + 3]!;
+    c30 += c[o + 3 * ldc]!; c31 += c[o + 3 * ldc + 1]!; c32 += c[o + 3 * ldc + 2]!; c33 += c[o + 3 * ldc + 3]!;
+  }
+  c[o] = c00; c[o + 1] = c01; c[o + 2] = c02; c[o + 3] = c03; o += ldc;
+  c[o] = c10; c[o + 1] = c11; c[o + 2] = c12; c[o + 3] = c13; o += ldc;
+  c[o] = c20; c[o + 1] = c21; c[o + 2] = c22; c[o + 3] = c23; o += ldc;
+  c[o] = c30; c[o + 1] = c31; c[o + 2] = c32; c[o + 3] = c33;
+}
+
 /**
  * Computes rows [rowStart, rowEnd) of C for one matrix product. rowStart must be a multiple of
  * MR (or the whole range) for thread-count invariance; the pool guarantees it.
@@ -130,10 +161,10 @@ export function matmulRows(a: Float32Array, aOff: number, b: Float32Array, bOff:
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = Math.min(NR, nc - jr);
           const bBase = jr * kc;
-          for (let ir = 0; ir < mc; ir += MR) {
-            const mr = Math.min(MR, mc - ir);
-            micro(kc, ir * kc, bBase, c, cOff + (ic + ir) * n + jc + jr, n, mr, nr, add);
-          }
+          const fullRows = nr === NR ? mc - (mc % MR) : 0;
+          const base = cOff + ic * n + jc + jr;
+          for (let ir = 0; ir < fullRows; ir += MR) microFull(kc, ir * kc, bBase, c, base + ir * n, n, add);
+          for (let ir = fullRows; ir < mc; ir += MR) micro(kc, ir * kc, bBase, c, base + ir * n, n, Math.min(MR, mc - ir), nr, add);
         }
       }
     }
