@@ -10,3 +10,7 @@ export { sum, mean, max, argmax, type Axes } from './autograd/ops/reduce.js';
 export { reshape, permute, transpose, slice, concat, stack, unsqueeze, squeeze, broadcastTo, expand } from './autograd/ops/shape.js';
 export { matmul, linear } from './autograd/ops/matmul.js';
 export { softmax, logSoftmax, layerNorm, embedding, dropout, where, maskedFill, crossEntropy, type CrossEntropyOptions } from './autograd/ops/nn.js';
+export { nmMask, unstructuredMask, validateNM } from './sparse/mask.js';
+export { NMSparseTensor, type NMSparseJSON } from './sparse/nm-tensor.js';
+export { sparseLinear, sparseLinearValues } from './sparse/linear-op.js';
+export { getThreads, setThreads, shutdownPool } from './kernels/threads/pool.js';

@@ -28,3 +28,9 @@ export function ensureShared(a: Float32Array): Float32Array {
   out.set(a);
   return out;
 }
+
+/** Int32 counterpart of allocF32 (index arrays handed to workers). */
+export function allocI32(n: number): Int32Array {
+  if (n >= SHARED_MIN_ELEMENTS) return new Int32Array(new SharedArrayBuffer(n * 4));
+  return new Int32Array(n);
+}
