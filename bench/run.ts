@@ -3,9 +3,11 @@ import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { printTable, type BenchRecord, type Suite } from './lib.js';
 import { matmulSuite } from './matmul.js';
+import { sparseSuite } from './sparse.js';
 
 const SUITES: Record<string, Suite> = {
   matmul: matmulSuite,
+  sparse: sparseSuite,
 };
 
 async function main(): Promise<void> {

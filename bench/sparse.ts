@@ -1,0 +1,79 @@
+import { Tensor } from '../src/index.js';
+import { gemm } from '../src/kernels/gemm.js';
+import { Rng } from '../src/kernels/random.js';
+import { allocF32 } from '../src/kernels/storage.js';
+import { setThreads } from '../src/kernels/threads/pool.js';
+import { keptGrad, sparseGather, transposeInto } from '../src/sparse/kernels.js';
+import { NMSparseTensor } from '../src/sparse/nm-tensor.js';
+import { medianMs, type BenchRecord, type SuiteOptions } from './lib.js';
+
+/** [rows × in]·[out × in]ᵀ: FFN shapes of a d_model 256 / ffn 1024 Transformer and 1024 square. */
+const SHAPES: [string, number, number, number][] = [
+  ['[2048x256]·[1024x256]ᵀ', 2048, 256, 1024],
+  ['[2048x1024]·[256x1024]ᵀ', 2048, 1024, 256],
+  ['1024 square', 1024, 1024, 1024],
+];
+const PATTERNS: [number, number][] = [[2, 4], [1, 4], [1, 8], [1, 16]];
+
+function rand(n: number, rng: Rng): Float32Array {
+  const a = allocF32(n);
+  for (let i = 0; i < n; i++) a[i] = rng.normal();
+  return a;
+}
+
+/**
+ * Each sparse kernel (as sparseLinear runs it, structure building and transposes included)
+ * against nmgrad's dense kernel for the same product, plus compressed vs dense bytes.
+ */
+export async function sparseSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
+  const out: BenchRecord[] = [];
+  const rng = new Rng(2);
+  for (const [name, rows, inF, outF] of SHAPES) {
+    const x = rand(rows * inF, rng);
+    const dy = rand(rows * outF, rng);
+    const wDense = new Tensor(rand(outF * inF, rng), [outF, inF]);
+    const y = allocF32(rows * outF);
+    const dx = allocF32(rows * inF);
+    const dw = allocF32(outF * inF);
+    const dyT = allocF32(rows * outF);
+    const xT = allocF32(rows * inF);
+    const flops = 2 * rows * inF * outF;
+    for (const threads of [1, 2]) {
+      setThreads(threads);
+      const dense = {
+        forward: await medianMs(`${name} dense fwd ${threads}t`, () => gemm(x, 0, wDense.data, 0, y, 0, { m: rows, n: outF, k: inF, transA: false, transB: true, accumulate: false }), opts),
+        dX: await medianMs(`${name} dense dX ${threads}t`, () => gemm(dy, 0, wDense.data, 0, dx, 0, { m: rows, n: inF, k: outF, transA: false, transB: false, accumulate: false }), opts),
+        dW: await medianMs(`${name} dense dW ${threads}t`, () => gemm(dy, 0, x, 0, dw, 0, { m: outF, n: inF, k: rows, transA: true, transB: false, accumulate: false }), opts),
+      };
+      for (const kind of ['forward', 'dX', 'dW'] as const) {
+        out.push({ suite: 'sparse', case: name, variant: `dense ${kind}`, threads, median_ms: dense[kind], gflops: flops / dense[kind] / 1e6 });
+      }
+      for (const [n, m] of PATTERNS) {
+        const sp = NMSparseTensor.fromDense(wDense, n, m);
+        const csr = sp.rowsCsr();
+        const sparse = {
+          forward: await medianMs(`${name} ${n}:${m} fwd ${threads}t`, () => sparseGather({ x, inDim: inF, rowPtr: csr.rowPtr, col: csr.col, val: sp.values, y, bias: null }, rows), opts),
+          dX: await medianMs(`${name} ${n}:${m} dX ${threads}t`, () => {
+            const t = sp.transposedCsr();
+            sparseGather({ x: dy, inDim: outF, rowPtr: t.rowPtr, col: t.col, val: t.val, y: dx, bias: null }, rows);
+          }, opts),
+          dW: await medianMs(`${name} ${n}:${m} kept dW ${threads}t`, () => {
+            transposeInto(dy, rows, outF, dyT);
+            transposeInto(x, rows, inF, xT);
+            keptGrad({ dyT, xT, rows, rowPtr: csr.rowPtr, col: csr.col, grad: new Float32Array(sp.nnz) });
+          }, opts),
+        };
+        for (const kind of ['forward', 'dX', 'dW'] as const) {
+          out.push({
+            suite: 'sparse', case: name, variant: `${n}:${m} ${kind === 'dW' ? 'kept dW' : kind}`, threads, median_ms: sparse[kind],
+            gflops: (flops * n) / m / sparse[kind] / 1e6, baseline: `dense ${kind}`, ratio: dense[kind] / sparse[kind],
+          });
+        }
+        if (threads === 1) {
+          out.push({ suite: 'sparse', case: name, variant: `${n}:${m} bytes`, threads: 0, median_ms: 0, bytes: sp.byteLength, dense_bytes: sp.denseByteLength, baseline: 'dense bytes', ratio: sp.denseByteLength / sp.byteLength, bytes_fraction: sp.compressionRatio });
+        }
+      }
+    }
+  }
+  return out;
+}
