@@ -1,0 +1,194 @@
+/**
+ * Checkpoints in the safetensors format: 8-byte little-endian header length, a JSON header
+ * (`dtype`, `shape`, `data_offsets` per tensor, string `__metadata__`), then raw little-endian
+ * data. Weights open in PyTorch / Hugging Face tooling; optimizer moments ride along as extra
+ * tensors (`optimizer.<slot>.<param>`) and the training state as JSON metadata, so one file
+ * holds a whole checkpoint and one atomic rename publishes it.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { endianness } from 'node:os';
+import { dirname, basename, join } from 'node:path';
+import { DataError, fmtShape } from '../errors.js';
+import { Tensor } from '../autograd/tensor.js';
+import type { Module } from './module.js';
+import type { Optimizer, OptimizerState } from './optim.js';
+
+if (endianness() !== 'LE') throw new DataError('checkpoint', 'safetensors I/O needs a little-endian host');
+
+export interface Safetensors {
+  tensors: Map<string, Tensor>;
+  metadata: Record<string, string>;
+}
+
+/** Serialises float32 tensors (in the given order) and string metadata to safetensors bytes. */
+export function encodeSafetensors(tensors: Map<string, Tensor> | [string, Tensor][], metadata: Record<string, string> = {}): Uint8Array {
+  const list = tensors instanceof Map ? [...tensors.entries()] : tensors;
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const [name, t] of list) {
+    header[name] = { dtype: 'F32', shape: [...t.shape], data_offsets: [offset, offset + t.size * 4] };
+    offset += t.size * 4;
+  }
+  let json = JSON.stringify(header);
+  const pad = (8 - ((Buffer.byteLength(json) + 8) % 8)) % 8; // align the data section to 8 bytes
+  json += ' '.repeat(pad);
+  const headerBytes = Buffer.from(json, 'utf8');
+  const out = new Uint8Array(8 + headerBytes.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  out.set(headerBytes, 8);
+  let pos = 8 + headerBytes.length;
+  for (const [, t] of list) {
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.size * 4), pos);
+    pos += t.size * 4;
+  }
+  return out;
+}
+
+/** Parses and fully validates safetensors bytes; `where` names the file in errors. */
+export function decodeSafetensors(bytes: Uint8Array, where = 'safetensors'): Safetensors {
+  if (bytes.length < 8) throw new DataError(where, `file is ${bytes.length} bytes, too short for a safetensors header (truncated?)`);
+  const headerLen = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+  if (headerLen > bytes.length - 8 || headerLen > 100_000_000) {
+    throw new DataError(where, `header claims ${headerLen} bytes but the file has ${bytes.length - 8} after the length (truncated or not safetensors)`);
+  }
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headerLen)).toString('utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new DataError(where, `header is not valid JSON (${(e as Error).message})`);
+  }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new DataError(where, 'header is not a JSON object');
+  const dataStart = 8 + headerLen;
+  const dataLen = bytes.length - dataStart;
+  const metadata: Record<string, string> = {};
+  const entries: [string, { dtype: string; shape: number[]; data_offsets: [number, number] }][] = [];
+  for (const [name, info] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      for (const [k, v] of Object.entries(info as Record<string, unknown>)) {
+        if (typeof v !== 'string') throw new DataError(where, `metadata value '${k}' is not a string`);
+        metadata[k] = v;
+      }
+      continue;
+    }
+    const i = info as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (i.dtype !== 'F32') throw new DataError(where, `tensor '${name}' has dtype ${String(i.dtype)}; nmgrad reads F32 only`);
+    if (!Array.isArray(i.shape) || !i.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new DataError(where, `tensor '${name}' has an invalid shape`);
+    const off = i.data_offsets;
+    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isInteger(d) && d >= 0) || off[0] > off[1]) {
+      throw new DataError(where, `tensor '${name}' has invalid data_offsets`);
+    }
+    entries.push([name, { dtype: 'F32', shape: i.shape as number[], data_offsets: off as [number, number] }]);
+  }
+  entries.sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0]);
+  let expected = 0;
+  const tensors = new Map<string, Tensor>();
+  for (const [name, info] of entries) {
+    const [b, e] = info.data_offsets;
+    const size = info.shape.reduce((x, y) => x * y, 1);
+    if (e - b !== size * 4) throw new DataError(where, `tensor '${name}' of shape ${fmtShape(info.shape)} needs ${size * 4} bytes, offsets give ${e - b}`);
+    if (b !== expected) throw new DataError(where, `tensor '${name}' starts at ${b}, expected ${expected} (overlap or hole in the data section)`);
+    if (e > dataLen) throw new DataError(where, `tensor '${name}' ends at byte ${e} but the data section has ${dataLen} bytes (truncated file)`);
+    const data = new Float32Array(size);
+    new Uint8Array(data.buffer).set(bytes.subarray(dataStart + b, dataStart + e));
+    tensors.set(name, new Tensor(data, info.shape));
+    expected = e;
+  }
+  if (expected !== dataLen) throw new DataError(where, `${dataLen - expected} trailing bytes after the last tensor (corrupt file)`);
+  return { tensors, metadata };
+}
+
+/** Writes to a temp file in the same folder, fsyncs it, renames it over `path`, fsyncs the folder. */
+export function writeFileAtomic(path: string, bytes: Uint8Array | string): void {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now()}`);
+  const fd = openSync(tmp, 'w');
+  try {
+    const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+  try {
+    const dfd = openSync(dirname(path), 'r');
+    fsyncSync(dfd);
+    closeSync(dfd);
+  } catch {
+    // Some filesystems cannot fsync a directory; the rename is still atomic.
+  }
+}
+
+export function saveSafetensors(path: string, tensors: Map<string, Tensor> | [string, Tensor][], metadata: Record<string, string> = {}): void {
+  writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+}
+
+export function loadSafetensors(path: string): Safetensors {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new DataError(path, `cannot read checkpoint: ${(e as Error).message}`);
+  }
+  return decodeSafetensors(bytes, path);
+}
+
+const OPT_PREFIX = 'optimizer.';
+
+/**
+ * Saves model weights (under their parameter names), optimizer slots and a JSON-serialisable
+ * training state in one safetensors file, atomically.
+ */
+export function saveCheckpoint(path: string, model: Module, opts: { optimizer?: Optimizer; state?: unknown } = {}): void {
+  const list: [string, Tensor][] = model.namedParameters().map(([n, p]) => [n, p.detach()]);
+  const meta: Record<string, string> = { format: 'nmgrad-checkpoint-v1', state: JSON.stringify(opts.state ?? null) };
+  if (opts.optimizer) {
+    const s = opts.optimizer.getState();
+    const names = model.namedParameters();
+    const index = new Map(opts.optimizer.params.map((p, i) => [p, i]));
+    for (const [slot, arrays] of Object.entries(s.slots)) {
+      for (const [name, p] of names) {
+        const i = index.get(p);
+        if (i !== undefined) list.push([`${OPT_PREFIX}${slot}.${name}`, new Tensor(arrays[i]!, p.shape)]);
+      }
+    }
+    meta.optimizer = JSON.stringify({ kind: s.kind, step: s.step, lr: s.lr, slots: Object.keys(s.slots) });
+  }
+  saveSafetensors(path, list, meta);
+}
+
+/**
+ * Loads a checkpoint into `model` (and `optimizer`), returning the saved training state. The
+ * file, the model's names and shapes and the optimizer slots are all validated before anything
+ * is copied: an error never leaves a half-loaded model.
+ */
+export function loadCheckpoint(path: string, model: Module, opts: { optimizer?: Optimizer } = {}): unknown {
+  const { tensors, metadata } = loadSafetensors(path);
+  const weights = new Map([...tensors].filter(([n]) => !n.startsWith(OPT_PREFIX)));
+  model.checkStateDict(weights, path);
+  let optState: OptimizerState | null = null;
+  if (opts.optimizer) {
+    if (!metadata.optimizer) throw new DataError(path, 'checkpoint holds no optimizer state');
+    const info = JSON.parse(metadata.optimizer) as { kind: string; step: number; lr: number; slots: string[] };
+    const names = model.namedParameters();
+    const index = new Map(names.map(([n, p]) => [p, n]));
+    const slots: Record<string, Float32Array[]> = {};
+    for (const slot of info.slots) {
+      slots[slot] = opts.optimizer.params.map((p) => {
+        const name = index.get(p);
+        const t = name === undefined ? undefined : tensors.get(`${OPT_PREFIX}${slot}.${name}`);
+        if (!t || t.size !== p.size) throw new DataError(path, `optimizer slot '${slot}' for '${name ?? '?'}' is missing or misshaped`);
+        return t.data;
+      });
+    }
+    optState = { kind: info.kind, step: info.step, lr: info.lr, slots };
+    if (info.kind !== opts.optimizer.constructor.name) throw new DataError(path, `optimizer state was saved by ${info.kind}, not ${opts.optimizer.constructor.name}`);
+  }
+  model.loadStateDict(weights, path);
+  if (optState && opts.optimizer) opts.optimizer.setState(optState);
+  return metadata.state === undefined ? null : JSON.parse(metadata.state);
+}
