@@ -22,3 +22,8 @@ export { Optimizer, SGD, Adam, AdamW, clipGradNorm, constantLr, inverseSqrtLr, c
 export { labelSmoothedLoss, tokenAccuracy } from './nn/loss.js';
 export { encodeSafetensors, decodeSafetensors, saveSafetensors, loadSafetensors, saveCheckpoint, loadCheckpoint, writeFileAtomic, type Safetensors } from './nn/checkpoint.js';
 export { linearSites, replaceLinears, type LayerSelection, type LinearSite } from './nn/replace.js';
+export { FlopCounter, countFlops, withScope, currentScope, type Pass, type FlopCategory, type FlopTotals, type FlopScope } from './autograd/flops.js';
+export { Recipe, type RecipeConfig, type RecipeStep, type RecipeKind, type PrunedGrad, type DecayKind, type FrameKind } from './sparse/recipe.js';
+export { maskedLinear, nmLatentLinear, type PrunedGradRule } from './sparse/recipe-ops.js';
+export { flopReport, formatFlopReport, type FlopReport } from './sparse/flop-report.js';
+export { SparseLinear, sparsify } from './nn/sparse-linear.js';

@@ -6,6 +6,7 @@ import { maskedFill, softmax } from '../autograd/ops/nn.js';
 import { concat, permute, reshape, transpose } from '../autograd/ops/shape.js';
 import { Rng } from '../kernels/random.js';
 import { Dropout, Linear, type LinearLike } from './layers.js';
+import { withScope } from '../autograd/flops.js';
 import { Module } from './module.js';
 
 /** Keys/values of earlier positions, [B, H, T, Dh]; `fixed` = computed once (cross attention). */
@@ -54,6 +55,10 @@ export class MultiHeadAttention extends Module {
 
   /** query [B, Tq, D]; keyValue [B, Tk, D] (defaults to query: self attention). */
   forward(query: Tensor, keyValue: Tensor | null = null, opts: AttentionOptions = {}): Tensor {
+    return withScope({ layer: this.path, attention: true }, () => this.attend(query, keyValue, opts));
+  }
+
+  private attend(query: Tensor, keyValue: Tensor | null, opts: AttentionOptions): Tensor {
     if (query.ndim !== 3 || query.shape[2] !== this.dModel) {
       throw new ShapeError('MultiHeadAttention', `query must be [batch, time, ${this.dModel}], got ${fmtShape(query.shape)}`);
     }

@@ -4,6 +4,7 @@ import { gelu, relu } from '../autograd/ops/elementwise.js';
 import { linear } from '../autograd/ops/matmul.js';
 import { dropout, embedding, layerNorm } from '../autograd/ops/nn.js';
 import { Rng } from '../kernels/random.js';
+import { withScope } from '../autograd/flops.js';
 import { Module } from './module.js';
 
 export interface LinearOptions {
@@ -28,7 +29,7 @@ export class Linear extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return linear(x, this.weight, this.bias);
+    return withScope({ layer: this.path }, () => linear(x, this.weight, this.bias, this.path || 'linear'));
   }
 }
 

@@ -14,6 +14,8 @@ export function Parameter(t: Tensor): Tensor {
 
 export class Module {
   training = true;
+  /** Dotted name inside its model (set by nameModules); tags FLOP reports and errors. */
+  path = '';
   private readonly paramMap = new Map<string, Tensor>();
   private readonly childMap = new Map<string, Module>();
 
@@ -68,6 +70,20 @@ export class Module {
   numParameters(): number {
     return this.parameters().reduce((s, p) => s + p.size, 0);
   }
+
+  /** Gives every module below its dotted name (`path`). */
+  nameModules(prefix = ''): this {
+    for (const [n, m] of this.namedModules(prefix)) m.path = n;
+    return this;
+  }
+
+  /** Advances step-driven state (sparsity recipes) of every module to `step`. */
+  setStep(step: number): void {
+    for (const [, m] of this.namedModules()) m.onStep(step);
+  }
+
+  /** Hook for step-driven modules; default: nothing. */
+  protected onStep(_step: number): void {}
 
   train(on = true): this {
     for (const [, m] of this.namedModules()) m.training = on;

@@ -135,6 +135,7 @@ export class Transformer extends Module {
     this.output = c.tieOutput ? null : this.module('output', new Linear(c.dModel, c.tgtVocab, { rng, bias: false, init: 'xavier' }));
     this.drop = this.module('drop', new Dropout(c.dropout, new Rng(rng.nextU32())));
     this.positions = sinusoidalPositions(c.maxLen, c.dModel);
+    this.nameModules();
   }
 
   private embed(e: Embedding, ids: ArrayLike<number>, shape: readonly [number, number], start: number): Tensor {

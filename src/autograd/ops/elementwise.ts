@@ -1,6 +1,7 @@
 import { binaryKernel, erf, type BinaryOp } from '../../kernels/elementwise.js';
 import { allocF32 } from '../../kernels/storage.js';
 import { broadcastShapes, sumToShape } from '../../kernels/shape.js';
+import { currentScope, report } from '../flops.js';
 import { Tensor, result } from '../tensor.js';
 
 export type TensorLike = Tensor | number;
@@ -15,7 +16,10 @@ function binary(op: BinaryOp, aIn: TensorLike, bIn: TensorLike): Tensor {
   const shape = broadcastShapes(op, a.shape, b.shape);
   const out = allocF32(a.size === 0 || b.size === 0 ? 0 : shape.reduce((x, y) => x * y, 1));
   binaryKernel(op, a.data, a.shape, b.data, b.shape, shape, out);
+  const scope = currentScope();
+  report(scope, 'forward', 'elementwise', out.length);
   return result(op, out, shape, [a, b], (g) => {
+    report(scope, 'backward-input', 'elementwise', g.length * ((a.requiresGrad ? 1 : 0) + (b.requiresGrad ? 1 : 0)));
     let ga: Float32Array | null = null;
     let gb: Float32Array | null = null;
     const local = (fn: (i: number) => number): Float32Array => {
@@ -73,7 +77,10 @@ function unary(op: string, x: Tensor, f: (v: number) => number, df: (v: number, 
   const out = allocF32(n);
   const xd = x.data;
   for (let i = 0; i < n; i++) out[i] = f(xd[i]!);
+  const scope = currentScope();
+  report(scope, 'forward', 'elementwise', n);
   return result(op, out, x.shape, [x], (g) => {
+    report(scope, 'backward-input', 'elementwise', 2 * n);
     const gx = new Float32Array(n);
     for (let i = 0; i < n; i++) gx[i] = g[i]! * df(xd[i]!, out[i]!);
     return [gx];

@@ -3,6 +3,7 @@ import { gemm, gemmBatched } from '../../kernels/gemm.js';
 import type { MatmulSpec } from '../../kernels/matmul.js';
 import { allocF32 } from '../../kernels/storage.js';
 import { broadcastShapes, broadcastStrides, sizeOf } from '../../kernels/shape.js';
+import { currentScope, report } from '../flops.js';
 import { Tensor, result } from '../tensor.js';
 
 /**
@@ -35,7 +36,13 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const out = allocF32(nb * m * n);
   const cOffs = Int32Array.from({ length: nb }, (_v, i) => i * m * n);
   batched(a.data, aOffs, b.data, bOffs, out, cOffs, { m, n, k, transA: false, transB: false, accumulate: false });
+  const scope = currentScope();
+  const flops = 2 * m * n * k * nb;
+  report(scope, 'forward', 'product', flops);
   return result('matmul', out, [...batch, m, n], [a, b], (g) => {
+    // A leaf operand is a weight; a produced one is an activation.
+    if (a.requiresGrad) report(scope, a.node ? 'backward-input' : 'backward-weight', 'product', flops);
+    if (b.requiresGrad) report(scope, b.node ? 'backward-input' : 'backward-weight', 'product', flops);
     let ga: Float32Array | null = null;
     let gb: Float32Array | null = null;
     if (a.requiresGrad) {
@@ -98,8 +105,15 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, op = 'linear'
   const out = allocF32(rows * outF);
   gemm(x.data, 0, w.data, 0, out, 0, { m: rows, n: outF, k: inF, transA: false, transB: true, accumulate: false });
   if (bias) addRowVector(out, rows, outF, bias.data);
+  const scope = currentScope();
+  const flops = 2 * rows * inF * outF;
+  report(scope, 'forward', 'linear', flops);
+  if (bias) report(scope, 'forward', 'elementwise', rows * outF);
   const inputs = bias ? [x, w, bias] : [x, w];
   return result(op, out, [...x.shape.slice(0, -1), outF], inputs, (g) => {
+    if (x.requiresGrad) report(scope, 'backward-input', 'linear', flops);
+    if (w.requiresGrad) report(scope, 'backward-weight', 'linear', flops);
+    if (bias?.requiresGrad) report(scope, 'backward-weight', 'elementwise', rows * outF);
     const grads: (Float32Array | null)[] = [null, null, null];
     if (x.requiresGrad) {
       const gx = allocF32(x.size);

@@ -3,6 +3,7 @@ import { layerNormBackwardRows, layerNormRows, logSoftmaxBackwardRows, softmaxBa
 import type { Rng } from '../../kernels/random.js';
 import { allocF32 } from '../../kernels/storage.js';
 import { broadcastShapes, expandKernel, normAxis, sizeOf, sumToShape } from '../../kernels/shape.js';
+import { currentScope, report } from '../flops.js';
 import { Tensor, result } from '../tensor.js';
 import { permute } from './shape.js';
 
@@ -23,7 +24,10 @@ export function softmax(x: Tensor, axis = -1): Tensor {
     const rows = cols === 0 ? 0 : t.size / cols;
     const out = allocF32(t.size);
     softmaxRows(t.data, rows, cols, out, false);
+    const scope = currentScope();
+    report(scope, 'forward', 'elementwise', 4 * t.size);
     return result('softmax', out, t.shape, [t], (g) => {
+      report(scope, 'backward-input', 'elementwise', 4 * t.size);
       const gx = new Float32Array(t.size);
       softmaxBackwardRows(out, g, rows, cols, gx);
       return [gx];
@@ -38,7 +42,10 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
     const rows = cols === 0 ? 0 : t.size / cols;
     const out = allocF32(t.size);
     softmaxRows(t.data, rows, cols, out, true);
+    const scope = currentScope();
+    report(scope, 'forward', 'elementwise', 4 * t.size);
     return result('logSoftmax', out, t.shape, [t], (g) => {
+      report(scope, 'backward-input', 'elementwise', 4 * t.size);
       const gx = new Float32Array(t.size);
       logSoftmaxBackwardRows(out, g, rows, cols, gx);
       return [gx];
@@ -59,7 +66,10 @@ export function layerNorm(x: Tensor, gamma: Tensor | null = null, beta: Tensor |
   const rstd = new Float32Array(rows);
   layerNormRows(x.data, rows, cols, gamma?.data ?? null, beta?.data ?? null, eps, out, mean, rstd);
   const inputs = [x, ...(gamma ? [gamma] : []), ...(beta ? [beta] : [])];
+  const scope = currentScope();
+  report(scope, 'forward', 'elementwise', 8 * x.size);
   return result('layerNorm', out, x.shape, inputs, (g) => {
+    report(scope, 'backward-input', 'elementwise', 10 * x.size);
     const dx = x.requiresGrad ? new Float32Array(x.size) : null;
     const dg = gamma?.requiresGrad ? new Float64Array(cols) : null;
     const db = beta?.requiresGrad ? new Float64Array(cols) : null;
@@ -84,7 +94,9 @@ export function embedding(weight: Tensor, ids: ArrayLike<number>, idsShape: read
     out.set(weight.data.subarray(id * dim, (id + 1) * dim), i * dim);
   }
   const idsCopy = Int32Array.from(ids);
+  const scope = currentScope();
   return result('embedding', out, [...idsShape, dim], [weight], (g) => {
+    report(scope, 'backward-weight', 'elementwise', n * dim);
     const gw = allocF32(weight.size);
     for (let i = 0; i < n; i++) {
       const o = idsCopy[i]! * dim;
@@ -103,7 +115,10 @@ export function dropout(x: Tensor, p: number, rng: Rng, training = true): Tensor
   for (let i = 0; i < keep.length; i++) keep[i] = rng.uniform() >= p ? scale : 0;
   const out = allocF32(x.size);
   for (let i = 0; i < out.length; i++) out[i] = x.data[i]! * keep[i]!;
+  const scope = currentScope();
+  report(scope, 'forward', 'elementwise', x.size);
   return result('dropout', out, x.shape, [x], (g) => {
+    report(scope, 'backward-input', 'elementwise', x.size);
     const gx = new Float32Array(g.length);
     for (let i = 0; i < g.length; i++) gx[i] = g[i]! * keep[i]!;
     return [gx];
@@ -125,7 +140,10 @@ export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
   expandKernel(b.data, b.shape, shape, bv);
   const out = allocF32(n);
   for (let i = 0; i < n; i++) out[i] = c[i] !== 0 ? av[i]! : bv[i]!;
+  const scope = currentScope();
+  report(scope, 'forward', 'elementwise', n);
   return result('where', out, shape, [a, b], (g) => {
+    report(scope, 'backward-input', 'elementwise', n);
     let ga: Float32Array | null = null;
     let gb: Float32Array | null = null;
     if (a.requiresGrad) {
@@ -195,7 +213,10 @@ export function crossEntropy(logits: Tensor, targets: ArrayLike<number>, opts: C
   const denom = reduction === 'mean' ? Math.max(count, 1) : 1;
   const out = new Float32Array([count === 0 ? 0 : total / denom]);
   const tgt = Int32Array.from(targets);
+  const scope = currentScope();
+  report(scope, 'forward', 'elementwise', 5 * logits.size);
   return result('crossEntropy', out, [], [logits], (g) => {
+    report(scope, 'backward-input', 'elementwise', 3 * logits.size);
     const scale = g[0]! / denom;
     const gx = allocF32(logits.size);
     for (let r = 0; r < rows; r++) {

@@ -2,6 +2,7 @@ import { ShapeError, fmtShape } from '../../errors.js';
 import { maxAxisKernel, sumAxisKernel } from '../../kernels/reduce.js';
 import { allocF32 } from '../../kernels/storage.js';
 import { normAxis, sizeOf } from '../../kernels/shape.js';
+import { currentScope, report } from '../flops.js';
 import { Tensor, result } from '../tensor.js';
 import { reshape } from './shape.js';
 
@@ -23,6 +24,7 @@ function sumOne(x: Tensor, axis: number): Tensor {
   const [outer, len, inner] = split(x, axis);
   const out = allocF32(outer * inner);
   sumAxisKernel(x.data, outer, len, inner, out);
+  report(currentScope(), 'forward', 'elementwise', x.size);
   const shape = [...x.shape];
   shape[axis] = 1;
   return result('sum', out, shape, [x], (g) => {
@@ -69,6 +71,7 @@ function maxOne(x: Tensor, axis: number): Tensor {
   const out = allocF32(outer * inner);
   const arg = new Int32Array(outer * inner);
   maxAxisKernel(x.data, outer, len, inner, out, arg);
+  report(currentScope(), 'forward', 'elementwise', x.size);
   const shape = [...x.shape];
   shape[axis] = 1;
   return result('max', out, shape, [x], (g) => {

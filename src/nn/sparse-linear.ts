@@ -1,0 +1,142 @@
+/**
+ * SparseLinear: a Linear whose dense latent weights are trained under an N:M recipe. At each
+ * step it asks its Recipe what to do (`setStep`), refreshes its mask from |W| when told to, and
+ * runs the compressed N:M kernels whenever α = 0, so sparsity buys real time.
+ */
+import { SparsityConfigError, ShapeError, fmtShape } from '../errors.js';
+import { withScope } from '../autograd/flops.js';
+import { Tensor, noGrad } from '../autograd/tensor.js';
+import { linear } from '../autograd/ops/matmul.js';
+import { nmKeepOffsets, unstructuredMask } from '../sparse/mask.js';
+import { NMSparseTensor } from '../sparse/nm-tensor.js';
+import { maskedLinear, nmLatentLinear, type PrunedGradRule } from '../sparse/recipe-ops.js';
+import { Recipe, type RecipeStep } from '../sparse/recipe.js';
+import { Linear, type LinearLike } from './layers.js';
+import { Module } from './module.js';
+import { replaceLinears, type LayerSelection } from './replace.js';
+
+export class SparseLinear extends Module implements LinearLike {
+  weight: Tensor;
+  bias: Tensor | null;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  /** 0/1 keep mask E of the pattern in force (null while dense). */
+  keep: Float32Array | null = null;
+  private pattern: NMSparseTensor | null = null;
+  private maskKey = '';
+  state: RecipeStep;
+
+  constructor(source: Linear | { weight: Tensor; bias: Tensor | null }, readonly recipe: Recipe, readonly layerName = 'SparseLinear') {
+    super();
+    if (source.weight.ndim !== 2) throw new ShapeError(layerName, `weight must be [out, in], got ${fmtShape(source.weight.shape)}`);
+    const [outF, inF] = source.weight.shape as [number, number];
+    recipe.validateFor(layerName, inF);
+    this.inFeatures = inF;
+    this.outFeatures = outF;
+    this.weight = this.param('weight', source.weight);
+    this.bias = source.bias ? this.param('bias', source.bias) : null;
+    this.state = recipe.at(0);
+    this.applyState(this.state, true);
+  }
+
+  protected override onStep(step: number): void {
+    this.state = this.recipe.at(step);
+    this.applyState(this.state, this.training);
+  }
+
+  /** Recomputes the mask when the step asks for it (training only: evaluation never refreshes). */
+  private applyState(st: RecipeStep, mayRefresh: boolean): void {
+    if (st.structure === 'none') return;
+    const key = `${st.structure}:${st.n}:${st.m}:${st.sparsity}`;
+    const stale = this.keep === null || key !== this.maskKey;
+    if (!(mayRefresh && (st.refreshMask || stale))) return;
+    noGrad(() => {
+      const [outF, inF] = [this.outFeatures, this.inFeatures];
+      if (st.structure === 'unstructured') {
+        this.keep = unstructuredMask(this.weight, st.sparsity, this.layerName).data;
+        this.pattern = null;
+      } else if (st.n === st.m) {
+        this.keep = new Float32Array(outF * inF).fill(1);
+        this.pattern = null;
+      } else {
+        const count = (outF * inF * st.n) / st.m;
+        const indices = new Uint8Array(count);
+        nmKeepOffsets(this.weight.data, outF, inF, st.n, st.m, indices);
+        this.pattern = new NMSparseTensor([outF, inF], st.n, st.m, new Float32Array(count), indices, this.layerName);
+        this.keep = this.pattern.mask().data;
+      }
+      this.maskKey = key;
+    });
+  }
+
+  private rule(st: RecipeStep): PrunedGradRule {
+    const coef = st.prunedGrad === 'scaled' ? st.alpha : st.prunedGrad === 'ste' || st.prunedGrad === 'srste' ? 1 : 0;
+    return { coef, lambda: st.prunedGrad === 'srste' ? st.lambda : 0, density: st.density, denseWeightGrad: st.denseWeightGrad };
+  }
+
+  forward(x: Tensor): Tensor {
+    const st = this.state;
+    const name = this.path || this.layerName;
+    return withScope({ layer: name, sparse: true }, () => {
+      if (st.structure === 'none' || this.keep === null) return linear(x, this.weight, this.bias, name);
+      if (x.shape[x.ndim - 1] !== this.inFeatures) throw new ShapeError(name, `input ${fmtShape(x.shape)} does not end in ${this.inFeatures}`);
+      const rule = this.rule(st);
+      if (this.pattern !== null && st.alpha === 0) return nmLatentLinear(x, this.weight, this.bias, this.pattern, this.keep, rule, name);
+      const alpha = st.structure === 'unstructured' ? 0 : st.alpha;
+      const scale = alpha === 0 ? this.keep : Float32Array.from(this.keep, (k) => (k === 1 ? 1 : alpha));
+      return maskedLinear(x, this.weight, this.bias, this.keep, scale, rule, name);
+    });
+  }
+
+  /** The weights the forward pass uses now: W ⊙ (E + α·Ē). */
+  effectiveWeight(): Tensor {
+    const w = Tensor.zeros(this.weight.shape);
+    const st = this.state;
+    if (st.structure === 'none' || this.keep === null) {
+      w.data.set(this.weight.data);
+      return w;
+    }
+    const alpha = st.structure === 'unstructured' ? 0 : st.alpha;
+    for (let i = 0; i < w.size; i++) w.data[i] = this.weight.data[i]! * (this.keep[i] === 1 ? 1 : alpha);
+    return w;
+  }
+
+  /** The compressed N:M weights of a hard phase (throws while α > 0 or unstructured). */
+  toSparse(): NMSparseTensor {
+    if (this.pattern === null || this.state.alpha !== 0) {
+      throw new SparsityConfigError(this.path || this.layerName, `no hard N:M pattern at step ${this.state.step} (phase ${this.state.phase}, α = ${this.state.alpha})`);
+    }
+    return NMSparseTensor.fromDense(this.weight, this.pattern.n, this.pattern.m, { mask: new Tensor(this.keep!, this.weight.shape) });
+  }
+
+  /** Masks and step, for checkpoints (the mask is part of the training state). */
+  getMaskState(): { key: string; keep: number[] | null } {
+    return { key: this.maskKey, keep: this.keep ? Array.from(this.keep) : null };
+  }
+
+  setMaskState(s: { key: string; keep: number[] | null }, step: number): void {
+    this.state = this.recipe.at(step);
+    this.maskKey = s.key;
+    this.keep = s.keep ? Float32Array.from(s.keep) : null;
+    this.pattern = null;
+    if (this.keep && this.state.structure === 'nm' && this.state.n !== this.state.m) {
+      this.pattern = NMSparseTensor.fromDense(this.weight, this.state.n, this.state.m, { mask: new Tensor(this.keep, this.weight.shape), name: this.layerName });
+    }
+  }
+}
+
+/**
+ * Swaps the selected Linear layers (default: the FFN layers of every block) for SparseLinear
+ * layers driven by `recipe`, keeping their weights. Drive them with `model.setStep(step)`.
+ */
+export function sparsify(model: Module, recipe: Recipe, opts: { layers?: LayerSelection } = {}): SparseLinear[] {
+  const layers: SparseLinear[] = [];
+  replaceLinears(model, opts.layers ?? 'ffn', (site) => {
+    if (!(site.layer instanceof Linear)) throw new SparsityConfigError(site.name, 'is already sparse or not a dense Linear');
+    const s = new SparseLinear(site.layer, recipe, site.name);
+    layers.push(s);
+    return s;
+  });
+  model.nameModules();
+  return layers;
+}
