@@ -4,10 +4,12 @@ import { availableParallelism, cpus } from 'node:os';
 import { printTable, type BenchRecord, type Suite } from './lib.js';
 import { matmulSuite } from './matmul.js';
 import { sparseSuite } from './sparse.js';
+import { recipesSuite } from './recipes.js';
 
 const SUITES: Record<string, Suite> = {
   matmul: matmulSuite,
   sparse: sparseSuite,
+  recipes: recipesSuite,
 };
 
 async function main(): Promise<void> {
