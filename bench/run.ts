@@ -5,11 +5,13 @@ import { printTable, type BenchRecord, type Suite } from './lib.js';
 import { matmulSuite } from './matmul.js';
 import { sparseSuite } from './sparse.js';
 import { recipesSuite } from './recipes.js';
+import { tokenizerSuite } from './tokenizer.js';
 
 const SUITES: Record<string, Suite> = {
   matmul: matmulSuite,
   sparse: sparseSuite,
   recipes: recipesSuite,
+  tokenizer: tokenizerSuite,
 };
 
 async function main(): Promise<void> {
