@@ -1,0 +1,270 @@
+/**
+ * npm run translate -- <command> [flags]
+ *   train (default), translate, evaluate, compare, download. `--help` on each lists its flags.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { NmgradError, setThreads, writeFileAtomic } from '../../src/index.js';
+import { Recipe } from '../../src/sparse/recipe.js';
+import { corpusBleu, corpusChrf } from '../../src/text/bleu.js';
+import { defaultDataDir, downloadFiles } from './data/parallel.js';
+import { loadRun, type RunConfig } from './model-io.js';
+import { PRESETS, evaluateRun, formatEvaluation, loadSplits, requestStop, train, type PresetName } from './train.js';
+import { translateAll } from './translate.js';
+import { svgPlot } from './report.js';
+
+class UsageError extends Error {}
+
+interface FlagSpec {
+  [flag: string]: { arg: string; help: string };
+}
+
+const COMMON: FlagSpec = {
+  threads: { arg: 'N', help: 'worker threads for kernels (default: all cores; env NMGRAD_THREADS)' },
+  json: { arg: '', help: 'JSON-lines output (automatic when stdout is not a TTY)' },
+  quiet: { arg: '', help: 'only the final summary' },
+};
+
+const TRAIN_FLAGS: FlagSpec = {
+  data: { arg: 'DIR|builtin', help: "parallel text folder ({train,val,test}.{src,tgt}), 'multi30k' (= ../shared/data/multi30k) or 'builtin' (default)" },
+  src: { arg: 'LANG', help: 'source suffix (default en)' },
+  tgt: { arg: 'LANG', help: 'target suffix (default de)' },
+  preset: { arg: 'tiny|small', help: 'model and schedule preset (default tiny)' },
+  layers: { arg: 'N', help: 'encoder and decoder layers' },
+  'd-model': { arg: 'N', help: 'model width' },
+  heads: { arg: 'N', help: 'attention heads' },
+  ffn: { arg: 'N', help: 'feed-forward width' },
+  merges: { arg: 'N', help: 'BPE merges (joint vocabulary)' },
+  recipe: { arg: 'STR', help: "sparsity recipe, e.g. 'pmd:1:8,decay=staircase' (N:M = N kept of every M; default pmd:1:8)" },
+  sparsify: { arg: 'ffn|attention|all', help: 'which Linear layers the recipe applies to (default ffn)' },
+  steps: { arg: 'N', help: 'training steps' },
+  'batch-tokens': { arg: 'N', help: 'padded tokens per batch' },
+  lr: { arg: 'X', help: 'peak learning rate' },
+  warmup: { arg: 'N', help: 'warm-up steps (then inverse square root decay)' },
+  seed: { arg: 'N', help: 'random seed (default 1)' },
+  out: { arg: 'DIR', help: 'run directory (default runs/<recipe>)' },
+  resume: { arg: 'DIR', help: 'continue the run in DIR' },
+  'eval-every': { arg: 'N', help: 'val BLEU every N steps' },
+  beam: { arg: 'K', help: 'beam size for the final evaluation (default greedy)' },
+};
+
+const HELP: Record<string, [string, FlagSpec]> = {
+  train: ['Train an encoder-decoder Transformer with an N:M recipe, then report test BLEU and FLOPs.', TRAIN_FLAGS],
+  translate: ['Translate stdin or --input FILE with a trained run.', { run: { arg: 'DIR', help: 'run directory' }, input: { arg: 'FILE', help: 'input text (default stdin)' }, beam: { arg: 'K', help: 'beam size (default 1 = greedy)' }, 'length-penalty': { arg: 'X', help: 'beam length penalty exponent (default 1)' } }],
+  evaluate: ['BLEU / chrF of a run on --src/--ref files, or of --hyp against --ref.', { run: { arg: 'DIR', help: 'run directory' }, src: { arg: 'FILE', help: 'source sentences' }, ref: { arg: 'FILE', help: 'reference translations' }, hyp: { arg: 'FILE', help: 'score this hypothesis file instead of translating' }, beam: { arg: 'K', help: 'beam size' }, lowercase: { arg: '', help: 'lowercased BLEU' } }],
+  compare: ['Train several recipes on the same data, model, steps and seed; write results.json, results.md and results.svg.', { ...TRAIN_FLAGS, recipes: { arg: 'LIST', help: "recipes separated by ';' (default dense;srste:1:8;pmd:1:8;ssd:1:8;unstructured:1:8)" } }],
+  download: ['Fetch and verify the Multi30k Task 1 raw files into DIR.', { dir: { arg: 'DIR', help: 'target folder' } }],
+};
+
+function usage(cmd: string): string {
+  const [what, flags] = HELP[cmd]!;
+  const all = { ...flags, ...COMMON };
+  const rows = Object.entries(all).map(([f, s]) => `  --${f}${s.arg ? ` ${s.arg}` : ''}`.padEnd(34) + s.help);
+  return `usage: npm run translate -- ${cmd} [flags]\n${what}\n\n${rows.join('\n')}`;
+}
+
+function parse(cmd: string, argv: string[]): Record<string, string | true> {
+  const [, flags] = HELP[cmd]!;
+  const all = { ...flags, ...COMMON };
+  const out: Record<string, string | true> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--help' || a === '-h') {
+      console.log(usage(cmd));
+      process.exit(0);
+    }
+    if (!a.startsWith('--')) throw new UsageError(`unexpected argument '${a}' (see: npm run translate -- ${cmd} --help)`);
+    const name = a.slice(2);
+    const spec = all[name];
+    if (!spec) throw new UsageError(`unknown flag --${name} for '${cmd}' (see: npm run translate -- ${cmd} --help)`);
+    if (spec.arg === '') out[name] = true;
+    else {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`--${name} needs a value (${spec.arg})`);
+      out[name] = v;
+    }
+  }
+  return out;
+}
+
+function num(f: Record<string, string | true>, k: string, dflt: number): number {
+  const v = f[k];
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${k} must be a positive number, got '${String(v)}'`);
+  return n;
+}
+
+function str(f: Record<string, string | true>, k: string, dflt: string): string {
+  const v = f[k];
+  return typeof v === 'string' ? v : dflt;
+}
+
+function runConfig(f: Record<string, string | true>, recipe: string): RunConfig {
+  const presetName = str(f, 'preset', 'tiny') as PresetName;
+  const p = PRESETS[presetName];
+  if (!p) throw new UsageError(`--preset must be tiny or small, got '${presetName}'`);
+  const data = str(f, 'data', 'builtin');
+  const layers = num(f, 'layers', 0);
+  const steps = num(f, 'steps', p.steps);
+  Recipe.parse(recipe, { steps }); // validate early, with the recipe's own message
+  const sp = str(f, 'sparsify', 'ffn');
+  if (!['ffn', 'attention', 'all'].includes(sp)) throw new UsageError(`--sparsify must be ffn, attention or all, got '${sp}'`);
+  return {
+    model: {
+      srcVocab: 0, tgtVocab: 0, dModel: num(f, 'd-model', p.dModel), heads: num(f, 'heads', p.heads), ffn: num(f, 'ffn', p.ffn),
+      encoderLayers: layers || p.encoderLayers, decoderLayers: layers || p.decoderLayers, dropout: p.dropout, maxLen: 128,
+      shareEmbeddings: true, tieOutput: true, seed: num(f, 'seed', 1),
+    },
+    recipe, sparsify: sp as RunConfig['sparsify'], steps, batchTokens: num(f, 'batch-tokens', p.batchTokens), lr: num(f, 'lr', p.lr),
+    warmup: num(f, 'warmup', p.warmup), seed: num(f, 'seed', 1), labelSmoothing: 0.1, maxLen: 100, data, merges: num(f, 'merges', p.merges),
+  };
+}
+
+function resolveData(f: Record<string, string | true>): string {
+  const d = str(f, 'data', 'builtin');
+  if (d === 'builtin') return d;
+  if (d === 'multi30k') {
+    const shared = defaultDataDir();
+    if (!shared) throw new UsageError('--data multi30k: ../shared/data/multi30k not found; pass --data DIR (see: npm run translate -- download --help)');
+    return shared;
+  }
+  const dir = resolve(d);
+  if (!existsSync(dir)) throw new UsageError(`--data ${d}: directory not found (use --data builtin, or see: npm run translate -- download --help)`);
+  return dir;
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const cmd = argv[0] && !argv[0].startsWith('--') ? argv[0] : 'train';
+  const rest = cmd === argv[0] ? argv.slice(1) : argv;
+  if (!HELP[cmd]) throw new UsageError(`unknown command '${cmd}'; commands: ${Object.keys(HELP).join(', ')} (add --help to any)`);
+  const f = parse(cmd, rest);
+  if (f.threads) setThreads(num(f, 'threads', 1));
+  const json = f.json === true || !process.stdout.isTTY;
+  const quiet = f.quiet === true;
+  const log = (s: string): void => {
+    if (!quiet) console.log(s);
+  };
+  process.on('SIGINT', () => requestStop());
+
+  if (cmd === 'download') {
+    const dir = str(f, 'dir', '');
+    if (!dir) throw new UsageError('download needs --dir DIR');
+    await downloadFiles(resolve(dir), undefined, log);
+    return;
+  }
+  if (cmd === 'train') {
+    let config: RunConfig;
+    let out: string;
+    if (f.resume) {
+      out = resolve(str(f, 'resume', ''));
+      config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as RunConfig;
+    } else {
+      const recipe = str(f, 'recipe', 'pmd:1:8');
+      config = runConfig(f, recipe);
+      config.data = resolveData(f);
+      out = resolve(str(f, 'out', join('runs', recipe.replace(/[^a-zA-Z0-9:._-]+/g, '_').replace(/:/g, '-'))));
+    }
+    const splits = loadSplits(config.data, str(f, 'src', 'en'), str(f, 'tgt', 'de'), config.maxLen, log);
+    log(`data: ${splits.name} (${splits.train.length} train / ${splits.val.length} val / ${splits.test.length} test pairs)`);
+    log(`recipe: ${Recipe.parse(config.recipe, { steps: config.steps }).describe()}`);
+    const t0 = performance.now();
+    const r = train({ config, out, resume: !!f.resume, log, json, splits, evalEvery: f['eval-every'] ? num(f, 'eval-every', 1) : undefined });
+    if (r.stopped === 'interrupted') return;
+    const held = splits.test.length ? splits.test : splits.val;
+    const e = evaluateRun(r.run, r.state, held, { beam: f.beam ? num(f, 'beam', 1) : undefined });
+    const summary = { recipe: config.recipe, data: splits.name, split: splits.test.length ? 'test' : 'val', steps: r.state.step, finalLoss: r.lastLoss, ...e, wallSeconds: (performance.now() - t0) / 1000, trainSeconds: r.state.elapsedMs / 1000 };
+    writeFileAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2));
+    console.log(json ? JSON.stringify({ summary: { bleu: e.scores.bleu, chrf: e.scores.chrf, trainingFlopsRelative: e.flops.relativeToDense, out } }) : `\n${formatEvaluation(e, summary.split)}\nrun saved in ${out}`);
+    return;
+  }
+  if (cmd === 'translate') {
+    const { run } = loadRun(resolve(str(f, 'run', '') || fail('translate needs --run DIR')));
+    const text = f.input ? readFileSync(str(f, 'input', ''), 'utf8') : readFileSync(0, 'utf8');
+    const lines = text.split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    const outLines = translateAll(run.model, run.tokenizer, lines, { beam: num(f, 'beam', 1), lengthPenalty: f['length-penalty'] ? Number(f['length-penalty']) : 1 });
+    process.stdout.write(outLines.map((l) => `${l}\n`).join(''));
+    return;
+  }
+  if (cmd === 'evaluate') {
+    const refPath = str(f, 'ref', '') || fail('evaluate needs --ref FILE');
+    const refs = readLinesOf(refPath);
+    let hyps: string[];
+    if (f.hyp) hyps = readLinesOf(str(f, 'hyp', ''));
+    else {
+      const { run } = loadRun(resolve(str(f, 'run', '') || fail('evaluate needs --run DIR (or --hyp FILE)')));
+      hyps = translateAll(run.model, run.tokenizer, readLinesOf(str(f, 'src', '') || fail('evaluate needs --src FILE')), { beam: num(f, 'beam', 1) });
+    }
+    const b = corpusBleu(hyps, [refs], { lowercase: f.lowercase === true });
+    const result = { bleu: b.score, precisions: b.precisions, bp: b.bp, hypLen: b.hypLen, refLen: b.refLen, chrf: corpusChrf(hyps, refs), lowercase: f.lowercase === true };
+    console.log(json ? JSON.stringify(result) : `BLEU ${b.score.toFixed(2)} (${b.precisions.map((p) => p.toFixed(1)).join('/')}, BP ${b.bp.toFixed(3)}, hyp ${b.hypLen}, ref ${b.refLen}; 13a, ${result.lowercase ? 'lowercased' : 'cased'})  chrF2 ${result.chrf.toFixed(2)}`);
+    return;
+  }
+  if (cmd === 'compare') {
+    const recipes = str(f, 'recipes', 'dense;srste:1:8;pmd:1:8;ssd:1:8;unstructured:1:8').split(';').map((s) => s.trim()).filter(Boolean);
+    const outDir = resolve(str(f, 'out', 'runs/compare'));
+    mkdirSync(outDir, { recursive: true });
+    const rows: Record<string, unknown>[] = [];
+    const data = resolveData(f);
+    const base = runConfig(f, recipes[0]!);
+    const splits = loadSplits(data, str(f, 'src', 'en'), str(f, 'tgt', 'de'), base.maxLen, log);
+    for (const recipe of recipes) {
+      const config = { ...runConfig(f, recipe), data };
+      const dir = join(outDir, recipe.replace(/[^a-zA-Z0-9:._-]+/g, '_').replace(/:/g, '-'));
+      const summaryPath = join(dir, 'summary.json');
+      if (existsSync(summaryPath)) {
+        log(`${recipe}: already done (${summaryPath})`);
+        rows.push(JSON.parse(readFileSync(summaryPath, 'utf8')) as Record<string, unknown>);
+        continue;
+      }
+      log(`== ${recipe} ==`);
+      const t0 = performance.now();
+      const resume = existsSync(join(dir, 'checkpoint.safetensors'));
+      const r = train({ config, out: dir, resume, log, json, splits });
+      if (r.stopped === 'interrupted') return;
+      const e = evaluateRun(r.run, r.state, splits.val);
+      const s = { recipe, split: 'val', ...e, wallSeconds: (performance.now() - t0) / 1000, trainSeconds: r.state.elapsedMs / 1000 };
+      writeFileAtomic(summaryPath, JSON.stringify(s, null, 2));
+      rows.push(s);
+    }
+    writeFileAtomic(join(outDir, 'results.json'), JSON.stringify(rows, null, 2));
+    const md = ['| recipe | N:M | val BLEU | training FLOPs × dense | inference MFLOP/token | parameters kept | wall time (s) |', '| --- | --- | ---: | ---: | ---: | ---: | ---: |'];
+    const points: { label: string; x: number; y: number }[] = [];
+    for (const r of rows as unknown as { recipe: string; scores: { bleu: number }; flops: { relativeToDense: number; inferencePerToken: number }; keptParams: number; totalParams: number; trainSeconds: number }[]) {
+      const nm = /:(\d+):(\d+)/.exec(r.recipe);
+      md.push(`| ${r.recipe} | ${nm ? `${nm[1]}:${nm[2]}` : '—'} | ${r.scores.bleu.toFixed(2)} | ${r.flops.relativeToDense.toFixed(3)} | ${(r.flops.inferencePerToken / 1e6).toFixed(3)} | ${r.keptParams} / ${r.totalParams} | ${r.trainSeconds.toFixed(0)} |`);
+      points.push({ label: r.recipe.split(',')[0]!, x: r.flops.relativeToDense, y: r.scores.bleu });
+    }
+    writeFileAtomic(join(outDir, 'results.md'), `${md.join('\n')}\n`);
+    writeFileAtomic(join(outDir, 'results.svg'), svgPlot(points, { title: 'val BLEU vs training FLOPs', xLabel: 'training FLOPs (× dense)', yLabel: 'val BLEU (cased)' }));
+    console.log(md.join('\n'));
+    console.log(`\nwrote ${join(outDir, 'results.json')}, results.md, results.svg`);
+  }
+}
+
+function fail(msg: string): never {
+  throw new UsageError(msg);
+}
+
+function readLinesOf(path: string): string[] {
+  if (!existsSync(path)) throw new UsageError(`file not found: ${path}`);
+  const lines = readFileSync(path, 'utf8').split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    if (e instanceof UsageError || e instanceof NmgradError) {
+      console.error(`translate: ${e.message}`);
+      if (e instanceof UsageError) console.error(`try: npm run translate -- --help`);
+      process.exit(2);
+    }
+    console.error(e);
+    process.exit(1);
+  },
+);
+

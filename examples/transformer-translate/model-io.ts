@@ -1,0 +1,93 @@
+/** Saving and loading a translation run: model + optimizer + training state + tokenizer. */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  Adam, DataError, Dropout, Recipe, SparseLinear, Transformer, loadCheckpoint, saveCheckpoint, sparsify, writeFileAtomic,
+  type LayerSelection, type TransformerConfig,
+} from '../../src/index.js';
+import { BpeTokenizer, type BpeJSON } from '../../src/text/bpe.js';
+
+export interface RunConfig {
+  model: TransformerConfig;
+  recipe: string;
+  sparsify: LayerSelection;
+  steps: number;
+  batchTokens: number;
+  lr: number;
+  warmup: number;
+  seed: number;
+  labelSmoothing: number;
+  maxLen: number;
+  data: string;
+  merges: number;
+}
+
+export interface TrainState {
+  step: number;
+  epoch: number;
+  batchInEpoch: number;
+  dropoutRngs: number[][];
+  masks: Record<string, { key: string; keep: number[] | null }>;
+  flops: unknown;
+  elapsedMs: number;
+}
+
+export interface Run {
+  config: RunConfig;
+  tokenizer: BpeTokenizer;
+  model: Transformer;
+  recipe: Recipe;
+  sparse: SparseLinear[];
+  optimizer: Adam;
+}
+
+export function buildRun(config: RunConfig, tokenizer: BpeTokenizer): Run {
+  const model = new Transformer({ ...config.model, srcVocab: tokenizer.size, tgtVocab: tokenizer.size });
+  const recipe = Recipe.parse(config.recipe, { steps: config.steps });
+  const sparse = recipe.config.kind === 'dense' ? [] : sparsify(model, recipe, { layers: config.sparsify });
+  const optimizer = new Adam(model.parameters(), config.lr, { beta1: 0.9, beta2: 0.98, eps: 1e-9 });
+  return { config, tokenizer, model, recipe, sparse, optimizer };
+}
+
+function dropouts(model: Transformer): Dropout[] {
+  return model.namedModules().map(([, m]) => m).filter((m): m is Dropout => m instanceof Dropout);
+}
+
+export function captureState(run: Run, s: Omit<TrainState, 'dropoutRngs' | 'masks'>): TrainState {
+  return {
+    ...s,
+    dropoutRngs: dropouts(run.model).map((d) => d.rng.getState()),
+    masks: Object.fromEntries(run.sparse.map((l) => [l.path, l.getMaskState()])),
+  };
+}
+
+/** Writes `checkpoint.safetensors` (atomic) plus config and tokenizer JSON. */
+export function saveRun(dir: string, run: Run, state: TrainState): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileAtomic(join(dir, 'config.json'), JSON.stringify(run.config, null, 2));
+  writeFileAtomic(join(dir, 'tokenizer.json'), JSON.stringify(run.tokenizer.toJSON()));
+  saveCheckpoint(join(dir, 'checkpoint.safetensors'), run.model, { optimizer: run.optimizer, state });
+}
+
+/** Loads a run directory; the model continues exactly where the checkpoint left it. */
+export function loadRun(dir: string): { run: Run; state: TrainState } {
+  for (const f of ['config.json', 'tokenizer.json', 'checkpoint.safetensors']) {
+    if (!existsSync(join(dir, f))) throw new DataError(join(dir, f), 'missing: not a training run directory (expected config.json, tokenizer.json, checkpoint.safetensors)');
+  }
+  let config: RunConfig;
+  let tok: BpeJSON;
+  try {
+    config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as RunConfig;
+    tok = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as BpeJSON;
+  } catch (e) {
+    throw new DataError(dir, `unreadable run files: ${(e as Error).message}`);
+  }
+  const run = buildRun(config, BpeTokenizer.fromJSON(tok, join(dir, 'tokenizer.json')));
+  const state = loadCheckpoint(join(dir, 'checkpoint.safetensors'), run.model, { optimizer: run.optimizer }) as TrainState;
+  dropouts(run.model).forEach((d, i) => state.dropoutRngs[i] && d.rng.setState(state.dropoutRngs[i]!));
+  for (const l of run.sparse) {
+    const m = state.masks[l.path];
+    if (m) l.setMaskState(m, state.step);
+  }
+  return { run, state };
+}

@@ -1,0 +1,231 @@
+/** The training loop of the translation example: data → BPE → Transformer + recipe → checkpoints. */
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  DataError, FlopCounter, Rng, clipGradNorm, countFlops, flopReport, formatFlopReport, inverseSqrtLr, labelSmoothedLoss, noGrad,
+  type FlopReport, type LayerSelection,
+} from '../../src/index.js';
+import { BpeTokenizer } from '../../src/text/bpe.js';
+import { generateBuiltinCorpus, type Pair } from './data/builtin.js';
+import { makeBatches, type Example } from './data/batches.js';
+import { readParallel } from './data/parallel.js';
+import { buildRun, captureState, loadRun, saveRun, type Run, type RunConfig, type TrainState } from './model-io.js';
+import { score, translateAll, type Scores } from './translate.js';
+
+export interface Splits {
+  train: Pair[];
+  val: Pair[];
+  test: Pair[];
+  name: string;
+}
+
+export const PRESETS = {
+  tiny: { dModel: 64, heads: 4, ffn: 256, encoderLayers: 2, decoderLayers: 2, merges: 600, batchTokens: 3000, lr: 3e-3, warmup: 200, steps: 1200, dropout: 0.0 },
+  small: { dModel: 256, heads: 4, ffn: 1024, encoderLayers: 3, decoderLayers: 3, merges: 8000, batchTokens: 4000, lr: 1e-3, warmup: 1000, steps: 20000, dropout: 0.1 },
+} as const;
+export type PresetName = keyof typeof PRESETS;
+
+export function loadSplits(data: string, src: string, tgt: string, maxLen: number, log: (s: string) => void): Splits {
+  if (data === 'builtin') {
+    const c = generateBuiltinCorpus({ seed: 1 });
+    return { ...c, name: 'builtin' };
+  }
+  const train = readParallel(data, 'train', src, tgt, { maxLen });
+  log(`train: ${train.summary.kept} pairs (${train.summary.skippedEmpty} empty skipped, ${train.summary.filteredLong} over ${maxLen} tokens filtered)`);
+  const val = readParallel(data, 'val', src, tgt);
+  const test = existsSync(join(data, `test.${src}`)) ? readParallel(data, 'test', src, tgt).pairs : [];
+  return { train: train.pairs, val: val.pairs, test, name: data };
+}
+
+export interface TrainOptions {
+  config: RunConfig;
+  out: string;
+  resume?: boolean;
+  /** Stop after this many steps in this process (simulates an interruption; tests). */
+  stopAfter?: number;
+  evalEvery?: number;
+  evalSentences?: number;
+  log: (line: string) => void;
+  json: boolean;
+  splits: Splits;
+}
+
+export interface TrainResult {
+  run: Run;
+  state: TrainState;
+  stopped: 'done' | 'interrupted' | 'paused';
+  lastLoss: number;
+}
+
+let interrupted = false;
+export function requestStop(): void {
+  interrupted = true;
+}
+
+function encodePairs(tok: BpeTokenizer, pairs: Pair[], maxLen: number): Example[] {
+  const out: Example[] = [];
+  for (const p of pairs) {
+    const src = tok.encode(p.en);
+    const tgt = tok.encode(p.de);
+    if (src.length <= maxLen && tgt.length + 1 <= maxLen) out.push({ src, tgt });
+  }
+  return out;
+}
+
+/** Trains (or resumes) a run; checkpoints every `ckptEvery` steps and at the end. */
+export function train(opts: TrainOptions): TrainResult {
+  const { config, out, log } = opts;
+  mkdirSync(out, { recursive: true });
+  let run: Run;
+  let state: TrainState;
+  if (opts.resume) {
+    ({ run, state } = loadRun(out));
+    log(`resuming ${out} at step ${state.step}`);
+  } else {
+    const t0 = performance.now();
+    const tok = BpeTokenizer.train(opts.splits.train.flatMap((p) => [p.en, p.de]), config.merges);
+    log(`BPE: ${config.merges} merges → vocabulary ${tok.size} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    run = buildRun(config, tok);
+    state = captureState(run, { step: 0, epoch: 0, batchInEpoch: 0, flops: null, elapsedMs: 0 });
+    writeFileSync(join(out, 'metrics.jsonl'), '');
+  }
+  const { model, optimizer, tokenizer } = run;
+  const examples = encodePairs(tokenizer, opts.splits.train, config.maxLen);
+  if (examples.length === 0) throw new DataError(opts.splits.name, 'no training pairs left after length filtering');
+  const schedule = inverseSqrtLr(config.lr, config.warmup);
+  const counter = new FlopCounter();
+  if (state.flops) restoreCounter(counter, state.flops);
+  const metricsPath = join(out, 'metrics.jsonl');
+  const ckptEvery = Math.max(50, Math.floor(config.steps / 10));
+  let lastLoss = NaN;
+  let stopped: TrainResult['stopped'] = 'done';
+  const started = performance.now() - state.elapsedMs;
+  let tokensSeen = 0;
+  let windowStart = performance.now();
+  let epochBatches = makeBatches(examples, config.batchTokens, new Rng(config.seed * 1000 + state.epoch));
+  const stepsThisProcess = { n: 0 };
+  model.train();
+  while (state.step < config.steps) {
+    if (state.batchInEpoch >= epochBatches.length) {
+      state.epoch++;
+      state.batchInEpoch = 0;
+      epochBatches = makeBatches(examples, config.batchTokens, new Rng(config.seed * 1000 + state.epoch));
+    }
+    const batch = epochBatches[state.batchInEpoch]!;
+    const step = state.step;
+    model.setStep(step);
+    optimizer.lr = schedule(step + 1);
+    optimizer.zeroGrad();
+    const loss = countFlops(counter, () => {
+      const logits = model.forward(batch.src, batch.srcShape, batch.tgtIn, batch.tgtShape, 0);
+      const l = labelSmoothedLoss(logits, batch.tgtOut, 0, config.labelSmoothing);
+      l.backward();
+      return l.item();
+    });
+    if (!Number.isFinite(loss)) {
+      throw new DataError(`step ${step}`, `loss became ${loss}; training stopped. The last good checkpoint in ${out} is intact (step ${readStep(out)})`);
+    }
+    clipGradNorm(optimizer.params, 1);
+    optimizer.step();
+    counter.steps++;
+    lastLoss = loss;
+    tokensSeen += batch.tokens;
+    state.step++;
+    state.batchInEpoch++;
+    stepsThisProcess.n++;
+    const st = run.recipe.at(step);
+    if (state.step % 25 === 0 || state.step === config.steps) {
+      const now = performance.now();
+      const tps = (tokensSeen / (now - windowStart)) * 1000;
+      const elapsed = (now - started) / 1000;
+      const eta = (elapsed / state.step) * (config.steps - state.step);
+      const rec = { step: state.step, loss, lr: optimizer.lr, tokensPerSec: tps, phase: st.phase, alpha: st.alpha, nm: `${st.n}:${st.m}`, elapsed };
+      appendFileSync(metricsPath, `${JSON.stringify(rec)}\n`);
+      const line = `step ${state.step}/${config.steps}  loss ${loss.toFixed(3)}  ${tps.toFixed(0)} tok/s  ETA ${eta.toFixed(0)} s  phase ${st.phase}  α ${st.alpha.toFixed(3)}  N:M ${st.structure === 'none' ? 'dense' : st.structure === 'unstructured' ? `${(st.sparsity * 100).toFixed(1)}%` : `${st.n}:${st.m}`}`;
+      log(opts.json ? JSON.stringify(rec) : line);
+      tokensSeen = 0;
+      windowStart = now;
+    }
+    if (opts.evalEvery && state.step % opts.evalEvery === 0 && state.step < config.steps) {
+      const val = opts.splits.val.slice(0, opts.evalSentences ?? 200);
+      const s = score(translateAll(model, tokenizer, val.map((p) => p.en)), val.map((p) => p.de));
+      model.train();
+      appendFileSync(metricsPath, `${JSON.stringify({ step: state.step, valBleu: s.bleu, valChrf: s.chrf })}\n`);
+      log(opts.json ? JSON.stringify({ step: state.step, valBleu: s.bleu }) : `  val BLEU ${s.bleu.toFixed(2)} (first ${val.length} sentences)`);
+    }
+    const last = state.step === config.steps;
+    if (interrupted || last || state.step % ckptEvery === 0 || (opts.stopAfter !== undefined && stepsThisProcess.n >= opts.stopAfter)) {
+      state.elapsedMs = performance.now() - started;
+      state.flops = counter.toJSON();
+      saveRun(out, run, captureState(run, state));
+      if (interrupted) {
+        stopped = 'interrupted';
+        log(`interrupted: checkpoint saved at step ${state.step} in ${out}; continue with --resume ${out}`);
+        break;
+      }
+      if (!last && opts.stopAfter !== undefined && stepsThisProcess.n >= opts.stopAfter) {
+        stopped = 'paused';
+        break;
+      }
+    }
+  }
+  return { run, state, stopped, lastLoss };
+}
+
+function readStep(out: string): string {
+  try {
+    return String(loadRun(out).state.step);
+  } catch {
+    return 'none';
+  }
+}
+
+function restoreCounter(counter: FlopCounter, saved: unknown): void {
+  const s = saved as ReturnType<FlopCounter['toJSON']>;
+  counter.steps = s.steps;
+  for (const r of s.records) counter.add(r.pass, r.category, r.layer, r.flops, r.dense);
+}
+
+export interface Evaluation {
+  scores: Scores;
+  flops: FlopReport;
+  samples: { src: string; ref: string; hyp: string }[];
+  keptParams: number;
+  totalParams: number;
+}
+
+/** Translates the held-out split, scores it, and reports training + inference FLOPs. */
+export function evaluateRun(run: Run, state: TrainState, pairs: Pair[], opts: { beam?: number } = {}): Evaluation {
+  const { model, tokenizer } = run;
+  const inference = new FlopCounter();
+  const hyps = countFlops(inference, () => translateAll(model, tokenizer, pairs.map((p) => p.en), { beam: opts.beam }));
+  const generated = hyps.reduce((n, h) => n + tokenizer.encode(h).length + 1, 0);
+  const counter = new FlopCounter();
+  if (state.flops) restoreCounter(counter, state.flops);
+  const flops = flopReport(counter, { counter: inference, tokens: generated });
+  const scores = score(hyps, pairs.map((p) => p.de));
+  let kept = 0;
+  let total = 0;
+  noGrad(() => {
+    const sparseParams = new Set(run.sparse.map((l) => l.weight));
+    for (const p of model.parameters()) {
+      total += p.size;
+      if (!sparseParams.has(p)) kept += p.size;
+    }
+    for (const l of run.sparse) kept += l.effectiveWeight().data.reduce((n, v) => n + (v !== 0 ? 1 : 0), 0);
+  });
+  return { scores, flops, samples: pairs.slice(0, 5).map((p, i) => ({ src: p.en, ref: p.de, hyp: hyps[i]! })), keptParams: kept, totalParams: total };
+}
+
+export function formatEvaluation(e: Evaluation, split: string): string {
+  const lines = [
+    `${split} BLEU ${e.scores.bleu.toFixed(2)} (sacreBLEU 13a, cased)  lowercased ${e.scores.bleuLowercase.toFixed(2)}  chrF2 ${e.scores.chrf.toFixed(2)}`,
+    formatFlopReport(e.flops),
+    `parameters: ${e.totalParams} (${e.keptParams} non-zero after sparsity)`,
+    'samples:',
+    ...e.samples.flatMap((s) => [`  EN  ${s.src}`, `  REF ${s.ref}`, `  OUT ${s.hyp}`]),
+  ];
+  return lines.join('\n');
+}
+
+export type { LayerSelection };
