@@ -1,4 +1,6 @@
 import { Bench } from 'tinybench';
+import { Rng } from '../src/kernels/random.js';
+import { allocF32 } from '../src/kernels/storage.js';
 
 /** One benchmark record; `ratio` = baseline time / this time. */
 export interface BenchRecord {
@@ -43,4 +45,11 @@ export function printTable(records: BenchRecord[]): void {
   console.log(line(cols));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of rows) console.log(line(r));
+}
+
+/** Standard-normal data in pool-shareable storage. */
+export function randData(n: number, rng: Rng): Float32Array {
+  const a = allocF32(n);
+  for (let i = 0; i < n; i++) a[i] = rng.normal();
+  return a;
 }

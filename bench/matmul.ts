@@ -4,7 +4,7 @@ import { matmulNaive } from '../src/kernels/matmul.js';
 import { Rng } from '../src/kernels/random.js';
 import { allocF32 } from '../src/kernels/storage.js';
 import { setThreads } from '../src/kernels/threads/pool.js';
-import { medianMs, type BenchRecord, type SuiteOptions } from './lib.js';
+import { medianMs, randData, type BenchRecord, type SuiteOptions } from './lib.js';
 
 const SHAPES: [string, number, number, number][] = [
   ['256 square', 256, 256, 256],
@@ -14,19 +14,14 @@ const SHAPES: [string, number, number, number][] = [
   ['[2048x1024]·[1024x256]', 2048, 256, 1024],
 ];
 
-function rand(n: number, rng: Rng): Float32Array {
-  const a = allocF32(n);
-  for (let i = 0; i < n; i++) a[i] = rng.normal();
-  return a;
-}
 
 /** GFLOP/s of the naive i-k-j loop vs nmgrad's packed kernel on 1 and 2 threads. */
 export async function matmulSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
   const out: BenchRecord[] = [];
   const rng = new Rng(1);
   for (const [name, m, n, k] of SHAPES) {
-    const a = rand(m * k, rng);
-    const b = rand(k * n, rng);
+    const a = randData(m * k, rng);
+    const b = randData(k * n, rng);
     const c = allocF32(m * n);
     const flops = 2 * m * n * k;
     const spec = { m, n, k, transA: false, transB: false, accumulate: false };
@@ -47,9 +42,9 @@ export async function matmulSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
   }
   // Autograd overhead: linear forward + both backward products vs the three raw kernel calls.
   const [rows, inF, outF] = [2048, 256, 1024];
-  const x = new Tensor(rand(rows * inF, rng), [rows, inF], true);
-  const w = new Tensor(rand(outF * inF, rng), [outF, inF], true);
-  const seed = new Tensor(rand(rows * outF, rng), [rows, outF]);
+  const x = new Tensor(randData(rows * inF, rng), [rows, inF], true);
+  const w = new Tensor(randData(outF * inF, rng), [outF, inF], true);
+  const seed = new Tensor(randData(rows * outF, rng), [rows, outF]);
   for (const threads of [1, 2]) {
     setThreads(threads);
     const y = allocF32(rows * outF);

@@ -5,7 +5,7 @@ import { allocF32 } from '../src/kernels/storage.js';
 import { setThreads } from '../src/kernels/threads/pool.js';
 import { keptGrad, sparseGather, transposeInto } from '../src/sparse/kernels.js';
 import { NMSparseTensor } from '../src/sparse/nm-tensor.js';
-import { medianMs, type BenchRecord, type SuiteOptions } from './lib.js';
+import { medianMs, randData, type BenchRecord, type SuiteOptions } from './lib.js';
 
 /** [rows × in]·[out × in]ᵀ: FFN shapes of a d_model 256 / ffn 1024 Transformer and 1024 square. */
 const SHAPES: [string, number, number, number][] = [
@@ -15,11 +15,6 @@ const SHAPES: [string, number, number, number][] = [
 ];
 const PATTERNS: [number, number][] = [[2, 4], [1, 4], [1, 8], [1, 16]];
 
-function rand(n: number, rng: Rng): Float32Array {
-  const a = allocF32(n);
-  for (let i = 0; i < n; i++) a[i] = rng.normal();
-  return a;
-}
 
 /**
  * Each sparse kernel (as sparseLinear runs it, structure building and transposes included)
@@ -29,9 +24,9 @@ export async function sparseSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
   const out: BenchRecord[] = [];
   const rng = new Rng(2);
   for (const [name, rows, inF, outF] of SHAPES) {
-    const x = rand(rows * inF, rng);
-    const dy = rand(rows * outF, rng);
-    const wDense = new Tensor(rand(outF * inF, rng), [outF, inF]);
+    const x = randData(rows * inF, rng);
+    const dy = randData(rows * outF, rng);
+    const wDense = new Tensor(randData(outF * inF, rng), [outF, inF]);
     const y = allocF32(rows * outF);
     const dx = allocF32(rows * inF);
     const dw = allocF32(outF * inF);

@@ -35,7 +35,7 @@ const TRAIN_FLAGS: FlagSpec = {
   heads: { arg: 'N', help: 'attention heads' },
   ffn: { arg: 'N', help: 'feed-forward width' },
   merges: { arg: 'N', help: 'BPE merges (joint vocabulary)' },
-  recipe: { arg: 'STR', help: "sparsity recipe, e.g. 'pmd:1:8,decay=staircase' (N:M = N kept of every M; default pmd:1:8)" },
+  recipe: { arg: 'STR', help: "sparsity recipe, e.g. 'ssd:1:8,finetune=300' (N:M = N kept of every M; default pmd:1:8 with 10% dense, 30% fine-tune)" },
   sparsify: { arg: 'ffn|attention|all', help: 'which Linear layers the recipe applies to (default ffn)' },
   steps: { arg: 'N', help: 'training steps' },
   'batch-tokens': { arg: 'N', help: 'padded tokens per batch' },
@@ -161,10 +161,12 @@ async function main(): Promise<void> {
       out = resolve(str(f, 'resume', ''));
       config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as RunConfig;
     } else {
-      const recipe = str(f, 'recipe', 'pmd:1:8');
+      // The paper's pruning mask decay at 1:8: 10% dense warm-up, 30% hard fine-tune.
+      const steps = num(f, 'steps', PRESETS[str(f, 'preset', 'tiny') as PresetName]?.steps ?? 1000);
+      const recipe = str(f, 'recipe', `pmd:1:8,dense=${Math.round(steps * 0.1)},finetune=${Math.round(steps * 0.3)}`);
       config = runConfig(f, recipe);
       config.data = resolveData(f);
-      out = resolve(str(f, 'out', join('runs', recipe.replace(/[^a-zA-Z0-9:._-]+/g, '_').replace(/:/g, '-'))));
+      out = resolve(str(f, 'out', join('runs', recipe.split(',')[0]!.replace(/[^a-zA-Z0-9:._-]+/g, '_').replace(/:/g, '-'))));
     }
     const splits = loadSplits(config.data, str(f, 'src', 'en'), str(f, 'tgt', 'de'), config.maxLen, log);
     log(`data: ${splits.name} (${splits.train.length} train / ${splits.val.length} val / ${splits.test.length} test pairs)`);

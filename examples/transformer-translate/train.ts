@@ -20,7 +20,7 @@ export interface Splits {
 }
 
 export const PRESETS = {
-  tiny: { dModel: 64, heads: 4, ffn: 256, encoderLayers: 2, decoderLayers: 2, merges: 600, batchTokens: 3000, lr: 3e-3, warmup: 200, steps: 1200, dropout: 0.0 },
+  tiny: { dModel: 64, heads: 4, ffn: 256, encoderLayers: 2, decoderLayers: 2, merges: 600, batchTokens: 1500, lr: 3e-3, warmup: 150, steps: 1000, dropout: 0.0 },
   small: { dModel: 256, heads: 4, ffn: 1024, encoderLayers: 3, decoderLayers: 3, merges: 8000, batchTokens: 4000, lr: 1e-3, warmup: 1000, steps: 20000, dropout: 0.1 },
 } as const;
 export type PresetName = keyof typeof PRESETS;

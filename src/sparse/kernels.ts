@@ -7,6 +7,7 @@
  * values an entry multiplies sit in one cache line. Every output element is a float64 sum over
  * its entries in storage order, whatever the row split: bitwise identical for any thread count.
  */
+import { allocF32 } from '../kernels/storage.js';
 import { defineTask, parallelRows } from '../kernels/threads/pool.js';
 
 const RB = 8;
@@ -137,4 +138,22 @@ const TRANSPOSE = defineTask<TransposeArgs>(import.meta.url, 'transposeRows', tr
 /** Threaded out-of-place transpose of a [rows, cols] matrix into dst [cols, rows]. */
 export function transposeInto(src: Float32Array, rows: number, cols: number, dst: Float32Array): void {
   parallelRows(TRANSPOSE, { src, rows, cols, dst }, cols, 32, 64 * rows * cols);
+}
+
+/** dX [rows, inDim] = dY [rows, outDim] · W, through W's transposed CSR (`t`). */
+export function sparseInputGrad(dy: Float32Array, rows: number, outDim: number, inDim: number, t: { rowPtr: Int32Array; col: Int32Array; val: Float32Array }): Float32Array {
+  const dx = allocF32(rows * inDim);
+  sparseGather({ x: dy, inDim: outDim, rowPtr: t.rowPtr, col: t.col, val: t.val, y: dx, bias: null }, rows);
+  return dx;
+}
+
+/** Weight gradient at the kept entries only (compressed layout): dYᵀ·X evaluated where W keeps a weight. */
+export function keptWeightGrad(dy: Float32Array, x: Float32Array, rows: number, inDim: number, outDim: number, csr: { rowPtr: Int32Array; col: Int32Array }): Float32Array {
+  const dyT = allocF32(rows * outDim);
+  const xT = allocF32(rows * inDim);
+  transposeInto(dy, rows, outDim, dyT);
+  transposeInto(x, rows, inDim, xT);
+  const grad = allocF32(csr.col.length);
+  keptGrad({ dyT, xT, rows, rowPtr: csr.rowPtr, col: csr.col, grad });
+  return grad;
 }

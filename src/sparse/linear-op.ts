@@ -3,7 +3,7 @@ import { ShapeError, fmtShape } from '../errors.js';
 import { Tensor, result } from '../autograd/tensor.js';
 import { columnSums } from '../autograd/ops/matmul.js';
 import { allocF32 } from '../kernels/storage.js';
-import { keptGrad, sparseGather, transposeInto } from './kernels.js';
+import { keptWeightGrad, sparseGather, sparseInputGrad } from './kernels.js';
 import type { NMSparseTensor } from './nm-tensor.js';
 
 /**
@@ -36,20 +36,9 @@ export function sparseLinearValues(x: Tensor, weight: NMSparseTensor, values: Te
   return result(op, y, [...x.shape.slice(0, -1), outF], inputs, (g) => {
     const grads: (Float32Array | null)[] = [null, null, null];
     if (x.requiresGrad) {
-      const t = weight.transposedCsr(values.data);
-      const gx = allocF32(rows * inF);
-      sparseGather({ x: g, inDim: outF, rowPtr: t.rowPtr, col: t.col, val: t.val, y: gx, bias: null }, rows);
-      grads[0] = gx;
+      grads[0] = sparseInputGrad(g, rows, outF, inF, weight.transposedCsr(values.data));
     }
-    if (values.requiresGrad) {
-      const dyT = allocF32(rows * outF);
-      const xT = allocF32(rows * inF);
-      transposeInto(g, rows, outF, dyT);
-      transposeInto(x.data, rows, inF, xT);
-      const gv = allocF32(weight.nnz);
-      keptGrad({ dyT, xT, rows, rowPtr: csr.rowPtr, col: csr.col, grad: gv });
-      grads[1] = gv;
-    }
+    if (values.requiresGrad) grads[1] = keptWeightGrad(g, x.data, rows, inF, outF, csr);
     if (bias?.requiresGrad) grads[2] = columnSums(g, rows, outF);
     return bias ? grads : grads.slice(0, 2);
   });

@@ -12,7 +12,7 @@ import { Tensor, result } from '../autograd/tensor.js';
 import { addRowVector, columnSums } from '../autograd/ops/matmul.js';
 import { gemm } from '../kernels/gemm.js';
 import { allocF32 } from '../kernels/storage.js';
-import { keptGrad, sparseGather, transposeInto } from './kernels.js';
+import { keptWeightGrad, sparseGather, sparseInputGrad } from './kernels.js';
 import type { NMSparseTensor } from './nm-tensor.js';
 
 export interface PrunedGradRule {
@@ -97,20 +97,12 @@ export function nmLatentLinear(x: Tensor, w: Tensor, bias: Tensor | null, patter
   return result(op, y, shapeOut(x, outF), inputs, (g) => {
     const grads: (Float32Array | null)[] = [null, null, null];
     if (x.requiresGrad) {
-      const t = pattern.transposedCsr(vals);
-      const gx = allocF32(x.size);
-      sparseGather({ x: g, inDim: outF, rowPtr: t.rowPtr, col: t.col, val: t.val, y: gx, bias: null }, rows);
-      grads[0] = gx;
+      grads[0] = sparseInputGrad(g, rows, outF, inF, pattern.transposedCsr(vals));
       report(s, 'backward-input', 'linear', rule.density * full, full);
     }
     if (w.requiresGrad) {
       if (rule.coef === 0 && rule.lambda === 0) {
-        const dyT = allocF32(rows * outF);
-        const xT = allocF32(rows * inF);
-        transposeInto(g, rows, outF, dyT);
-        transposeInto(x.data, rows, inF, xT);
-        const kept = allocF32(pattern.nnz);
-        keptGrad({ dyT, xT, rows, rowPtr: csr.rowPtr, col: csr.col, grad: kept });
+        const kept = keptWeightGrad(g, x.data, rows, inF, outF, csr);
         const gw = allocF32(w.size);
         for (let e = 0; e < kept.length; e++) gw[Math.floor(e / n) * m + pattern.indices[e]!] = kept[e]!;
         grads[1] = gw;
