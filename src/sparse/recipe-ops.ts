@@ -36,8 +36,34 @@ function weightGradMasked(g: Float32Array, x: Float32Array, w: Float32Array, kee
   return gw;
 }
 
-function shapeOut(x: Tensor, outF: number): number[] {
-  return [...x.shape.slice(0, -1), outF];
+/**
+ * Wraps a sparse layer's forward output `y` as a tape node: reports FLOPs by the RECIPES.md
+ * rules and routes the input, weight and bias gradients.
+ */
+function recordLinear(op: string, x: Tensor, w: Tensor, bias: Tensor | null, y: Float32Array, rule: PrunedGradRule, inputGrad: (g: Float32Array) => Float32Array, weightGrad: (g: Float32Array) => Float32Array): Tensor {
+  const [outF, inF] = w.shape as [number, number];
+  const rows = x.size / inF;
+  const s = currentScope();
+  const full = 2 * rows * inF * outF;
+  report(s, 'forward', 'linear', rule.density * full, full);
+  if (bias) report(s, 'forward', 'elementwise', rows * outF);
+  const inputs = bias ? [x, w, bias] : [x, w];
+  return result(op, y, [...x.shape.slice(0, -1), outF], inputs, (g) => {
+    const grads: (Float32Array | null)[] = [null, null, null];
+    if (x.requiresGrad) {
+      grads[0] = inputGrad(g);
+      report(s, 'backward-input', 'linear', rule.density * full, full);
+    }
+    if (w.requiresGrad) {
+      grads[1] = weightGrad(g);
+      report(s, 'backward-weight', 'linear', rule.denseWeightGrad ? full : rule.density * full, full);
+    }
+    if (bias?.requiresGrad) {
+      grads[2] = columnSums(g, rows, outF);
+      report(s, 'backward-weight', 'elementwise', rows * outF);
+    }
+    return bias ? grads : grads.slice(0, 2);
+  });
 }
 
 /** y = x·(W ⊙ scale)ᵀ + b. `keep` is the 0/1 mask E; `scale` = E + α·Ē. */
@@ -49,29 +75,13 @@ export function maskedLinear(x: Tensor, w: Tensor, bias: Tensor | null, keep: Fl
   const y = allocF32(rows * outF);
   gemm(x.data, 0, wt, 0, y, 0, { m: rows, n: outF, k: inF, transA: false, transB: true, accumulate: false });
   if (bias) addRowVector(y, rows, outF, bias.data);
-  const s = currentScope();
-  const full = 2 * rows * inF * outF;
-  report(s, 'forward', 'linear', rule.density * full, full);
-  if (bias) report(s, 'forward', 'elementwise', rows * outF);
-  const inputs = bias ? [x, w, bias] : [x, w];
-  return result(op, y, shapeOut(x, outF), inputs, (g) => {
-    const grads: (Float32Array | null)[] = [null, null, null];
-    if (x.requiresGrad) {
+  return recordLinear(op, x, w, bias, y, rule,
+    (g) => {
       const gx = allocF32(x.size);
       gemm(g, 0, wt, 0, gx, 0, { m: rows, n: inF, k: outF, transA: false, transB: false, accumulate: false });
-      grads[0] = gx;
-      report(s, 'backward-input', 'linear', rule.density * full, full);
-    }
-    if (w.requiresGrad) {
-      grads[1] = weightGradMasked(g, x.data, w.data, keep, rows, inF, outF, rule);
-      report(s, 'backward-weight', 'linear', rule.denseWeightGrad ? full : rule.density * full, full);
-    }
-    if (bias?.requiresGrad) {
-      grads[2] = columnSums(g, rows, outF);
-      report(s, 'backward-weight', 'elementwise', rows * outF);
-    }
-    return bias ? grads : grads.slice(0, 2);
-  });
+      return gx;
+    },
+    (g) => weightGradMasked(g, x.data, w.data, keep, rows, inF, outF, rule));
 }
 
 /**
@@ -81,38 +91,18 @@ export function maskedLinear(x: Tensor, w: Tensor, bias: Tensor | null, keep: Fl
 export function nmLatentLinear(x: Tensor, w: Tensor, bias: Tensor | null, pattern: NMSparseTensor, keep: Float32Array, rule: PrunedGradRule, op = 'nmLatentLinear'): Tensor {
   const [outF, inF] = w.shape as [number, number];
   const rows = x.size / inF;
-  const cols = inF;
-  const vals = pattern.values;
-  const n = pattern.n;
-  const m = pattern.m;
-  for (let e = 0; e < vals.length; e++) vals[e] = w.data[Math.floor(e / n) * m + pattern.indices[e]!]!;
+  const { values: vals, n, m, indices } = pattern;
+  for (let e = 0; e < vals.length; e++) vals[e] = w.data[Math.floor(e / n) * m + indices[e]!]!;
   const csr = pattern.rowsCsr();
   const y = allocF32(rows * outF);
   sparseGather({ x: x.data, inDim: inF, rowPtr: csr.rowPtr, col: csr.col, val: vals, y, bias: bias ? bias.data : null }, rows);
-  const s = currentScope();
-  const full = 2 * rows * inF * outF;
-  report(s, 'forward', 'linear', rule.density * full, full);
-  if (bias) report(s, 'forward', 'elementwise', rows * outF);
-  const inputs = bias ? [x, w, bias] : [x, w];
-  return result(op, y, shapeOut(x, outF), inputs, (g) => {
-    const grads: (Float32Array | null)[] = [null, null, null];
-    if (x.requiresGrad) {
-      grads[0] = sparseInputGrad(g, rows, outF, inF, pattern.transposedCsr(vals));
-      report(s, 'backward-input', 'linear', rule.density * full, full);
-    }
-    if (w.requiresGrad) {
-      if (rule.coef === 0 && rule.lambda === 0) {
-        const kept = keptWeightGrad(g, x.data, rows, inF, outF, csr);
-        const gw = allocF32(w.size);
-        for (let e = 0; e < kept.length; e++) gw[Math.floor(e / n) * m + pattern.indices[e]!] = kept[e]!;
-        grads[1] = gw;
-      } else grads[1] = weightGradMasked(g, x.data, w.data, keep, rows, cols, outF, rule);
-      report(s, 'backward-weight', 'linear', rule.denseWeightGrad ? full : rule.density * full, full);
-    }
-    if (bias?.requiresGrad) {
-      grads[2] = columnSums(g, rows, outF);
-      report(s, 'backward-weight', 'elementwise', rows * outF);
-    }
-    return bias ? grads : grads.slice(0, 2);
-  });
+  return recordLinear(op, x, w, bias, y, rule,
+    (g) => sparseInputGrad(g, rows, outF, inF, pattern.transposedCsr(vals)),
+    (g) => {
+      if (rule.coef !== 0 || rule.lambda !== 0) return weightGradMasked(g, x.data, w.data, keep, rows, inF, outF, rule);
+      const kept = keptWeightGrad(g, x.data, rows, inF, outF, csr);
+      const gw = allocF32(w.size);
+      for (let e = 0; e < kept.length; e++) gw[Math.floor(e / n) * m + indices[e]!] = kept[e]!;
+      return gw;
+    });
 }
