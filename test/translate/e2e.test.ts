@@ -1,8 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadSafetensors, saveSafetensors } from '../../src/index.js';
 import { generateBuiltinCorpus } from '../../examples/transformer-translate/data/builtin.js';
 import { loadRun, type RunConfig } from '../../examples/transformer-translate/model-io.js';
 import { evaluateRun, train, type Splits } from '../../examples/transformer-translate/train.js';
@@ -39,6 +40,19 @@ describe('translation example end to end', () => {
     pa.forEach(([n, p], i) => expect(Buffer.from(pb[i]![1].data.buffer, pb[i]![1].data.byteOffset, p.size * 4).equals(Buffer.from(p.data.buffer, p.data.byteOffset, p.size * 4)), n).toBe(true));
     expect(b.lastLoss).toBe(a.lastLoss);
   }, 300_000);
+
+  it('a NaN loss stops the run with a message naming the step; the last good checkpoint stays intact', () => {
+    const dir = join(tmp, 'nan');
+    train({ config: config(24, 'ste:1:8', 0.1), out: dir, log: quiet, json: true, splits, stopAfter: 5 });
+    // Poison one weight inside the saved checkpoint, then resume from it.
+    const path = join(dir, 'checkpoint.safetensors');
+    const { tensors, metadata } = loadSafetensors(path);
+    tensors.get('decoderNorm.weight')!.data[0] = NaN;
+    saveSafetensors(path, tensors, metadata);
+    const before = readFileSync(path);
+    expect(() => train({ config: config(24, 'ste:1:8', 0.1), out: dir, resume: true, log: quiet, json: true, splits })).toThrow(/step 5: loss became NaN; training stopped/);
+    expect(readFileSync(path).equals(before)).toBe(true);
+  }, 120_000);
 
   it('trains, saves, reloads, translates and evaluates above a BLEU floor', () => {
     const dir = join(tmp, 'run');
