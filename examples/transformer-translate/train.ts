@@ -3,7 +3,7 @@ import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DataError, FlopCounter, Rng, clipGradNorm, countFlops, flopReport, formatFlopReport, inverseSqrtLr, labelSmoothedLoss, noGrad,
-  type FlopReport, type LayerSelection,
+  type FlopReport,
 } from '../../src/index.js';
 import { BpeTokenizer } from '../../src/text/bpe.js';
 import { generateBuiltinCorpus, type Pair } from './data/builtin.js';
@@ -228,4 +228,3 @@ export function formatEvaluation(e: Evaluation, split: string): string {
   return lines.join('\n');
 }
 
-export type { LayerSelection };

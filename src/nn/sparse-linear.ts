@@ -24,6 +24,8 @@ export class SparseLinear extends Module implements LinearLike {
   keep: Float32Array | null = null;
   private pattern: NMSparseTensor | null = null;
   private maskKey = '';
+  /** E + α·Ē for the current mask and α (rebuilt only when either changes). */
+  private scaleCache: { keep: Float32Array; alpha: number; scale: Float32Array } | null = null;
   state: RecipeStep;
 
   constructor(source: Linear | { weight: Tensor; bias: Tensor | null }, readonly recipe: Recipe, readonly layerName = 'SparseLinear') {
@@ -82,10 +84,19 @@ export class SparseLinear extends Module implements LinearLike {
       if (x.shape[x.ndim - 1] !== this.inFeatures) throw new ShapeError(name, `input ${fmtShape(x.shape)} does not end in ${this.inFeatures}`);
       const rule = this.rule(st);
       if (this.pattern !== null && st.alpha === 0) return nmLatentLinear(x, this.weight, this.bias, this.pattern, this.keep, rule, name);
-      const alpha = st.structure === 'unstructured' ? 0 : st.alpha;
-      const scale = alpha === 0 ? this.keep : Float32Array.from(this.keep, (k) => (k === 1 ? 1 : alpha));
-      return maskedLinear(x, this.weight, this.bias, this.keep, scale, rule, name);
+      return maskedLinear(x, this.weight, this.bias, this.keep, this.scale(this.keep), rule, name);
     });
+  }
+
+  /** E + α·Ē for the current step (the mask itself once α = 0 or unstructured). */
+  private scale(keep: Float32Array): Float32Array {
+    const alpha = this.state.structure === 'unstructured' ? 0 : this.state.alpha;
+    if (alpha === 0) return keep;
+    const c = this.scaleCache;
+    if (c && c.keep === keep && c.alpha === alpha) return c.scale;
+    const scale = Float32Array.from(keep, (k) => (k === 1 ? 1 : alpha));
+    this.scaleCache = { keep, alpha, scale };
+    return scale;
   }
 
   /** The weights the forward pass uses now: W ⊙ (E + α·Ē). */
@@ -96,8 +107,8 @@ export class SparseLinear extends Module implements LinearLike {
       w.data.set(this.weight.data);
       return w;
     }
-    const alpha = st.structure === 'unstructured' ? 0 : st.alpha;
-    for (let i = 0; i < w.size; i++) w.data[i] = this.weight.data[i]! * (this.keep[i] === 1 ? 1 : alpha);
+    const scale = this.scale(this.keep);
+    for (let i = 0; i < w.size; i++) w.data[i] = this.weight.data[i]! * scale[i]!;
     return w;
   }
 

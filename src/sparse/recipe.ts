@@ -78,7 +78,7 @@ export class Recipe {
   constructor(partial: Partial<RecipeConfig> & { kind: RecipeKind; steps: number }, where = 'recipe') {
     const kind = partial.kind;
     if (!KINDS.includes(kind)) throw new SparsityConfigError(where, `unknown recipe '${String(kind)}'; recipes: ${KINDS.join(', ')}`);
-    const n = partial.n ?? (kind === 'dense' ? 1 : 1);
+    const n = partial.n ?? 1;
     const m = partial.m ?? (kind === 'dense' ? 1 : 8);
     const steps = partial.steps;
     const dense = partial.dense ?? 0;

@@ -1,6 +1,6 @@
 import { binaryKernel, erf, type BinaryOp } from '../../kernels/elementwise.js';
 import { allocF32 } from '../../kernels/storage.js';
-import { broadcastShapes, sumToShape } from '../../kernels/shape.js';
+import { broadcastShapes, expandKernel, sameShape, sizeOf, sumToShape } from '../../kernels/shape.js';
 import { currentScope, report } from '../flops.js';
 import { Tensor, result } from '../tensor.js';
 
@@ -14,7 +14,7 @@ function binary(op: BinaryOp, aIn: TensorLike, bIn: TensorLike): Tensor {
   const a = toTensor(aIn);
   const b = toTensor(bIn);
   const shape = broadcastShapes(op, a.shape, b.shape);
-  const out = allocF32(a.size === 0 || b.size === 0 ? 0 : shape.reduce((x, y) => x * y, 1));
+  const out = allocF32(a.size === 0 || b.size === 0 ? 0 : sizeOf(shape));
   binaryKernel(op, a.data, a.shape, b.data, b.shape, shape, out);
   const scope = currentScope();
   report(scope, 'forward', 'elementwise', out.length);
@@ -56,10 +56,9 @@ function binary(op: BinaryOp, aIn: TensorLike, bIn: TensorLike): Tensor {
 }
 
 function expanded(t: Tensor, shape: readonly number[]): Float32Array {
-  if (t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i])) return t.data;
-  const out = new Float32Array(shape.reduce((x, y) => x * y, 1));
-  const zeros = new Float32Array(out.length);
-  binaryKernel('add', zeros, shape, t.data, t.shape, shape, out);
+  if (sameShape(t.shape, shape)) return t.data;
+  const out = new Float32Array(sizeOf(shape));
+  expandKernel(t.data, t.shape, shape, out);
   return out;
 }
 
