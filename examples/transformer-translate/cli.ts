@@ -9,11 +9,15 @@ import { Recipe } from '../../src/sparse/recipe.js';
 import { corpusBleu, corpusChrf } from '../../src/text/bleu.js';
 import { defaultDataDir, downloadFiles } from './data/parallel.js';
 import { loadRun, type RunConfig } from './model-io.js';
-import { PRESETS, evaluateRun, formatEvaluation, loadSplits, requestStop, train, type PresetName } from './train.js';
+import { PRESETS, evaluateRun, formatEvaluation, loadSplits, requestStop, stepsForEpochs, train, trainTokenizer, type PresetName, type Splits } from './train.js';
+import type { BpeTokenizer } from '../../src/text/bpe.js';
 import { translateAll } from './translate.js';
 import { svgPlot } from './report.js';
 
 class UsageError extends Error {}
+
+/** Longest training sentence (BPE tokens, either side); longer pairs are filtered and counted. */
+const MAX_LEN = 100;
 
 interface FlagSpec {
   [flag: string]: { arg: string; help: string };
@@ -38,6 +42,8 @@ const TRAIN_FLAGS: FlagSpec = {
   recipe: { arg: 'STR', help: "sparsity recipe, e.g. 'ssd:1:8,finetune=300' (N:M = N kept of every M; default pmd:1:8 with 10% dense, 30% fine-tune)" },
   sparsify: { arg: 'ffn|attention|all', help: 'which Linear layers the recipe applies to (default ffn)' },
   steps: { arg: 'N', help: 'training steps' },
+  epochs: { arg: 'X', help: 'train for X passes over the training split instead of --steps (fractions allowed)' },
+  dropout: { arg: 'P', help: 'dropout probability (default from the preset)' },
   'batch-tokens': { arg: 'N', help: 'padded tokens per batch' },
   lr: { arg: 'X', help: 'peak learning rate' },
   warmup: { arg: 'N', help: 'warm-up steps (then inverse square root decay)' },
@@ -100,24 +106,44 @@ function str(f: Record<string, string | true>, k: string, dflt: string): string 
   return typeof v === 'string' ? v : dflt;
 }
 
-function runConfig(f: Record<string, string | true>, recipe: string): RunConfig {
-  const presetName = str(f, 'preset', 'tiny') as PresetName;
-  const p = PRESETS[presetName];
-  if (!p) throw new UsageError(`--preset must be tiny or small, got '${presetName}'`);
+function preset(f: Record<string, string | true>): (typeof PRESETS)[PresetName] {
+  const presetName = str(f, 'preset', 'tiny');
+  if (!Object.hasOwn(PRESETS, presetName)) throw new UsageError(`--preset must be ${Object.keys(PRESETS).join(' or ')}, got '${presetName}'`);
+  return PRESETS[presetName as PresetName];
+}
+
+/**
+ * The step count of a run: --steps, or --epochs passes over the training split (which needs the
+ * tokenizer, so it is trained here once and handed to `train`), or the preset's steps.
+ */
+function resolveSteps(f: Record<string, string | true>, splits: Splits, log: (s: string) => void): { steps: number; tokenizer?: BpeTokenizer } {
+  const p = preset(f);
+  if (f.epochs === undefined) return { steps: Math.floor(num(f, 'steps', p.steps)) };
+  if (f.steps !== undefined) throw new UsageError('give --steps or --epochs, not both');
+  const epochs = num(f, 'epochs', 1);
+  const tokenizer = trainTokenizer(splits, num(f, 'merges', p.merges), log);
+  const steps = stepsForEpochs(splits, tokenizer, MAX_LEN, num(f, 'batch-tokens', p.batchTokens), epochs);
+  log(`${epochs} epoch(s) = ${steps} steps of ${num(f, 'batch-tokens', p.batchTokens)} padded tokens`);
+  return { steps, tokenizer };
+}
+
+function runConfig(f: Record<string, string | true>, recipe: string, steps: number): RunConfig {
+  const p = preset(f);
   const data = str(f, 'data', 'builtin');
   const layers = num(f, 'layers', 0);
-  const steps = num(f, 'steps', p.steps);
+  const dropout = f.dropout === undefined ? p.dropout : Number(f.dropout);
+  if (!(dropout >= 0 && dropout < 1)) throw new UsageError(`--dropout must be in [0, 1), got '${String(f.dropout)}'`);
   Recipe.parse(recipe, { steps }); // validate early, with the recipe's own message
   const sp = str(f, 'sparsify', 'ffn');
   if (!['ffn', 'attention', 'all'].includes(sp)) throw new UsageError(`--sparsify must be ffn, attention or all, got '${sp}'`);
   return {
     model: {
       srcVocab: 0, tgtVocab: 0, dModel: num(f, 'd-model', p.dModel), heads: num(f, 'heads', p.heads), ffn: num(f, 'ffn', p.ffn),
-      encoderLayers: layers || p.encoderLayers, decoderLayers: layers || p.decoderLayers, dropout: p.dropout, maxLen: 128,
+      encoderLayers: layers || p.encoderLayers, decoderLayers: layers || p.decoderLayers, dropout, maxLen: 128,
       shareEmbeddings: true, tieOutput: true, seed: num(f, 'seed', 1),
     },
     recipe, sparsify: sp as RunConfig['sparsify'], steps, batchTokens: num(f, 'batch-tokens', p.batchTokens), lr: num(f, 'lr', p.lr),
-    warmup: num(f, 'warmup', p.warmup), seed: num(f, 'seed', 1), labelSmoothing: 0.1, maxLen: 100, data, merges: num(f, 'merges', p.merges),
+    warmup: num(f, 'warmup', p.warmup), seed: num(f, 'seed', 1), labelSmoothing: 0.1, maxLen: MAX_LEN, data, merges: num(f, 'merges', p.merges),
   };
 }
 
@@ -146,7 +172,7 @@ async function main(): Promise<void> {
   const log = (s: string): void => {
     if (!quiet) console.log(s);
   };
-  process.on('SIGINT', () => requestStop());
+  process.on('SIGINT', requestStop);
 
   if (cmd === 'download') {
     const dir = str(f, 'dir', '');
@@ -157,22 +183,29 @@ async function main(): Promise<void> {
   if (cmd === 'train') {
     let config: RunConfig;
     let out: string;
+    let splits: Splits;
+    let tokenizer: BpeTokenizer | undefined;
     if (f.resume) {
       out = resolve(str(f, 'resume', ''));
+      if (!existsSync(join(out, 'config.json'))) throw new UsageError(`--resume ${out}: no config.json there (not a run directory)`);
       config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as RunConfig;
+      splits = loadSplits(config.data, str(f, 'src', 'en'), str(f, 'tgt', 'de'), config.maxLen, log);
     } else {
+      const data = resolveData(f);
+      splits = loadSplits(data, str(f, 'src', 'en'), str(f, 'tgt', 'de'), MAX_LEN, log);
+      const r = resolveSteps(f, splits, log);
+      tokenizer = r.tokenizer;
       // The paper's pruning mask decay at 1:8: 10% dense warm-up, 30% hard fine-tune.
-      const steps = num(f, 'steps', PRESETS[str(f, 'preset', 'tiny') as PresetName]?.steps ?? 1000);
-      const recipe = str(f, 'recipe', `pmd:1:8,dense=${Math.round(steps * 0.1)},finetune=${Math.round(steps * 0.3)}`);
-      config = runConfig(f, recipe);
-      config.data = resolveData(f);
+      const recipe = str(f, 'recipe', `pmd:1:8,dense=${Math.round(r.steps * 0.1)},finetune=${Math.round(r.steps * 0.3)}`);
+      config = { ...runConfig(f, recipe, r.steps), data };
       out = resolve(str(f, 'out', join('runs', recipe.split(',')[0]!.replace(/[^a-zA-Z0-9:._-]+/g, '_').replace(/:/g, '-'))));
     }
-    const splits = loadSplits(config.data, str(f, 'src', 'en'), str(f, 'tgt', 'de'), config.maxLen, log);
     log(`data: ${splits.name} (${splits.train.length} train / ${splits.val.length} val / ${splits.test.length} test pairs)`);
     log(`recipe: ${Recipe.parse(config.recipe, { steps: config.steps }).describe()}`);
     const t0 = performance.now();
-    const r = train({ config, out, resume: !!f.resume, log, json, splits, evalEvery: f['eval-every'] ? num(f, 'eval-every', 1) : undefined });
+    const r = await train({ config, out, resume: !!f.resume, log, json, splits, tokenizer, evalEvery: f['eval-every'] ? num(f, 'eval-every', 1) : undefined });
+    // The checkpoint is on disk: from here on Ctrl-C stops the (synchronous) evaluation at once.
+    process.removeAllListeners('SIGINT');
     if (r.stopped === 'interrupted') return;
     const held = splits.test.length ? splits.test : splits.val;
     const e = evaluateRun(r.run, r.state, held, { beam: f.beam ? num(f, 'beam', 1) : undefined });
@@ -210,10 +243,11 @@ async function main(): Promise<void> {
     mkdirSync(outDir, { recursive: true });
     const rows: Record<string, unknown>[] = [];
     const data = resolveData(f);
-    const base = runConfig(f, recipes[0]!);
-    const splits = loadSplits(data, str(f, 'src', 'en'), str(f, 'tgt', 'de'), base.maxLen, log);
+    const splits = loadSplits(data, str(f, 'src', 'en'), str(f, 'tgt', 'de'), MAX_LEN, log);
+    const { steps, tokenizer } = resolveSteps(f, splits, log);
+    for (const recipe of recipes) runConfig(f, recipe, steps); // every recipe string checked before hours of training
     for (const recipe of recipes) {
-      const config = { ...runConfig(f, recipe), data };
+      const config = { ...runConfig(f, recipe, steps), data };
       const dir = join(outDir, recipe.replace(/[^a-zA-Z0-9:._-]+/g, '_').replace(/:/g, '-'));
       const summaryPath = join(dir, 'summary.json');
       if (existsSync(summaryPath)) {
@@ -224,7 +258,9 @@ async function main(): Promise<void> {
       log(`== ${recipe} ==`);
       const t0 = performance.now();
       const resume = existsSync(join(dir, 'checkpoint.safetensors'));
-      const r = train({ config, out: dir, resume, log, json, splits });
+      process.on('SIGINT', requestStop);
+      const r = await train({ config, out: dir, resume, log, json, splits, tokenizer });
+      process.removeAllListeners('SIGINT');
       if (r.stopped === 'interrupted') return;
       const e = evaluateRun(r.run, r.state, splits.val);
       const s = { recipe, split: 'val', ...e, wallSeconds: (performance.now() - t0) / 1000, trainSeconds: r.state.elapsedMs / 1000 };

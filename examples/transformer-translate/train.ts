@@ -48,6 +48,8 @@ export interface TrainOptions {
   log: (line: string) => void;
   json: boolean;
   splits: Splits;
+  /** A tokenizer already trained on `splits.train` with `config.merges` (skips BPE training). */
+  tokenizer?: BpeTokenizer;
 }
 
 export interface TrainResult {
@@ -72,8 +74,26 @@ function encodePairs(tok: BpeTokenizer, pairs: Pair[], maxLen: number): Example[
   return out;
 }
 
-/** Trains (or resumes) a run; checkpoints every `ckptEvery` steps and at the end. */
-export function train(opts: TrainOptions): TrainResult {
+/** Joint BPE over both sides of the training split. */
+export function trainTokenizer(splits: Splits, merges: number, log: (line: string) => void): BpeTokenizer {
+  const t0 = performance.now();
+  const tok = BpeTokenizer.train(splits.train.flatMap((p) => [p.en, p.de]), merges);
+  log(`BPE: ${merges} merges → vocabulary ${tok.size} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  return tok;
+}
+
+/** Steps that cover `epochs` passes over the training split with this tokenizer and batch size. */
+export function stepsForEpochs(splits: Splits, tok: BpeTokenizer, maxLen: number, batchTokens: number, epochs: number): number {
+  const batches = makeBatches(encodePairs(tok, splits.train, maxLen), batchTokens, null).length;
+  return Math.max(1, Math.ceil(epochs * batches));
+}
+
+/**
+ * Trains (or resumes) a run; checkpoints every `ckptEvery` steps and at the end. Async only so
+ * that it yields to the event loop between steps: a SIGINT handler (`requestStop`) can then run,
+ * and the loop saves a checkpoint and returns 'interrupted' at the next step boundary.
+ */
+export async function train(opts: TrainOptions): Promise<TrainResult> {
   const { config, out, log } = opts;
   mkdirSync(out, { recursive: true });
   let run: Run;
@@ -82,9 +102,7 @@ export function train(opts: TrainOptions): TrainResult {
     ({ run, state } = loadRun(out));
     log(`resuming ${out} at step ${state.step}`);
   } else {
-    const t0 = performance.now();
-    const tok = BpeTokenizer.train(opts.splits.train.flatMap((p) => [p.en, p.de]), config.merges);
-    log(`BPE: ${config.merges} merges → vocabulary ${tok.size} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    const tok = opts.tokenizer ?? trainTokenizer(opts.splits, config.merges, log);
     run = buildRun(config, tok);
     state = captureState(run, { step: 0, epoch: 0, batchInEpoch: 0, flops: null, elapsedMs: 0 });
     writeFileSync(join(out, 'metrics.jsonl'), '');
@@ -106,6 +124,7 @@ export function train(opts: TrainOptions): TrainResult {
   const stepsThisProcess = { n: 0 };
   model.train();
   while (state.step < config.steps) {
+    await new Promise<void>((resume) => setImmediate(resume));
     if (state.batchInEpoch >= epochBatches.length) {
       state.epoch++;
       state.batchInEpoch = 0;

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -26,13 +26,13 @@ function config(steps: number, recipe: string, dropout = 0): RunConfig {
 const quiet = (): void => {};
 
 describe('translation example end to end', () => {
-  it('an interrupted-then-resumed run ends bit-identical to an uninterrupted one', () => {
-    const a = train({ config: config(24, 'pmd:1:8,w=0.25,interval=4,dense=4,finetune=8', 0.1), out: join(tmp, 'a'), log: quiet, json: true, splits });
+  it('an interrupted-then-resumed run ends bit-identical to an uninterrupted one', async () => {
+    const a = await train({ config: config(24, 'pmd:1:8,w=0.25,interval=4,dense=4,finetune=8', 0.1), out: join(tmp, 'a'), log: quiet, json: true, splits });
     const bDir = join(tmp, 'b');
-    const first = train({ config: config(24, 'pmd:1:8,w=0.25,interval=4,dense=4,finetune=8', 0.1), out: bDir, log: quiet, json: true, splits, stopAfter: 13 });
+    const first = await train({ config: config(24, 'pmd:1:8,w=0.25,interval=4,dense=4,finetune=8', 0.1), out: bDir, log: quiet, json: true, splits, stopAfter: 13 });
     expect(first.stopped).toBe('paused');
     expect(first.state.step).toBe(13);
-    const b = train({ config: config(24, 'pmd:1:8,w=0.25,interval=4,dense=4,finetune=8', 0.1), out: bDir, resume: true, log: quiet, json: true, splits });
+    const b = await train({ config: config(24, 'pmd:1:8,w=0.25,interval=4,dense=4,finetune=8', 0.1), out: bDir, resume: true, log: quiet, json: true, splits });
     expect(b.state.step).toBe(24);
     const pa = a.run.model.namedParameters();
     const pb = b.run.model.namedParameters();
@@ -41,22 +41,22 @@ describe('translation example end to end', () => {
     expect(b.lastLoss).toBe(a.lastLoss);
   }, 300_000);
 
-  it('a NaN loss stops the run with a message naming the step; the last good checkpoint stays intact', () => {
+  it('a NaN loss stops the run with a message naming the step; the last good checkpoint stays intact', async () => {
     const dir = join(tmp, 'nan');
-    train({ config: config(24, 'ste:1:8', 0.1), out: dir, log: quiet, json: true, splits, stopAfter: 5 });
+    await train({ config: config(24, 'ste:1:8', 0.1), out: dir, log: quiet, json: true, splits, stopAfter: 5 });
     // Poison one weight inside the saved checkpoint, then resume from it.
     const path = join(dir, 'checkpoint.safetensors');
     const { tensors, metadata } = loadSafetensors(path);
     tensors.get('decoderNorm.weight')!.data[0] = NaN;
     saveSafetensors(path, tensors, metadata);
     const before = readFileSync(path);
-    expect(() => train({ config: config(24, 'ste:1:8', 0.1), out: dir, resume: true, log: quiet, json: true, splits })).toThrow(/step 5: loss became NaN; training stopped/);
+    await expect(train({ config: config(24, 'ste:1:8', 0.1), out: dir, resume: true, log: quiet, json: true, splits })).rejects.toThrow(/step 5: loss became NaN; training stopped/);
     expect(readFileSync(path).equals(before)).toBe(true);
   }, 120_000);
 
-  it('trains, saves, reloads, translates and evaluates above a BLEU floor', () => {
+  it('trains, saves, reloads, translates and evaluates above a BLEU floor', async () => {
     const dir = join(tmp, 'run');
-    const r = train({ config: config(280, 'pmd:1:8,dense=28,finetune=84'), out: dir, log: quiet, json: true, splits });
+    const r = await train({ config: config(280, 'pmd:1:8,dense=28,finetune=84'), out: dir, log: quiet, json: true, splits });
     const e = evaluateRun(r.run, r.state, splits.test.slice(0, 60));
     // The default main job reaches ~90 val BLEU by step 550; this short run is checked against a floor.
     expect(e.scores.bleu).toBeGreaterThan(40);
@@ -87,6 +87,9 @@ describe('translation example end to end', () => {
       [['train', '--data', join(tmp, 'no-such-dir')], /directory not found/],
       [['translate', '--run', tmp], /missing: not a training run directory/],
       [['frobnicate'], /unknown command 'frobnicate'/],
+      [['train', '--epochs', '1', '--steps', '5'], /--steps or --epochs, not both/],
+      [['train', '--dropout', '1.5'], /--dropout must be in \[0, 1\)/],
+      [['train', '--resume', join(tmp, 'no-such-run')], /not a run directory/],
     ];
     for (const [args, re] of cases) {
       const r = spawnSync('node', [cli, ...args], { encoding: 'utf8' });
@@ -99,6 +102,40 @@ describe('translation example end to end', () => {
     expect(help).toMatch(/--recipe STR/);
     expect(help).toMatch(/N kept of every M/);
   });
+
+  it('Ctrl-C (SIGINT) saves a checkpoint at the next step boundary and exits cleanly; the run resumes from it', async () => {
+    const dir = join(tmp, 'sigint');
+    const first = await interruptWhen(['train', '--steps', '5000', '--threads', '1', '--json', '--out', dir], /"step":25,/);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    const m = /interrupted: checkpoint saved at step (\d+)/.exec(first.stdout);
+    expect(m, first.stdout).not.toBeNull();
+    const saved = Number(m![1]);
+    expect(saved).toBeGreaterThanOrEqual(25);
+    expect(saved).toBeLessThan(5000);
+    expect(loadRun(dir).state.step).toBe(saved);
+    // --resume continues from that step; a second Ctrl-C stops it again with a later checkpoint.
+    const second = await interruptWhen(['train', '--resume', dir, '--threads', '1', '--json'], new RegExp(`resuming .* at step ${saved}`));
+    expect(second.code).toBe(0);
+    const again = Number(/interrupted: checkpoint saved at step (\d+)/.exec(second.stdout)?.[1]);
+    expect(again).toBeGreaterThan(saved);
+    expect(loadRun(dir).state.step).toBe(again);
+  }, 240_000);
 });
 
-
+/** Runs the CLI, sends SIGINT once stdout matches `when`, and resolves with its exit code and output. */
+function interruptWhen(args: string[], when: RegExp): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn('node', [join(root, 'dist/examples/transformer-translate/cli.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let sent = false;
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    if (!sent && when.test(stdout)) {
+      sent = true;
+      child.kill('SIGINT');
+    }
+  });
+  return new Promise((done) => child.on('close', (code) => done({ code, stdout, stderr })));
+}
