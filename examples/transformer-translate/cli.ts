@@ -122,9 +122,29 @@ function resolveSteps(f: Record<string, string | true>, splits: Splits, log: (s:
   if (f.steps !== undefined) throw new UsageError('give --steps or --epochs, not both');
   const epochs = num(f, 'epochs', 1);
   const tokenizer = trainTokenizer(splits, num(f, 'merges', p.merges), log);
-  const steps = stepsForEpochs(splits, tokenizer, MAX_LEN, num(f, 'batch-tokens', p.batchTokens), epochs);
-  log(`${epochs} epoch(s) = ${steps} steps of ${num(f, 'batch-tokens', p.batchTokens)} padded tokens`);
+  const batchTokens = num(f, 'batch-tokens', p.batchTokens);
+  const steps = stepsForEpochs(splits, tokenizer, MAX_LEN, batchTokens, epochs);
+  log(`${epochs} epoch(s) = ${steps} steps of ${batchTokens} padded tokens`);
   return { steps, tokenizer };
+}
+
+/** A run folder name for a recipe string: 'pmd:1:8,dense=60' → 'pmd-1-8_dense_60'. */
+function runDirName(recipe: string): string {
+  return recipe.replace(/[^a-zA-Z0-9:._-]+/g, '_').replace(/:/g, '-');
+}
+
+/**
+ * `train` with Ctrl-C wired to a clean stop (checkpoint at the next step boundary). The handler
+ * is removed afterwards: the checkpoint is on disk, so Ctrl-C during the synchronous evaluation
+ * that follows ends the process at once.
+ */
+async function trainInterruptibly(opts: Parameters<typeof train>[0]): ReturnType<typeof train> {
+  process.on('SIGINT', requestStop);
+  try {
+    return await train(opts);
+  } finally {
+    process.off('SIGINT', requestStop);
+  }
 }
 
 function runConfig(f: Record<string, string | true>, recipe: string, steps: number): RunConfig {
@@ -172,7 +192,6 @@ async function main(): Promise<void> {
   const log = (s: string): void => {
     if (!quiet) console.log(s);
   };
-  process.on('SIGINT', requestStop);
 
   if (cmd === 'download') {
     const dir = str(f, 'dir', '');
@@ -198,14 +217,12 @@ async function main(): Promise<void> {
       // The paper's pruning mask decay at 1:8: 10% dense warm-up, 30% hard fine-tune.
       const recipe = str(f, 'recipe', `pmd:1:8,dense=${Math.round(r.steps * 0.1)},finetune=${Math.round(r.steps * 0.3)}`);
       config = { ...runConfig(f, recipe, r.steps), data };
-      out = resolve(str(f, 'out', join('runs', recipe.split(',')[0]!.replace(/[^a-zA-Z0-9:._-]+/g, '_').replace(/:/g, '-'))));
+      out = resolve(str(f, 'out', join('runs', runDirName(recipe.split(',')[0]!))));
     }
     log(`data: ${splits.name} (${splits.train.length} train / ${splits.val.length} val / ${splits.test.length} test pairs)`);
     log(`recipe: ${Recipe.parse(config.recipe, { steps: config.steps }).describe()}`);
     const t0 = performance.now();
-    const r = await train({ config, out, resume: !!f.resume, log, json, splits, tokenizer, evalEvery: f['eval-every'] ? num(f, 'eval-every', 1) : undefined });
-    // The checkpoint is on disk: from here on Ctrl-C stops the (synchronous) evaluation at once.
-    process.removeAllListeners('SIGINT');
+    const r = await trainInterruptibly({ config, out, resume: !!f.resume, log, json, splits, tokenizer, evalEvery: f['eval-every'] ? num(f, 'eval-every', 1) : undefined });
     if (r.stopped === 'interrupted') return;
     const held = splits.test.length ? splits.test : splits.val;
     const e = evaluateRun(r.run, r.state, held, { beam: f.beam ? num(f, 'beam', 1) : undefined });
@@ -245,10 +262,11 @@ async function main(): Promise<void> {
     const data = resolveData(f);
     const splits = loadSplits(data, str(f, 'src', 'en'), str(f, 'tgt', 'de'), MAX_LEN, log);
     const { steps, tokenizer } = resolveSteps(f, splits, log);
-    for (const recipe of recipes) runConfig(f, recipe, steps); // every recipe string checked before hours of training
-    for (const recipe of recipes) {
-      const config = { ...runConfig(f, recipe, steps), data };
-      const dir = join(outDir, recipe.replace(/[^a-zA-Z0-9:._-]+/g, '_').replace(/:/g, '-'));
+    // Every recipe string is checked before hours of training start.
+    const configs = recipes.map((recipe) => ({ ...runConfig(f, recipe, steps), data }));
+    for (const config of configs) {
+      const recipe = config.recipe;
+      const dir = join(outDir, runDirName(recipe));
       const summaryPath = join(dir, 'summary.json');
       if (existsSync(summaryPath)) {
         log(`${recipe}: already done (${summaryPath})`);
@@ -258,9 +276,7 @@ async function main(): Promise<void> {
       log(`== ${recipe} ==`);
       const t0 = performance.now();
       const resume = existsSync(join(dir, 'checkpoint.safetensors'));
-      process.on('SIGINT', requestStop);
-      const r = await train({ config, out: dir, resume, log, json, splits, tokenizer });
-      process.removeAllListeners('SIGINT');
+      const r = await trainInterruptibly({ config, out: dir, resume, log, json, splits, tokenizer });
       if (r.stopped === 'interrupted') return;
       const e = evaluateRun(r.run, r.state, splits.val);
       const s = { recipe, split: 'val', ...e, wallSeconds: (performance.now() - t0) / 1000, trainSeconds: r.state.elapsedMs / 1000 };
