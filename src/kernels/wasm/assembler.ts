@@ -208,17 +208,17 @@ export class FunctionBuilder {
   }
 
   /**
-   * `for (i = start; i < end; i += step) body()` over signed i32s; `end` is read on every
-   * iteration, so a local bound may change inside the body.
+   * `for (i = start; i < end; i += step) body()` over signed i32s; `end` and `step` are read on
+   * every iteration (a local step must stay positive).
    */
-  forRange(i: Local, start: I32Operand, end: I32Operand, step: number, body: () => void): this {
-    if (!Number.isInteger(step) || step <= 0) throw new WasmAssemblyError(`wasm.${this.name}`, `forRange: step must be a positive integer, got ${step}`);
+  forRange(i: Local, start: I32Operand, end: I32Operand, step: I32Operand, body: () => void): this {
+    if (typeof step === 'number' && (!Number.isInteger(step) || step <= 0)) throw new WasmAssemblyError(`wasm.${this.name}`, `forRange: step must be a positive integer, got ${step}`);
     this.push(start).set(i);
     return this.block((exit) => {
       this.loop((top) => {
         this.get(i).push(end).op('i32.ge_s').brIf(exit);
         body();
-        this.get(i).i32Const(step).op('i32.add').set(i);
+        this.get(i).push(step).op('i32.add').set(i);
         this.br(top);
       });
     });

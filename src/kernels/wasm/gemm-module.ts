@@ -1,0 +1,199 @@
+/**
+ * Emits the wasm SIMD GEMM module: a strided panel packer and a register-blocked micro-kernel
+ * sweep over packed panels (BLIS/GotoBLAS structure, XNNPACK-style load32_splat of A).
+ *
+ * The micro-kernel keeps an MR × (4·NV) block of C in MR·NV v128 accumulators. Per k step it
+ * loads NV vectors of the packed B row and, for each of the MR rows, one splatted A element,
+ * then does MR·NV multiply-adds (f32x4.relaxed_madd where the engine has it, mul + add
+ * otherwise). The k loop is unrolled UNROLL times with memarg offsets, so the only pointer
+ * arithmetic is one bump per unrolled group.
+ *
+ * Every element of C is the same sequence of f32 operations (k in order, then one add into C)
+ * whatever tile, block or thread computes it: edge tiles run the full tile on zero-padded
+ * panels and copy out only their valid corner.
+ */
+import { F32, I32, ModuleBuilder, V128, type FunctionBuilder, type Local } from './assembler.js';
+
+export interface GemmKernelShape {
+  /** Rows of the register block. */
+  mr: number;
+  /** v128 columns of the register block (NR = 4·nv). */
+  nv: number;
+  /** k steps per unrolled loop iteration. */
+  unroll: number;
+  /** Use f32x4.relaxed_madd (only where the engine validates it). */
+  relaxed: boolean;
+}
+
+/** The block chosen by measurement on Zen 5 / V8 (see docs/wasm.md): 12 accumulators of 16 xmm. */
+export const DEFAULT_SHAPE: Omit<GemmKernelShape, 'relaxed'> = { mr: 6, nv: 2, unroll: 4 };
+
+/**
+ * Exports (all i32 arguments, addresses in bytes, strides in elements):
+ * - `pack(src, dst, rows, cols, rowStride, colStride, panel)`: the logical rows×cols matrix
+ *   with element (r, c) at `src + 4·(r·rowStride + c·colStride)` is written as panels of
+ *   `panel` rows, column by column, rows past the end zero-padded.
+ * - `kernel(packedA, packedB, c, ldc, mc, nc, kc, add, tile)`: C[mc×nc] (+)= Ã·B̃ from panels
+ *   packed with panel = MR (A) and NR (B); `tile` is MR·NR·4 bytes of scratch for edge tiles.
+ */
+export function buildGemmModule(shape: GemmKernelShape): Uint8Array {
+  const m = new ModuleBuilder().defineMemory({ initial: 1 });
+  m.func('pack', [I32, I32, I32, I32, I32, I32, I32], [], (f) => emitPack(f));
+  m.func('kernel', [I32, I32, I32, I32, I32, I32, I32, I32, I32], [], (f) => emitKernel(f, shape));
+  return m.toBytes();
+}
+
+function emitPack(f: FunctionBuilder): void {
+  const [src, dst, rows, cols, rowStride, colStride, panel] = f.params as [Local, Local, Local, Local, Local, Local, Local];
+  const t0 = f.local(I32);
+  const col = f.local(I32);
+  const rr = f.local(I32);
+  const colAddr = f.local(I32);
+  const addr = f.local(I32);
+  const rowStep = f.local(I32);
+  const colStep = f.local(I32);
+  f.get(rowStride).i32Const(2).op('i32.shl').set(rowStep);
+  f.get(colStride).i32Const(2).op('i32.shl').set(colStep);
+  f.forRange(t0, 0, rows, panel, () => {
+    f.get(src).get(t0).get(rowStep).op('i32.mul').op('i32.add').set(colAddr);
+    // Contiguous full panel (rowStride 1, panel a multiple of 4): whole vectors; else a scalar
+    // gather with zero padding.
+    f.get(rowStride).i32Const(1).op('i32.eq').get(t0).get(panel).op('i32.add').get(rows).op('i32.le_s').op('i32.and');
+    f.get(panel).i32Const(3).op('i32.and').op('i32.eqz').op('i32.and');
+    f.if(
+      () => {
+        f.forRange(col, 0, cols, 1, () => {
+          f.get(colAddr).set(addr);
+          f.forRange(rr, 0, panel, 4, () => {
+            f.get(dst).get(addr).mem('v128.load', 0, 2).mem('v128.store', 0, 2);
+            f.get(dst).i32Const(16).op('i32.add').set(dst);
+            f.get(addr).i32Const(16).op('i32.add').set(addr);
+          });
+          f.get(colAddr).get(colStep).op('i32.add').set(colAddr);
+        });
+      },
+      () => {
+        f.forRange(col, 0, cols, 1, () => {
+          f.get(colAddr).set(addr);
+          f.forRange(rr, 0, panel, 1, () => {
+            f.get(dst);
+            f.get(t0).get(rr).op('i32.add').get(rows).op('i32.lt_s');
+            f.if(() => void f.get(addr).mem('f32.load'), () => void f.f32Const(0), F32);
+            f.mem('f32.store');
+            f.get(dst).i32Const(4).op('i32.add').set(dst);
+            f.get(addr).get(rowStep).op('i32.add').set(addr);
+          });
+          f.get(colAddr).get(colStep).op('i32.add').set(colAddr);
+        });
+      },
+    );
+  });
+}
+
+function emitKernel(f: FunctionBuilder, shape: GemmKernelShape): void {
+  const { mr, nv, unroll, relaxed } = shape;
+  const nr = 4 * nv;
+  const [pa, pb, c, ldc, mc, nc, kc, add, tile] = f.params as [Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const jr = f.local(I32);
+  const ir = f.local(I32);
+  const p = f.local(I32);
+  const ptrA = f.local(I32);
+  const ptrB = f.local(I32);
+  const cRow = f.local(I32);
+  const ldcBytes = f.local(I32);
+  const i = f.local(I32);
+  const j = f.local(I32);
+  const acc: Local[][] = Array.from({ length: mr }, () => Array.from({ length: nv }, () => f.local(V128)));
+  const bVec: Local[] = Array.from({ length: nv }, () => f.local(V128));
+  const aVec = f.local(V128);
+
+  const step = (u: number): void => {
+    for (let v = 0; v < nv; v++) f.get(ptrB).mem('v128.load', (u * nr + 4 * v) * 4, 2).set(bVec[v]!);
+    for (let r = 0; r < mr; r++) {
+      f.get(ptrA).mem('v128.load32_splat', (u * mr + r) * 4).set(aVec);
+      for (let v = 0; v < nv; v++) {
+        if (relaxed) f.get(aVec).get(bVec[v]!).get(acc[r]![v]!).op('f32x4.relaxed_madd');
+        else f.get(acc[r]![v]!).get(aVec).get(bVec[v]!).op('f32x4.mul').op('f32x4.add');
+        f.set(acc[r]![v]!);
+      }
+    }
+  };
+  const bump = (steps: number): void => {
+    f.get(ptrA).i32Const(steps * mr * 4).op('i32.add').set(ptrA);
+    f.get(ptrB).i32Const(steps * nr * 4).op('i32.add').set(ptrB);
+  };
+  const storeBlock = (rowPtr: (r: number) => void, accumulate: boolean): void => {
+    for (let r = 0; r < mr; r++) {
+      for (let v = 0; v < nv; v++) {
+        rowPtr(r);
+        if (accumulate) {
+          rowPtr(r);
+          f.mem('v128.load', 16 * v, 2).get(acc[r]![v]!).op('f32x4.add');
+        } else f.get(acc[r]![v]!);
+        f.mem('v128.store', 16 * v, 2);
+      }
+    }
+  };
+
+  f.get(ldc).i32Const(2).op('i32.shl').set(ldcBytes);
+  f.forRange(jr, 0, nc, nr, () => {
+    f.forRange(ir, 0, mc, mr, () => {
+      f.get(pa).get(ir).get(kc).op('i32.mul').i32Const(2).op('i32.shl').op('i32.add').set(ptrA);
+      f.get(pb).get(jr).get(kc).op('i32.mul').i32Const(2).op('i32.shl').op('i32.add').set(ptrB);
+      for (const row of acc) for (const a of row) f.f32x4Const([0, 0, 0, 0]).set(a);
+      f.i32Const(0).set(p);
+      f.block((exit) => {
+        f.loop((top) => {
+          f.get(p).i32Const(unroll).op('i32.add').get(kc).op('i32.gt_s').brIf(exit);
+          for (let u = 0; u < unroll; u++) step(u);
+          bump(unroll);
+          f.get(p).i32Const(unroll).op('i32.add').set(p).br(top);
+        });
+      });
+      f.forRange(p, p, kc, 1, () => {
+        step(0);
+        bump(1);
+      });
+      f.get(c).get(ir).get(ldc).op('i32.mul').get(jr).op('i32.add').i32Const(2).op('i32.shl').op('i32.add').set(cRow);
+      const cRowOf = (r: number): void => void f.get(cRow).i32Const(r).get(ldcBytes).op('i32.mul').op('i32.add');
+      f.get(mc).get(ir).op('i32.sub').i32Const(mr).op('i32.ge_s').get(nc).get(jr).op('i32.sub').i32Const(nr).op('i32.ge_s').op('i32.and');
+      f.if(
+        () => {
+          f.get(add);
+          f.if(() => storeBlock(cRowOf, true), () => storeBlock(cRowOf, false));
+        },
+        () => {
+          storeBlock((r) => void f.get(tile).i32Const(r * nr * 4).op('i32.add'), false);
+          // Valid corner only: rows < mc − ir, columns < nc − jr.
+          f.forRange(i, 0, mr, 1, () => {
+            f.get(i).get(ir).op('i32.add').get(mc).op('i32.ge_s');
+            f.if(() => void f.i32Const(mr).set(i), () => {
+              f.forRange(j, 0, nr, 1, () => {
+                f.get(j).get(jr).op('i32.add').get(nc).op('i32.lt_s');
+                f.if(() => {
+                  const cAddr = (): void => void f.get(cRow).get(i).get(ldcBytes).op('i32.mul').op('i32.add').get(j).i32Const(2).op('i32.shl').op('i32.add');
+                  const tileValue = (): void => void f.get(tile).get(i).i32Const(nr).op('i32.mul').get(j).op('i32.add').i32Const(2).op('i32.shl').op('i32.add').mem('f32.load');
+                  f.get(add);
+                  f.if(
+                    () => {
+                      cAddr();
+                      cAddr();
+                      f.mem('f32.load');
+                      tileValue();
+                      f.op('f32.add').mem('f32.store');
+                    },
+                    () => {
+                      cAddr();
+                      tileValue();
+                      f.mem('f32.store');
+                    },
+                  );
+                });
+              });
+            });
+          });
+        },
+      );
+    });
+  });
+}

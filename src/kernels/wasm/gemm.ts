@@ -1,0 +1,117 @@
+/**
+ * The wasm SIMD dense product with the exact contract of `matmulRows` in ../matmul.ts:
+ * rows [rowStart, rowEnd) of C (+)= op(A)·op(B) for every MatmulSpec form.
+ *
+ * Memory model: each thread owns one instance with its own (non-shared, growable) memory;
+ * a call copies the operand rows it needs in, runs packing and the micro-kernel in wasm, and
+ * copies its C rows out. The copies are O(n²) against O(n³) arithmetic; docs/wasm.md has the
+ * measured share on the Transformer shapes and why this beat one shared memory.
+ *
+ * Blocking (KC × NC panels of B, MC × KC blocks of A) follows GotoBLAS. Per output element the
+ * f32 operation sequence depends only on k and KC, never on the row range or tile position,
+ * so results are bitwise identical however rows are split between threads.
+ */
+import { WorkerError } from '../../errors.js';
+import type { MatmulSpec } from '../matmul.js';
+import { DEFAULT_SHAPE, buildGemmModule, type GemmKernelShape } from './gemm-module.js';
+import { hasRelaxedSimd } from './features.js';
+import { wasmApi, type WasmMemory } from './runtime.js';
+
+const KC = 256;
+const NC = 1024;
+const PAGE = 65536;
+
+type Pack = (src: number, dst: number, rows: number, cols: number, rowStride: number, colStride: number, panel: number) => void;
+type Kernel = (pa: number, pb: number, c: number, ldc: number, mc: number, nc: number, kc: number, add: number, tile: number) => void;
+
+export interface WasmGemm {
+  readonly shape: GemmKernelShape;
+  /** Same arguments and semantics as matmulRows. */
+  matmulRows(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: MatmulSpec, rowStart: number, rowEnd: number): void;
+}
+
+const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
+
+/** Compiles and instantiates one GEMM module (one per thread: its memory is private). */
+export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number } = {}): WasmGemm {
+  const api = wasmApi();
+  if (api === null) throw new WorkerError('wasm.gemm', 'this runtime has no WebAssembly');
+  const shape: GemmKernelShape = { ...DEFAULT_SHAPE, relaxed: hasRelaxedSimd(), ...options };
+  const nr = 4 * shape.nv;
+  const mc = roundUp(options.mc ?? 120, shape.mr);
+  const inst = new api.Instance(new api.Module(buildGemmModule(shape)));
+  const memory = inst.exports.memory as WasmMemory;
+  const pack = inst.exports.pack as Pack;
+  const kernel = inst.exports.kernel as Kernel;
+  // Fixed regions first: the edge tile, packed A (MC×KC), packed B (KC×NC); operands after.
+  const tileAt = 0;
+  const packAAt = 1024;
+  const packBAt = packAAt + mc * KC * 4;
+  const operandsAt = packBAt + roundUp(NC, nr) * KC * 4;
+  let heap = new Float32Array(memory.buffer);
+
+  const reserve = (bytes: number): void => {
+    if (bytes <= memory.buffer.byteLength) return;
+    memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
+    heap = new Float32Array(memory.buffer);
+  };
+
+  function matmulRows(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: MatmulSpec, rowStart: number, rowEnd: number): void {
+    const { m, n, k, transA, transB, accumulate } = spec;
+    if (rowEnd <= rowStart || n === 0) return;
+    const rows = rowEnd - rowStart;
+    if (k === 0) {
+      if (!accumulate) c.fill(0, cOff + rowStart * n, cOff + rowEnd * n);
+      return;
+    }
+    const aAt = operandsAt;
+    const bAt = aAt + roundUp(rows * k, 4) * 4;
+    const cAt = bAt + roundUp(k * n, 4) * 4;
+    reserve(cAt + rows * n * 4);
+    // op(A) element (i, p) lives at aAt + 4·(i·aRow + p·aCol) after the copy.
+    let aRow: number, aCol: number;
+    if (!transA) {
+      heap.set(a.subarray(aOff + rowStart * k, aOff + rowEnd * k), aAt / 4);
+      [aRow, aCol] = [k, 1];
+    } else if (rows === m) {
+      heap.set(a.subarray(aOff, aOff + k * m), aAt / 4);
+      [aRow, aCol] = [1, m];
+    } else {
+      for (let p = 0; p < k; p++) heap.set(a.subarray(aOff + p * m + rowStart, aOff + p * m + rowEnd), aAt / 4 + p * rows);
+      [aRow, aCol] = [1, rows];
+    }
+    heap.set(b.subarray(bOff, bOff + k * n), bAt / 4);
+    // op(B) element (p, j) at bAt + 4·(j·bRow + p·bCol): packed as panels of NR columns.
+    const [bRow, bCol] = transB ? [k, 1] : [1, n];
+    if (accumulate) heap.set(c.subarray(cOff + rowStart * n, cOff + rowEnd * n), cAt / 4);
+    for (let jc = 0; jc < n; jc += NC) {
+      const nc = Math.min(NC, n - jc);
+      for (let pc = 0; pc < k; pc += KC) {
+        const kc = Math.min(KC, k - pc);
+        const add = accumulate || pc > 0 ? 1 : 0;
+        pack(bAt + 4 * (jc * bRow + pc * bCol), packBAt, nc, kc, bRow, bCol, nr);
+        for (let ic = 0; ic < rows; ic += mc) {
+          const mcNow = Math.min(mc, rows - ic);
+          pack(aAt + 4 * (ic * aRow + pc * aCol), packAAt, mcNow, kc, aRow, aCol, shape.mr);
+          kernel(packAAt, packBAt, cAt + 4 * (ic * n + jc), n, mcNow, nc, kc, add, tileAt);
+        }
+      }
+    }
+    c.set(heap.subarray(cAt / 4, cAt / 4 + rows * n), cOff + rowStart * n);
+  }
+
+  return { shape, matmulRows };
+}
+
+let perThread: WasmGemm | null = null;
+
+/** This thread's GEMM instance, compiled on first use (each worker compiles its own). */
+export function threadGemm(): WasmGemm {
+  perThread ??= createWasmGemm();
+  return perThread;
+}
+
+/** matmulRows on this thread's wasm instance. */
+export function wasmMatmulRows(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: MatmulSpec, rowStart: number, rowEnd: number): void {
+  threadGemm().matmulRows(a, aOff, b, bOff, c, cOff, spec, rowStart, rowEnd);
+}
