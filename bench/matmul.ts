@@ -1,9 +1,10 @@
 import { Tensor, linear } from '../src/index.js';
-import { gemm } from '../src/kernels/gemm.js';
+import { gemm, gemmBatched, type BatchedGemmArgs } from '../src/kernels/gemm.js';
 import { matmulNaive } from '../src/kernels/matmul.js';
 import { Rng } from '../src/kernels/random.js';
 import { allocF32 } from '../src/kernels/storage.js';
 import { setThreads } from '../src/kernels/threads/pool.js';
+import { wasmGemm, wasmGemmBatched } from '../src/kernels/wasm/gemm-task.js';
 import { medianMs, randData, type BenchRecord, type SuiteOptions } from './lib.js';
 
 const SHAPES: [string, number, number, number][] = [
@@ -32,14 +33,21 @@ export async function matmulSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
     const naive = await medianMs(`${name} naive`, () => matmulNaive(a, b, spec), opts, 2);
     out.push(rec('naive i-k-j', 1, naive));
     let one = 0;
+    let wasmOne = 0;
     for (const threads of [1, 2]) {
       setThreads(threads);
       const ms = await medianMs(`${name} nmgrad ${threads}t`, () => gemm(a, 0, b, 0, c, 0, spec), opts);
       out.push(rec('nmgrad', threads, ms, naive));
-      if (threads === 1) one = ms;
-      else out.push({ suite: 'matmul', case: name, variant: 'nmgrad 2t vs 1t', threads: 2, median_ms: ms, baseline: 'nmgrad 1 thread', ratio: one / ms });
+      const wasm = await medianMs(`${name} wasm ${threads}t`, () => wasmGemm(a, 0, b, 0, c, 0, spec), opts);
+      out.push({ ...rec('wasm', threads, wasm), baseline: `js ${threads} thread${threads > 1 ? 's' : ''}`, ratio: ms / wasm });
+      if (threads === 1) [one, wasmOne] = [ms, wasm];
+      else {
+        out.push({ suite: 'matmul', case: name, variant: 'nmgrad 2t vs 1t', threads: 2, median_ms: ms, baseline: 'nmgrad 1 thread', ratio: one / ms });
+        out.push({ suite: 'matmul', case: name, variant: 'wasm 2t vs 1t', threads: 2, median_ms: wasm, baseline: 'wasm 1 thread', ratio: wasmOne / wasm });
+      }
     }
   }
+  out.push(...(await attentionHeads(opts, rng)));
   // Autograd overhead: linear forward + both backward products vs the three raw kernel calls.
   const [rows, inF, outF] = [2048, 256, 1024];
   const x = new Tensor(randData(rows * inF, rng), [rows, inF], true);
@@ -63,6 +71,35 @@ export async function matmulSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
     const flops = 3 * 2 * rows * inF * outF;
     out.push({ suite: 'matmul', case: 'linear 2048x256→1024 fwd+bwd', variant: 'raw kernels', threads, median_ms: raw, gflops: flops / raw / 1e6 });
     out.push({ suite: 'matmul', case: 'linear 2048x256→1024 fwd+bwd', variant: 'autograd', threads, median_ms: auto, gflops: flops / auto / 1e6, baseline: 'raw kernels', ratio: raw / auto });
+  }
+  return out;
+}
+
+/**
+ * The attention-head products of the `small` translation preset: d_model 128 over 4 heads
+ * (head dim 32), ~30-token sentences, ~50 sentences per batch → 200 heads of Q·Kᵀ and P·V.
+ */
+async function attentionHeads(opts: SuiteOptions, rng: Rng): Promise<BenchRecord[]> {
+  const out: BenchRecord[] = [];
+  const [heads, t, d] = [200, 30, 32];
+  const cases: [string, { m: number; n: number; k: number; transB: boolean }][] = [
+    [`${heads}× heads Q·Kᵀ [${t}x${d}]·[${t}x${d}]ᵀ`, { m: t, n: t, k: d, transB: true }],
+    [`${heads}× heads P·V [${t}x${t}]·[${t}x${d}]`, { m: t, n: d, k: t, transB: false }],
+  ];
+  for (const [name, { m, n, k, transB }] of cases) {
+    const offs = (stride: number): Int32Array => Int32Array.from({ length: heads }, (_, i) => i * stride);
+    const args: BatchedGemmArgs = {
+      a: randData(heads * m * k, rng), b: randData(heads * k * n, rng), c: allocF32(heads * m * n),
+      aOffs: offs(m * k), bOffs: offs(k * n), cOffs: offs(m * n), spec: { m, n, k, transA: false, transB, accumulate: false },
+    };
+    const flops = 2 * m * n * k * heads;
+    for (const threads of [1, 2]) {
+      setThreads(threads);
+      const js = await medianMs(`${name} js ${threads}t`, () => gemmBatched(args), opts);
+      const wasm = await medianMs(`${name} wasm ${threads}t`, () => wasmGemmBatched(args), opts);
+      out.push({ suite: 'matmul', case: name, variant: 'nmgrad', threads, median_ms: js, gflops: flops / js / 1e6 });
+      out.push({ suite: 'matmul', case: name, variant: 'wasm', threads, median_ms: wasm, gflops: flops / wasm / 1e6, baseline: `js ${threads} thread${threads > 1 ? 's' : ''}`, ratio: js / wasm });
+    }
   }
   return out;
 }
