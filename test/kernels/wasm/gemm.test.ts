@@ -2,13 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { matmulNaive, type MatmulSpec } from '../../../src/kernels/matmul.js';
+import { matmulNaive, matmulRows, type MatmulSpec } from '../../../src/kernels/matmul.js';
 import { Rng } from '../../../src/kernels/random.js';
 import { allocF32 } from '../../../src/kernels/storage.js';
 import { getThreads, setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
 import { hasRelaxedSimd } from '../../../src/kernels/wasm/features.js';
 import { buildGemmModule, DEFAULT_SHAPE } from '../../../src/kernels/wasm/gemm-module.js';
-import { wasmGemm, wasmGemmBatched } from '../../../src/kernels/wasm/gemm-task.js';
+import { WASM_MIN_VOLUME, wasmGemm, wasmGemmBatched } from '../../../src/kernels/wasm/gemm-task.js';
 import { createWasmGemm, type WasmGemm } from '../../../src/kernels/wasm/gemm.js';
 import { validates } from '../../../src/kernels/wasm/runtime.js';
 import { RUNS } from '../../helpers.js';
@@ -188,6 +188,26 @@ describe('wasm GEMM on the worker pool', () => {
     for (let i = 0; i < 5; i++) expectClose(batched[0]!.subarray(i * 108, (i + 1) * 108), a.subarray(i * 240, (i + 1) * 240), b, null, spec);
     expect(bits(batched[1]!).equals(bits(batched[0]!))).toBe(true);
     expect(bits(batched[2]!).equals(bits(batched[0]!))).toBe(true);
+  });
+});
+
+describe('wasm GEMM size dispatch', () => {
+  it('products below WASM_MIN_VOLUME run the JS kernel, larger ones the wasm kernel (same bits as each)', () => {
+    const threadDefault = createWasmGemm(); // what wasmGemm instantiates: relaxed wherever the engine has it
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 7 }), fc.boolean(), fc.nat(1000), (m, n, k, transB, seed) => {
+        const spec: MatmulSpec = { m, n, k, transA: false, transB, accumulate: false };
+        const a = rand(m * k, seed);
+        const b = rand(k * n, seed + 1);
+        const viaTask = new Float32Array(m * n);
+        wasmGemm(a, 0, b, 0, viaTask, 0, spec);
+        const direct = new Float32Array(m * n);
+        if (m * n * k < WASM_MIN_VOLUME) matmulRows(a, 0, b, 0, direct, 0, spec, 0, m);
+        else threadDefault.matmulRows(a, 0, b, 0, direct, 0, spec, 0, m);
+        expect(bits(viaTask).equals(bits(direct))).toBe(true);
+      }),
+      { numRuns: RUNS * 4 },
+    );
   });
 });
 
