@@ -50,9 +50,13 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
   const operandsAt = packBAt + roundUp(NC, nr) * KC * 4;
   let heap = new Float32Array(memory.buffer);
 
-  const reserve = (bytes: number): void => {
+  const reserve = (bytes: number, spec: MatmulSpec): void => {
     if (bytes <= memory.buffer.byteLength) return;
-    memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
+    try {
+      memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
+    } catch (e) {
+      throw new WorkerError('wasm.gemm', `cannot grow wasm memory to ${bytes} bytes for a [${spec.m}×${spec.k}]·[${spec.k}×${spec.n}] product (${e instanceof Error ? e.message : String(e)})`);
+    }
     heap = new Float32Array(memory.buffer);
   };
 
@@ -67,7 +71,7 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
     const aAt = operandsAt;
     const bAt = aAt + roundUp(rows * k, 4) * 4;
     const cAt = bAt + roundUp(k * n, 4) * 4;
-    reserve(cAt + rows * n * 4);
+    reserve(cAt + rows * n * 4, spec);
     // op(A) element (i, p) lives at aAt + 4·(i·aRow + p·aCol) after the copy.
     let aRow: number, aCol: number;
     if (!transA) {
