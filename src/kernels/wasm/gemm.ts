@@ -17,8 +17,8 @@ import { DEFAULT_SHAPE, buildGemmModule, type GemmKernelShape } from './gemm-mod
 import { hasRelaxedSimd } from './features.js';
 import { wasmApi, type WasmMemory } from './runtime.js';
 
-const KC = 256;
 const NC = 1024;
+const KC = 256;
 const PAGE = 65536;
 
 type Pack = (src: number, dst: number, rows: number, cols: number, rowStride: number, colStride: number, panel: number) => void;
@@ -32,13 +32,14 @@ export interface WasmGemm {
 
 const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
 
-/** Compiles and instantiates one GEMM module (one per thread: its memory is private). */
-export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number } = {}): WasmGemm {
+/** Compiles and instantiates one GEMM module (one per thread: its memory is private); options override the measured defaults. */
+export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number; kc?: number } = {}): WasmGemm {
   const api = wasmApi();
   if (api === null) throw new WorkerError('wasm.gemm', 'this runtime has no WebAssembly');
   const shape: GemmKernelShape = { ...DEFAULT_SHAPE, relaxed: hasRelaxedSimd(), ...options };
   const nr = 4 * shape.nv;
   const mc = roundUp(options.mc ?? 120, shape.mr);
+  const kcBlock = options.kc ?? KC;
   const inst = new api.Instance(new api.Module(buildGemmModule(shape)));
   const memory = inst.exports.memory as WasmMemory;
   const pack = inst.exports.pack as Pack;
@@ -46,8 +47,8 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
   // Fixed regions first: the edge tile, packed A (MC×KC), packed B (KC×NC); operands after.
   const tileAt = 0;
   const packAAt = 1024;
-  const packBAt = packAAt + mc * KC * 4;
-  const operandsAt = packBAt + roundUp(NC, nr) * KC * 4;
+  const packBAt = packAAt + mc * kcBlock * 4;
+  const operandsAt = packBAt + roundUp(NC, nr) * kcBlock * 4;
   let heap = new Float32Array(memory.buffer);
 
   const reserve = (bytes: number, spec: MatmulSpec): void => {
@@ -90,8 +91,8 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
     if (accumulate) heap.set(c.subarray(cOff + rowStart * n, cOff + rowEnd * n), cAt / 4);
     for (let jc = 0; jc < n; jc += NC) {
       const nc = Math.min(NC, n - jc);
-      for (let pc = 0; pc < k; pc += KC) {
-        const kc = Math.min(KC, k - pc);
+      for (let pc = 0; pc < k; pc += kcBlock) {
+        const kc = Math.min(kcBlock, k - pc);
         const add = accumulate || pc > 0 ? 1 : 0;
         pack(bAt + 4 * (jc * bRow + pc * bCol), packBAt, nc, kc, bRow, bCol, nr);
         for (let ic = 0; ic < rows; ic += mc) {
@@ -122,7 +123,7 @@ export function wasmMatmulRows(a: Float32Array, aOff: number, b: Float32Array, b
 
 /**
  * Below this m·n·k the JS kernel is faster (the call, copies and packing of a tiny product
- * outweigh its arithmetic): measured crossover between 4·4·4 (wasm 0.83× js) and 5·5·5 (2.1×).
+ * outweigh its arithmetic): measured crossover between 4·4·4 (wasm 0.88× js) and 5·5·5 (2.0×).
  * The choice depends on the whole product's shape only, so every thread of a split takes it alike.
  */
 export const WASM_MIN_VOLUME = 100;

@@ -38,13 +38,13 @@ function expectClose(c: Float32Array, a: Float32Array, b: Float32Array, c0: Floa
   }
 }
 
-/** Dims around every block edge: MR 4–6, NR 8–16, MC 120, KC 256 (1 and primes included). */
-const arbDim = fc.oneof(fc.integer({ min: 1, max: 14 }), fc.constantFrom(16, 17, 23, 25, 31, 33, 119, 121, 127, 255, 257, 263));
+/** Dims around every block edge: MR 4–6, NR 8–16, MC 18/120, KC 64/256 (1 and primes included). */
+const arbDim = fc.oneof(fc.integer({ min: 1, max: 14 }), fc.constantFrom(16, 17, 18, 19, 23, 25, 31, 33, 63, 65, 119, 121, 127, 255, 257, 263));
 const arbSpec = fc.record({ m: arbDim, n: arbDim, k: arbDim, transA: fc.boolean(), transB: fc.boolean(), accumulate: fc.boolean() });
 
 const candidates: [string, WasmGemm][] = [
   ['default block', createWasmGemm({ relaxed: false })],
-  ['4×8 block', createWasmGemm({ mr: 4, nv: 2, unroll: 4, relaxed: false, mc: 16 })],
+  ['6×8 block, unroll 4, MC 18, KC 64', createWasmGemm({ mr: 6, nv: 2, unroll: 4, relaxed: false, mc: 16, kc: 64 })],
   ['4×12 block, unroll 1', createWasmGemm({ mr: 4, nv: 3, unroll: 1, relaxed: false })],
   ['5×16 block, unroll 3', createWasmGemm({ mr: 5, nv: 4, unroll: 3, relaxed: false, mc: 10 })],
 ];
