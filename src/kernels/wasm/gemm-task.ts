@@ -22,12 +22,20 @@ export function wasmGemm(a: Float32Array, aOff: number, b: Float32Array, bOff: n
   parallelRows(WASM_GEMM, { a, aOff, b, bOff, c, cOff, spec }, spec.m, WASM_MR, 2 * spec.m * spec.n * spec.k);
 }
 
-/** gemmBatched() on the wasm kernel: split over batches when there are several, else rows. */
+/**
+ * gemmBatched() on the wasm kernel: split over batches when there are several, else rows.
+ * Batches whose outputs coincide (a broadcast operand receiving its gradient) accumulate into
+ * the same matrix, so they run one after another.
+ */
 export function wasmGemmBatched(args: WasmBatchedGemmArgs): void {
   const nb = args.aOffs.length;
   const { m, n, k } = args.spec;
   if (nb === 1) {
     wasmGemm(args.a, args.aOffs[0]!, args.b, args.bOffs[0]!, args.c, args.cOffs[0]!, args.spec);
+    return;
+  }
+  if (new Set(args.cOffs).size !== nb) {
+    for (let i = 0; i < nb; i++) wasmGemm(args.a, args.aOffs[i]!, args.b, args.bOffs[i]!, args.c, args.cOffs[i]!, args.spec);
     return;
   }
   parallelRows(WASM_GEMM_BATCHED, args, nb, 1, 2 * m * n * k * nb);

@@ -188,6 +188,20 @@ describe('wasm GEMM on the worker pool', () => {
     for (let i = 0; i < 5; i++) expectClose(batched[0]!.subarray(i * 108, (i + 1) * 108), a.subarray(i * 240, (i + 1) * 240), b, null, spec);
     expect(bits(batched[1]!).equals(bits(batched[0]!))).toBe(true);
     expect(bits(batched[2]!).equals(bits(batched[0]!))).toBe(true);
+    // The broadcast operand's gradient: every batch accumulates into one C (repeated cOffs).
+    const gradSpec: MatmulSpec = { m: 20, n: 9, k: 12, transA: true, transB: false, accumulate: true };
+    const dy = rand(5 * 12 * 9, 6);
+    const summed = [1, 2, 3].map((t) => {
+      setThreads(t);
+      const gb = allocF32(20 * 9);
+      wasmGemmBatched({ a, b: dy, c: gb, aOffs: Int32Array.from({ length: 5 }, (_, i) => i * 240), bOffs: Int32Array.from({ length: 5 }, (_, i) => i * 108), cOffs: new Int32Array(5), spec: gradSpec });
+      return gb;
+    });
+    const want = new Float64Array(20 * 9);
+    for (let i = 0; i < 5; i++) matmulNaive(a.subarray(i * 240, (i + 1) * 240), dy.subarray(i * 108, (i + 1) * 108), gradSpec).forEach((v, j) => (want[j] += v));
+    for (let j = 0; j < want.length; j++) expect(summed[0]![j]).toBeCloseTo(want[j]!, 3);
+    expect(bits(summed[1]!).equals(bits(summed[0]!))).toBe(true);
+    expect(bits(summed[2]!).equals(bits(summed[0]!))).toBe(true);
   });
 });
 
