@@ -1,0 +1,173 @@
+/**
+ * The wasm SIMD N:M kernels with the row-range contracts of the js ones: `gatherRows` is the
+ * CSR × dense product of the forward (weight rows) and of dX (rows of the transposed
+ * pattern), split by token rows; `keptGradRows` is dYᵀ·X at the kept positions, split by
+ * weight rows, taking dY and X as they are (the transposes happen inside, chunk by chunk).
+ *
+ * Memory model as in the wasm GEMM: each thread owns one instance with a private growable
+ * memory; a call copies the structure and one block of tokens at a time in, and its output out.
+ *
+ * Determinism: an output element is one fixed f32 sequence (entries in storage order; for dW,
+ * token chunks of CHUNK in order starting at token 0) that no row split changes, so results
+ * are bitwise identical for any thread count.
+ */
+import { WorkerError } from '../../errors.js';
+import { hasRelaxedSimd } from './features.js';
+import { DEFAULT_NM_SHAPE, buildNmModule, type NmKernelShape } from './nm-module.js';
+import { wasmApi, type WasmMemory } from './runtime.js';
+
+const PAGE = 65536;
+
+/** CSR × dense: y[r, i] = Σ_e val[e]·x[r, col[e]] (+ bias[i]), i < rowPtr.length − 1. */
+export interface NmGatherArgs {
+  x: Float32Array;
+  inDim: number;
+  rowPtr: Int32Array;
+  col: Int32Array;
+  val: Float32Array;
+  y: Float32Array;
+  bias: Float32Array | null;
+}
+
+/** grad[e] = Σ_r dy[r, i]·x[r, col[e]] for the entries e of weight row i. */
+export interface NmKeptGradArgs {
+  dy: Float32Array;
+  x: Float32Array;
+  rows: number;
+  inDim: number;
+  rowPtr: Int32Array;
+  col: Int32Array;
+  grad: Float32Array;
+}
+
+export interface NmKernelOptions extends NmKernelShape {
+  /** Tokens per dW chunk (a multiple of 8). */
+  chunk: number;
+}
+
+export const DEFAULT_NM_CHUNK = 64;
+
+export interface WasmNm {
+  readonly options: NmKernelOptions;
+  /** Rows [r0, r1) of y. */
+  gatherRows(args: NmGatherArgs, r0: number, r1: number): void;
+  /** The entries of weight rows [i0, i1). */
+  keptGradRows(args: NmKeptGradArgs, i0: number, i1: number): void;
+}
+
+type Transpose = (src: number, srcStride: number, dst: number, dstStride: number, rows: number, cols: number) => void;
+type TransposeBias = (src: number, srcStride: number, dst: number, dstStride: number, rows: number, cols: number, bias: number) => void;
+type Spmm = (xt: number, ptr: number, col: number, val: number, rows: number, yt: number) => void;
+type KeptDot = (dyt: number, xt: number, rowBytes: number, rows: number, ptr: number, eBase: number, col: number, grad: number) => void;
+
+const align16 = (bytes: number): number => Math.ceil(bytes / 16) * 16;
+
+/** Consecutive 16-byte-aligned regions of the given byte sizes, from byte 0. */
+function layout(...sizes: number[]): number[] {
+  const at: number[] = [];
+  let next = 0;
+  for (const s of sizes) {
+    at.push(next);
+    next += align16(s);
+  }
+  at.push(next);
+  return at;
+}
+
+/** Compiles and instantiates one module (one per thread: its memory is private). */
+export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
+  const api = wasmApi();
+  if (api === null) throw new WorkerError('wasm.nm', 'this runtime has no WebAssembly');
+  const options: NmKernelOptions = { ...DEFAULT_NM_SHAPE, relaxed: hasRelaxedSimd(), chunk: DEFAULT_NM_CHUNK, ...opts };
+  if (options.chunk <= 0 || options.chunk % 8 !== 0) throw new WorkerError('wasm.nm', `dW chunk must be a positive multiple of 8 tokens, got ${options.chunk}`);
+  const inst = new api.Instance(new api.Module(buildNmModule(options)));
+  const memory = inst.exports.memory as WasmMemory;
+  const transpose = inst.exports.transpose as Transpose;
+  const transposeBias = inst.exports.transposeBias as TransposeBias;
+  const spmm = inst.exports.spmm as Spmm;
+  const keptDot = inst.exports.keptDot as KeptDot;
+  const T = 4 * options.tv;
+  let f32 = new Float32Array(memory.buffer);
+  let i32 = new Int32Array(memory.buffer);
+
+  const reserve = (bytes: number): void => {
+    if (bytes > memory.buffer.byteLength) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
+    if (f32.buffer !== memory.buffer) {
+      f32 = new Float32Array(memory.buffer);
+      i32 = new Int32Array(memory.buffer);
+    }
+  };
+
+  function gatherRows(args: NmGatherArgs, r0: number, r1: number): void {
+    const { x, inDim, rowPtr, col, val, y, bias } = args;
+    const outDim = rowPtr.length - 1;
+    if (r1 <= r0 || outDim === 0) return;
+    const nnz = rowPtr[outDim]!;
+    const [ptrAt, colAt, valAt, biasAt, xAt, xtAt, ytAt, yAt, end] = layout(4 * (outDim + 1), 4 * nnz, 4 * nnz, 4 * outDim, 4 * T * inDim, 4 * T * inDim, 4 * T * outDim, 4 * T * outDim) as [number, number, number, number, number, number, number, number, number];
+    reserve(end);
+    i32.set(rowPtr, ptrAt / 4);
+    i32.set(col.subarray(0, nnz), colAt / 4);
+    f32.set(val.subarray(0, nnz), valAt / 4);
+    if (bias !== null) f32.set(bias.subarray(0, outDim), biasAt / 4);
+    for (let t0 = r0; t0 < r1; t0 += T) {
+      const tk = Math.min(T, r1 - t0);
+      f32.set(x.subarray(t0 * inDim, (t0 + tk) * inDim), xAt / 4);
+      transpose(xAt, inDim, xtAt, T, tk, inDim);
+      spmm(xtAt, ptrAt, colAt, valAt, outDim, ytAt);
+      if (bias !== null) transposeBias(ytAt, T, yAt, outDim, outDim, tk, biasAt);
+      else transpose(ytAt, T, yAt, outDim, outDim, tk);
+      y.set(f32.subarray(yAt / 4, yAt / 4 + tk * outDim), t0 * outDim);
+    }
+  }
+
+  function keptGradRows(args: NmKeptGradArgs, i0: number, i1: number): void {
+    const { dy, x, rows, inDim, rowPtr, col, grad } = args;
+    const outDim = rowPtr.length - 1;
+    const R = i1 - i0;
+    if (R <= 0) return;
+    const eBase = rowPtr[i0]!;
+    const count = rowPtr[i1]! - eBase;
+    if (count === 0) return;
+    const C = options.chunk;
+    const [ptrAt, colAt, gradAt, dyAt, dytAt, xAt, xtAt, end] = layout(4 * (R + 1), 4 * count, 4 * count, 4 * C * outDim, 4 * R * C, 4 * C * inDim, 4 * inDim * C) as [number, number, number, number, number, number, number, number];
+    reserve(end);
+    i32.set(rowPtr.subarray(i0, i1 + 1), ptrAt / 4);
+    i32.set(col.subarray(eBase, eBase + count), colAt / 4);
+    f32.fill(0, gradAt / 4, gradAt / 4 + count);
+    for (let t0 = 0; t0 < rows; t0 += C) {
+      const tc = Math.min(C, rows - t0);
+      const padded = Math.ceil(tc / 8) * 8;
+      if (padded !== tc) {
+        // Zero lanes past the last token add exact zeros to every dot product.
+        f32.fill(0, dytAt / 4, dytAt / 4 + R * padded);
+        f32.fill(0, xtAt / 4, xtAt / 4 + inDim * padded);
+      }
+      f32.set(dy.subarray(t0 * outDim, (t0 + tc) * outDim), dyAt / 4);
+      transpose(dyAt + 4 * i0, outDim, dytAt, padded, tc, R);
+      f32.set(x.subarray(t0 * inDim, (t0 + tc) * inDim), xAt / 4);
+      transpose(xAt, inDim, xtAt, padded, tc, inDim);
+      keptDot(dytAt, xtAt, 4 * padded, R, ptrAt, eBase, colAt, gradAt);
+    }
+    grad.set(f32.subarray(gradAt / 4, gradAt / 4 + count), eBase);
+  }
+
+  return { options, gatherRows, keptGradRows };
+}
+
+let perThread: WasmNm | null = null;
+
+/** This thread's instance, compiled on first use (each worker compiles its own). */
+export function threadNm(): WasmNm {
+  perThread ??= createWasmNm();
+  return perThread;
+}
+
+/** Pool task: `gatherRows` on this thread's instance. */
+export function wasmNmGatherRows(args: NmGatherArgs, r0: number, r1: number): void {
+  threadNm().gatherRows(args, r0, r1);
+}
+
+/** Pool task: `keptGradRows` on this thread's instance. */
+export function wasmNmKeptGradRows(args: NmKeptGradArgs, i0: number, i1: number): void {
+  threadNm().keptGradRows(args, i0, i1);
+}
