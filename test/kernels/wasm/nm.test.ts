@@ -1,0 +1,274 @@
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Tensor } from '../../../src/autograd/tensor.js';
+import { Rng } from '../../../src/kernels/random.js';
+import { allocF32 } from '../../../src/kernels/storage.js';
+import { getThreads, setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
+import { hasRelaxedSimd } from '../../../src/kernels/wasm/features.js';
+import { DEFAULT_NM_SHAPE, buildNmModule } from '../../../src/kernels/wasm/nm-module.js';
+import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from '../../../src/kernels/wasm/nm-task.js';
+import { createWasmNm, type WasmNm } from '../../../src/kernels/wasm/nm.js';
+import { validates } from '../../../src/kernels/wasm/runtime.js';
+import { NMSparseTensor } from '../../../src/sparse/nm-tensor.js';
+import { RUNS } from '../../helpers.js';
+
+const prevThreads = getThreads();
+afterAll(() => {
+  setThreads(prevThreads);
+  setParallelMinCost(1 << 20);
+});
+
+const U = 2 ** -23;
+const bits = (x: Float32Array): Buffer => Buffer.from(x.buffer, x.byteOffset, x.byteLength);
+
+function rand(n: number, rng: Rng): Float32Array {
+  const a = allocF32(n);
+  for (let i = 0; i < n; i++) a[i] = rng.normal();
+  return a;
+}
+
+/** A random [out, in] weight with ties (a third of the values rounded to halves), compressed to n:m. */
+function randomPattern(outDim: number, inDim: number, n: number, m: number, rng: Rng): NMSparseTensor {
+  const w = rand(outDim * inDim, rng);
+  for (let i = 0; i < w.length; i += 3) w[i] = Math.round(w[i]! * 2) / 2;
+  return NMSparseTensor.fromDense(new Tensor(w, [outDim, inDim]), n, m);
+}
+
+interface Problem {
+  rows: number;
+  inDim: number;
+  outDim: number;
+  sp: NMSparseTensor;
+  /** The masked weight, dense. */
+  wd: Float32Array;
+  x: Float32Array;
+  dy: Float32Array;
+  bias: Float32Array;
+}
+
+function problem(rows: number, outDim: number, groups: number, n: number, m: number, seed: number): Problem {
+  const rng = new Rng(seed);
+  const inDim = groups * m;
+  const sp = randomPattern(outDim, inDim, n, m, rng);
+  return { rows, inDim, outDim, sp, wd: sp.toDense().data, x: rand(rows * inDim, rng), dy: rand(rows * outDim, rng), bias: rand(outDim, rng) };
+}
+
+/**
+ * |got − Σ a·b| ≤ (k + 2)·2⁻²³·Σ|a·b| + 2⁻²³·|c| for each element against a float64 oracle
+ * (the recursive-summation bound for any summation order, room for a final bias add c).
+ */
+function expectWithin(what: string, got: Float32Array, ref: Float64Array, mag: Float64Array, k: number, extra: (i: number) => number = () => 0): void {
+  for (let i = 0; i < ref.length; i++) {
+    const tol = (k + 2) * U * mag[i]! + U * extra(i) + 1e-30;
+    if (!(Math.abs(got[i]! - ref[i]!) <= tol)) expect.fail(`${what}: element ${i} is ${got[i]}, want ${ref[i]} ± ${tol}`);
+  }
+}
+
+function forwardOracle(p: Problem, withBias: boolean): [Float64Array, Float64Array] {
+  const { rows, inDim, outDim, x, wd, bias } = p;
+  const ref = new Float64Array(rows * outDim);
+  const mag = new Float64Array(rows * outDim);
+  for (let r = 0; r < rows; r++) {
+    for (let o = 0; o < outDim; o++) {
+      let s = withBias ? bias[o]! : 0;
+      let a = 0;
+      for (let c = 0; c < inDim; c++) {
+        s += x[r * inDim + c]! * wd[o * inDim + c]!;
+        a += Math.abs(x[r * inDim + c]! * wd[o * inDim + c]!);
+      }
+      ref[r * outDim + o] = s;
+      mag[r * outDim + o] = a;
+    }
+  }
+  return [ref, mag];
+}
+
+function inputGradOracle(p: Problem): [Float64Array, Float64Array] {
+  const { rows, inDim, outDim, dy, wd } = p;
+  const ref = new Float64Array(rows * inDim);
+  const mag = new Float64Array(rows * inDim);
+  for (let r = 0; r < rows; r++) {
+    for (let o = 0; o < outDim; o++) {
+      for (let c = 0; c < inDim; c++) {
+        ref[r * inDim + c]! += dy[r * outDim + o]! * wd[o * inDim + c]!;
+        mag[r * inDim + c]! += Math.abs(dy[r * outDim + o]! * wd[o * inDim + c]!);
+      }
+    }
+  }
+  return [ref, mag];
+}
+
+function keptGradOracle(p: Problem): [Float64Array, Float64Array] {
+  const { rows, inDim, outDim, dy, x, sp } = p;
+  const ref = new Float64Array(sp.nnz);
+  const mag = new Float64Array(sp.nnz);
+  sp.forEachEntry((e, flat) => {
+    const o = Math.floor(flat / inDim);
+    const c = flat % inDim;
+    for (let r = 0; r < rows; r++) {
+      ref[e]! += dy[r * outDim + o]! * x[r * inDim + c]!;
+      mag[e]! += Math.abs(dy[r * outDim + o]! * x[r * inDim + c]!);
+    }
+  });
+  return [ref, mag];
+}
+
+function runForward(k: WasmNm, p: Problem, bias: Float32Array | null, r0 = 0, r1 = p.rows, y = new Float32Array(p.rows * p.outDim)): Float32Array {
+  const { rowPtr, col } = p.sp.rowsCsr();
+  k.gatherRows({ x: p.x, inDim: p.inDim, rowPtr, col, val: p.sp.values, y, bias }, r0, r1);
+  return y;
+}
+
+function runInputGrad(k: WasmNm, p: Problem, r0 = 0, r1 = p.rows, dx = new Float32Array(p.rows * p.inDim)): Float32Array {
+  const t = p.sp.transposedCsr();
+  k.gatherRows({ x: p.dy, inDim: p.outDim, rowPtr: t.rowPtr, col: t.col, val: t.val, y: dx, bias: null }, r0, r1);
+  return dx;
+}
+
+function runKeptGrad(k: WasmNm, p: Problem, i0 = 0, i1 = p.outDim, grad = new Float32Array(p.sp.nnz)): Float32Array {
+  const { rowPtr, col } = p.sp.rowsCsr();
+  k.keptGradRows({ dy: p.dy, x: p.x, rows: p.rows, inDim: p.inDim, rowPtr, col, grad }, i0, i1);
+  return grad;
+}
+
+/** Every N:M of the recipes and beyond: M in 2..255 (M = 255 the largest one-byte offset range), any N ≤ M. */
+const arbPattern = fc
+  .record({
+    m: fc.constantFrom(2, 3, 4, 5, 8, 16, 32, 64, 255),
+    nFrac: fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+    groups: fc.integer({ min: 1, max: 3 }),
+  })
+  .map(({ m, nFrac, groups }) => ({ m, n: 1 + Math.floor(nFrac * m), groups: m >= 64 ? 1 : groups }));
+/** Token counts around the 16-token block and the dW chunks. */
+const arbRows = fc.oneof(fc.integer({ min: 1, max: 20 }), fc.constantFrom(15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 129));
+const arbOut = fc.oneof(fc.integer({ min: 1, max: 9 }), fc.constantFrom(4, 5, 8, 13, 16, 33));
+
+const kernels: [string, WasmNm][] = [
+  ['default', createWasmNm({ relaxed: false })],
+  ['tv 1, unroll 1, chunk 8', createWasmNm({ tv: 1, unroll: 1, chunk: 8, relaxed: false })],
+  ['tv 3, unroll 3, chunk 16', createWasmNm({ tv: 3, unroll: 3, chunk: 16, relaxed: false })],
+  ['tv 8, unroll 4, chunk 40', createWasmNm({ tv: 8, unroll: 4, chunk: 40, relaxed: false })],
+];
+if (hasRelaxedSimd()) kernels.push(['default, relaxed_madd', createWasmNm({ relaxed: true })]);
+
+describe('wasm N:M module', () => {
+  it('validates for every kernel shape, with and without relaxed_madd where the engine has it', () => {
+    for (const tv of [1, 2, 4, 8]) for (const unroll of [1, 2, 4]) expect(validates(buildNmModule({ tv, unroll, relaxed: false }))).toBe(true);
+    expect(validates(buildNmModule({ ...DEFAULT_NM_SHAPE, relaxed: true }))).toBe(hasRelaxedSimd());
+  });
+
+  it('rejects a dW chunk that is not a positive multiple of 8 tokens', () => {
+    expect(() => createWasmNm({ chunk: 12 })).toThrow(/wasm.nm: dW chunk must be a positive multiple of 8 tokens, got 12/);
+    expect(() => createWasmNm({ chunk: 0 })).toThrow(/got 0/);
+  });
+
+  for (const [label, k] of kernels) {
+    it(`${label}: forward (with and without bias), dX and kept dW match the float64 dense product on the masked weight`, () => {
+      fc.assert(
+        fc.property(arbPattern, arbRows, arbOut, fc.nat(10_000), ({ m, n, groups }, rows, outDim, seed) => {
+          const p = problem(rows, outDim, groups, n, m, seed);
+          const perRow = groups * n;
+          const [yRef, yMag] = forwardOracle(p, true);
+          expectWithin('forward + bias', runForward(k, p, p.bias), yRef, yMag, perRow, (i) => Math.abs(p.bias[i % outDim]!));
+          const [y0Ref, y0Mag] = forwardOracle(p, false);
+          expectWithin('forward', runForward(k, p, null), y0Ref, y0Mag, perRow);
+          const [dxRef, dxMag] = inputGradOracle(p);
+          expectWithin('dX', runInputGrad(k, p), dxRef, dxMag, outDim);
+          const [dwRef, dwMag] = keptGradOracle(p);
+          expectWithin('kept dW', runKeptGrad(k, p), dwRef, dwMag, rows);
+        }),
+        { numRuns: RUNS * 2 },
+      );
+    });
+  }
+
+  it('every spmm shape gives the same bits (one f32 sequence per element: entries in storage order)', () => {
+    fc.assert(
+      fc.property(arbPattern, arbRows, arbOut, fc.nat(10_000), ({ m, n, groups }, rows, outDim, seed) => {
+        const p = problem(rows, outDim, groups, n, m, seed);
+        const [ref, ...others] = kernels.filter(([label]) => !label.includes('relaxed')).map(([, k]) => [runForward(k, p, p.bias), runInputGrad(k, p)]);
+        for (const o of others) {
+          expect(bits(o[0]!).equals(bits(ref![0]!))).toBe(true);
+          expect(bits(o[1]!).equals(bits(ref![1]!))).toBe(true);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('row ranges: writes only its rows (forward, dX) or entries (dW), bitwise as the full call, from any start', () => {
+    const k = kernels[0]![1];
+    fc.assert(
+      fc.property(arbPattern, arbRows, arbOut, fc.nat(10_000), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }), ({ m, n, groups }, rows, outDim, seed, u, v) => {
+        const p = problem(rows, outDim, groups, n, m, seed);
+        const [r0, r1] = [Math.floor(u * rows), Math.floor(v * rows)].sort((a, b) => a - b) as [number, number];
+        const sentinel = 12345.5;
+        const full = runForward(k, p, p.bias);
+        const part = runForward(k, p, p.bias, r0, r1, new Float32Array(rows * outDim).fill(sentinel));
+        for (let i = 0; i < part.length; i++) {
+          const inside = i >= r0 * outDim && i < r1 * outDim;
+          expect(Object.is(part[i], inside ? full[i] : sentinel)).toBe(true);
+        }
+        const dxFull = runInputGrad(k, p);
+        const dxPart = runInputGrad(k, p, r0, r1, new Float32Array(rows * p.inDim).fill(sentinel));
+        for (let i = 0; i < dxPart.length; i++) expect(Object.is(dxPart[i], i >= r0 * p.inDim && i < r1 * p.inDim ? dxFull[i] : sentinel)).toBe(true);
+        const [i0, i1] = [Math.floor(u * outDim), Math.floor(v * outDim)].sort((a, b) => a - b) as [number, number];
+        const { rowPtr } = p.sp.rowsCsr();
+        const gFull = runKeptGrad(k, p);
+        const gPart = runKeptGrad(k, p, i0, i1, new Float32Array(p.sp.nnz).fill(sentinel));
+        for (let e = 0; e < gPart.length; e++) expect(Object.is(gPart[e], e >= rowPtr[i0]! && e < rowPtr[i1]! ? gFull[e] : sentinel)).toBe(true);
+      }),
+      { numRuns: RUNS * 2 },
+    );
+  });
+
+  it('a non-finite activation reaches only the outputs that read it; zero padding adds nothing to dW', () => {
+    const k = createWasmNm({ relaxed: false, chunk: 8 });
+    const p = problem(21, 6, 2, 1, 4, 3); // 21 tokens: a partial spmm block and a padded dW chunk
+    const bad = 18;
+    p.x[bad * p.inDim + 5] = Infinity;
+    const y = runForward(k, p, null);
+    const keep = p.sp.mask().data;
+    const reads = (o: number): boolean => keep[o * p.inDim + 5] === 1;
+    for (let r = 0; r < p.rows; r++) {
+      for (let o = 0; o < p.outDim; o++) expect(Number.isFinite(y[r * p.outDim + o]!)).toBe(!(r === bad && reads(o)));
+    }
+    const g = runKeptGrad(k, p);
+    const [ref] = keptGradOracle(p);
+    for (let e = 0; e < g.length; e++) expect(Number.isFinite(g[e]!)).toBe(Number.isFinite(ref[e]!));
+  });
+
+  it('zero tokens or an empty weight leave the outputs untouched', () => {
+    const k = kernels[0]![1];
+    const p = problem(5, 3, 1, 2, 4, 9);
+    const y = new Float32Array(5 * 3).fill(7);
+    runForward(k, p, p.bias, 2, 2, y);
+    expect(Array.from(y)).toEqual(new Array(15).fill(7));
+    const empty = NMSparseTensor.fromDense(Tensor.zeros([0, 8]), 1, 4);
+    const grad = new Float32Array(0);
+    k.keptGradRows({ dy: new Float32Array(0), x: p.x, rows: 5, inDim: 8, rowPtr: empty.rowsCsr().rowPtr, col: empty.rowsCsr().col, grad }, 0, 0);
+    expect(grad.length).toBe(0);
+  });
+});
+
+describe('wasm N:M kernels on the worker pool', () => {
+  it('forward, dX and kept dW give the same bits on 1, 2 and 3 threads and match the oracle', () => {
+    setParallelMinCost(0);
+    for (const [rows, outDim, groups, n, m] of [[70, 37, 4, 3, 16], [45, 20, 3, 1, 8], [33, 9, 1, 7, 255]] as const) {
+      const p = problem(rows, outDim, groups, n, m, rows);
+      const runs = [1, 2, 3].map((t) => {
+        setThreads(t);
+        const y = allocF32(rows * outDim);
+        wasmNmForward(p.x, rows, p.sp, p.bias, y);
+        return [y, wasmNmInputGrad(p.dy, rows, p.sp), wasmNmKeptWeightGrad(p.dy, p.x, rows, p.sp)];
+      });
+      const [yRef, yMag] = forwardOracle(p, true);
+      expectWithin('forward', runs[0]![0]!, yRef, yMag, groups * n, (i) => Math.abs(p.bias[i % outDim]!));
+      const [dxRef, dxMag] = inputGradOracle(p);
+      expectWithin('dX', runs[0]![1]!, dxRef, dxMag, outDim);
+      const [dwRef, dwMag] = keptGradOracle(p);
+      expectWithin('kept dW', runs[0]![2]!, dwRef, dwMag, rows);
+      for (const run of runs.slice(1)) for (let j = 0; j < 3; j++) expect(bits(run[j]!).equals(bits(runs[0]![j]!))).toBe(true);
+    }
+  });
+});
