@@ -24,11 +24,15 @@ export interface NmKernelShape {
   tv: number;
   /** Entries per `spmm` inner-loop iteration. */
   unroll: number;
+  /** Kept entries of one weight row that share each dYᵀ load in `keptDot` (a multiple of 4). */
+  ways: number;
+  /** v128 steps per `keptDot` inner-loop iteration (1, 2 or 4: rows are padded to 16 tokens). */
+  dotUnroll: number;
   /** Use f32x4.relaxed_madd (only where the engine validates it). */
   relaxed: boolean;
 }
 
-export const DEFAULT_NM_SHAPE: Omit<NmKernelShape, 'relaxed'> = { tv: 4, unroll: 2 };
+export const DEFAULT_NM_SHAPE: Omit<NmKernelShape, 'relaxed'> = { tv: 4, unroll: 2, ways: 4, dotUnroll: 2 };
 
 /**
  * Exports (i32 arguments; addresses in bytes, strides in elements unless named *Bytes):
@@ -37,14 +41,14 @@ export const DEFAULT_NM_SHAPE: Omit<NmKernelShape, 'relaxed'> = { tv: 4, unroll:
  * - `spmm(xt, ptr, col, val, rows, yt)`: for each row i < rows, yt[i, 0..T) = Σ_e val[e]·xt[col[e], 0..T)
  *   over e in [ptr[i], ptr[i+1]), in that order; xt and yt are blocks of T-token rows.
  * - `keptDot(dyt, xt, rowBytes, rows, ptr, eBase, col, grad)`: grad[e − eBase] += Σ dyt[i]·xt[col[e]]
- *   over rows of rowBytes bytes (a multiple of 32), for e in [ptr[i], ptr[i+1]), i < rows.
+ *   over rows of rowBytes bytes (a multiple of 64), for e in [ptr[i], ptr[i+1]), i < rows.
  */
 export function buildNmModule(shape: NmKernelShape): Uint8Array {
   const m = new ModuleBuilder().defineMemory({ initial: 1 });
   m.func('transpose', [I32, I32, I32, I32, I32, I32], [], (f) => emitTranspose(f, false));
   m.func('transposeBias', [I32, I32, I32, I32, I32, I32, I32], [], (f) => emitTranspose(f, true));
   m.func('spmm', [I32, I32, I32, I32, I32, I32], [], (f) => emitSpmm(f, shape));
-  m.func('keptDot', [I32, I32, I32, I32, I32, I32, I32, I32], [], (f) => emitKeptDot(f, shape.relaxed));
+  m.func('keptDot', [I32, I32, I32, I32, I32, I32, I32, I32], [], (f) => emitKeptDot(f, shape));
   return m.toBytes();
 }
 
@@ -183,7 +187,8 @@ function emitSpmm(f: FunctionBuilder, shape: NmKernelShape): void {
   });
 }
 
-function emitKeptDot(f: FunctionBuilder, relaxed: boolean): void {
+function emitKeptDot(f: FunctionBuilder, shape: NmKernelShape): void {
+  const { ways, dotUnroll, relaxed } = shape;
   const [dyt, xt, rowBytes, rows, ptr, eBase, col, grad] = f.params as Local[];
   const i = f.local(I32);
   const e = f.local(I32);
@@ -191,32 +196,51 @@ function emitKeptDot(f: FunctionBuilder, relaxed: boolean): void {
   const d = f.local(I32);
   const dEnd = f.local(I32);
   const q = f.local(I32);
-  const px = [0, 1, 2, 3].map(() => f.local(I32));
-  const acc = [0, 1, 2, 3].map(() => f.local(V128));
+  const px = Array.from({ length: ways }, () => f.local(I32));
+  const acc = Array.from({ length: ways }, () => f.local(V128));
   const dv = f.local(V128);
+  const t = [0, 1, 2, 3].map(() => f.local(V128));
+  const gradAddr = (k: number): void => void f.get(grad!).get(e).i32Const(k).op('i32.add').i32Const(2).op('i32.shl').op('i32.add');
 
-  /** grad[e + k] += (a0 + a1) + (a2 + a3) of acc[k]: a fixed lane order. */
-  const flush = (k: number): void => {
-    f.get(grad!).get(e).i32Const(k).op('i32.add').i32Const(2).op('i32.shl').op('i32.add');
-    f.get(grad!).get(e).i32Const(k).op('i32.add').i32Const(2).op('i32.shl').op('i32.add').mem('f32.load');
+  /** grad[e + k] += (a0 + a1) + (a2 + a3) of acc[k]: the lane order every path uses. */
+  const flushOne = (k: number): void => {
+    gradAddr(k);
+    gradAddr(k);
+    f.mem('f32.load');
     f.get(acc[k]!).lane('f32x4.extract_lane', 0).get(acc[k]!).lane('f32x4.extract_lane', 1).op('f32.add');
     f.get(acc[k]!).lane('f32x4.extract_lane', 2).get(acc[k]!).lane('f32x4.extract_lane', 3).op('f32.add');
     f.op('f32.add').op('f32.add').mem('f32.store');
   };
-  /** Dot products of the current dYᵀ row with `ways` X rows, two vectors per iteration. */
-  const dots = (ways: number): void => {
-    for (let k = 0; k < ways; k++) {
+  /** The same sums for acc[k..k+4) at once: a 4×4 shuffle transpose, then (r0 + r1) + (r2 + r3). */
+  const flushFour = (k: number): void => {
+    const [a, b, c, dd] = [acc[k]!, acc[k + 1]!, acc[k + 2]!, acc[k + 3]!];
+    f.get(a).get(b).shuffle(f32Lanes([0, 4, 1, 5])).set(t[0]!);
+    f.get(a).get(b).shuffle(f32Lanes([2, 6, 3, 7])).set(t[1]!);
+    f.get(c).get(dd).shuffle(f32Lanes([0, 4, 1, 5])).set(t[2]!);
+    f.get(c).get(dd).shuffle(f32Lanes([2, 6, 3, 7])).set(t[3]!);
+    gradAddr(k);
+    gradAddr(k);
+    f.mem('v128.load', 0, 2);
+    f.get(t[0]!).get(t[2]!).shuffle(f32Lanes([0, 1, 4, 5])).get(t[0]!).get(t[2]!).shuffle(f32Lanes([2, 3, 6, 7])).op('f32x4.add');
+    f.get(t[1]!).get(t[3]!).shuffle(f32Lanes([0, 1, 4, 5])).get(t[1]!).get(t[3]!).shuffle(f32Lanes([2, 3, 6, 7])).op('f32x4.add');
+    f.op('f32x4.add').op('f32x4.add').mem('v128.store', 0, 2);
+  };
+  /** Dot products of the current dYᵀ row with `n` X rows, dotUnroll vectors per iteration. */
+  const dots = (n: number): void => {
+    for (let k = 0; k < n; k++) {
       f.get(xt!).get(col!).get(e).i32Const(k).op('i32.add').i32Const(2).op('i32.shl').op('i32.add').mem('i32.load').get(rowBytes!).op('i32.mul').op('i32.add').set(px[k]!);
       f.f32x4Const([0, 0, 0, 0]).set(acc[k]!);
     }
-    f.forRange(q, d, dEnd, 32, () => {
-      for (let half = 0; half < 2; half++) {
-        f.get(q).mem('v128.load', 16 * half, 2).set(dv);
-        for (let k = 0; k < ways; k++) madd(f, relaxed, acc[k]!, () => void f.get(dv), () => void f.get(px[k]!).mem('v128.load', 16 * half, 2));
+    f.forRange(q, d, dEnd, 16 * dotUnroll, () => {
+      for (let u = 0; u < dotUnroll; u++) {
+        f.get(q).mem('v128.load', 16 * u, 2).set(dv);
+        for (let k = 0; k < n; k++) madd(f, relaxed, acc[k]!, () => void f.get(dv), () => void f.get(px[k]!).mem('v128.load', 16 * u, 2));
       }
-      for (let k = 0; k < ways; k++) f.get(px[k]!).i32Const(32).op('i32.add').set(px[k]!);
+      for (let k = 0; k < n; k++) f.get(px[k]!).i32Const(16 * dotUnroll).op('i32.add').set(px[k]!);
     });
-    for (let k = 0; k < ways; k++) flush(k);
+    let k = 0;
+    for (; k + 4 <= n; k += 4) flushFour(k);
+    for (; k < n; k++) flushOne(k);
   };
 
   f.forRange(i, 0, rows!, 1, () => {
@@ -225,9 +249,9 @@ function emitKeptDot(f: FunctionBuilder, relaxed: boolean): void {
     f.get(ptr!).get(i).i32Const(2).op('i32.shl').op('i32.add').mem('i32.load', 4).get(eBase!).op('i32.sub').set(eEnd);
     f.block((exit) => {
       f.loop((top) => {
-        f.get(e).i32Const(4).op('i32.add').get(eEnd).op('i32.gt_s').brIf(exit);
-        dots(4);
-        f.get(e).i32Const(4).op('i32.add').set(e);
+        f.get(e).i32Const(ways).op('i32.add').get(eEnd).op('i32.gt_s').brIf(exit);
+        dots(ways);
+        f.get(e).i32Const(ways).op('i32.add').set(e);
         f.br(top);
       });
     });
@@ -241,4 +265,3 @@ function emitKeptDot(f: FunctionBuilder, relaxed: boolean): void {
     });
   });
 }
-

@@ -41,7 +41,7 @@ export interface NmKeptGradArgs {
 }
 
 export interface NmKernelOptions extends NmKernelShape {
-  /** Tokens per dW chunk (a multiple of 8). */
+  /** Tokens per dW chunk (a multiple of 16). */
   chunk: number;
 }
 
@@ -79,7 +79,12 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
   const api = wasmApi();
   if (api === null) throw new WorkerError('wasm.nm', 'this runtime has no WebAssembly');
   const options: NmKernelOptions = { ...DEFAULT_NM_SHAPE, relaxed: hasRelaxedSimd(), chunk: DEFAULT_NM_CHUNK, ...opts };
-  if (options.chunk <= 0 || options.chunk % 8 !== 0) throw new WorkerError('wasm.nm', `dW chunk must be a positive multiple of 8 tokens, got ${options.chunk}`);
+  for (const key of ['tv', 'unroll', 'ways'] as const) {
+    const v = options[key];
+    if (!Number.isInteger(v) || v < 1 || v > 16) throw new WorkerError('wasm.nm', `${key} must be an integer in [1, 16], got ${v}`);
+  }
+  if (![1, 2, 4].includes(options.dotUnroll)) throw new WorkerError('wasm.nm', `dotUnroll must be 1, 2 or 4, got ${options.dotUnroll}`);
+  if (!Number.isInteger(options.chunk) || options.chunk <= 0 || options.chunk % 16 !== 0) throw new WorkerError('wasm.nm', `dW chunk must be a positive multiple of 16 tokens, got ${options.chunk}`);
   const inst = new api.Instance(new api.Module(buildNmModule(options)));
   const memory = inst.exports.memory as WasmMemory;
   const transpose = inst.exports.transpose as Transpose;
@@ -90,8 +95,14 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
   let f32 = new Float32Array(memory.buffer);
   let i32 = new Int32Array(memory.buffer);
 
-  const reserve = (bytes: number): void => {
-    if (bytes > memory.buffer.byteLength) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
+  const reserve = (bytes: number, what: () => string): void => {
+    if (bytes > memory.buffer.byteLength) {
+      try {
+        memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
+      } catch (e) {
+        throw new WorkerError('wasm.nm', `cannot grow wasm memory to ${bytes} bytes for ${what()} (${e instanceof Error ? e.message : String(e)})`);
+      }
+    }
     if (f32.buffer !== memory.buffer) {
       f32 = new Float32Array(memory.buffer);
       i32 = new Int32Array(memory.buffer);
@@ -104,7 +115,7 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
     if (r1 <= r0 || outDim === 0) return;
     const nnz = rowPtr[outDim]!;
     const [ptrAt, colAt, valAt, biasAt, xAt, xtAt, ytAt, yAt, end] = layout(4 * (outDim + 1), 4 * nnz, 4 * nnz, 4 * outDim, 4 * T * inDim, 4 * T * inDim, 4 * T * outDim, 4 * T * outDim) as [number, number, number, number, number, number, number, number, number];
-    reserve(end);
+    reserve(end, () => `an N:M product of ${r1 - r0} tokens × ${inDim} inputs → ${outDim} outputs (${nnz} kept weights)`);
     i32.set(rowPtr, ptrAt / 4);
     i32.set(col.subarray(0, nnz), colAt / 4);
     f32.set(val.subarray(0, nnz), valAt / 4);
@@ -130,13 +141,13 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
     if (count === 0) return;
     const C = options.chunk;
     const [ptrAt, colAt, gradAt, dyAt, dytAt, xAt, xtAt, end] = layout(4 * (R + 1), 4 * count, 4 * count, 4 * C * outDim, 4 * R * C, 4 * C * inDim, 4 * inDim * C) as [number, number, number, number, number, number, number, number];
-    reserve(end);
+    reserve(end, () => `the kept-position dW of weight rows [${i0}, ${i1}) over ${inDim} inputs (${count} kept weights)`);
     i32.set(rowPtr.subarray(i0, i1 + 1), ptrAt / 4);
     i32.set(col.subarray(eBase, eBase + count), colAt / 4);
     f32.fill(0, gradAt / 4, gradAt / 4 + count);
     for (let t0 = 0; t0 < rows; t0 += C) {
       const tc = Math.min(C, rows - t0);
-      const padded = Math.ceil(tc / 8) * 8;
+      const padded = Math.ceil(tc / 16) * 16;
       if (padded !== tc) {
         // Zero lanes past the last token add exact zeros to every dot product.
         f32.fill(0, dytAt / 4, dytAt / 4 + R * padded);

@@ -145,21 +145,25 @@ const arbOut = fc.oneof(fc.integer({ min: 1, max: 9 }), fc.constantFrom(4, 5, 8,
 
 const kernels: [string, WasmNm][] = [
   ['default', createWasmNm({ relaxed: false })],
-  ['tv 1, unroll 1, chunk 8', createWasmNm({ tv: 1, unroll: 1, chunk: 8, relaxed: false })],
-  ['tv 3, unroll 3, chunk 16', createWasmNm({ tv: 3, unroll: 3, chunk: 16, relaxed: false })],
-  ['tv 8, unroll 4, chunk 40', createWasmNm({ tv: 8, unroll: 4, chunk: 40, relaxed: false })],
+  ['tv 1, unroll 1; 1-way dots, chunk 16', createWasmNm({ tv: 1, unroll: 1, ways: 1, dotUnroll: 1, chunk: 16, relaxed: false })],
+  ['tv 3, unroll 3; 6-way dots, chunk 32', createWasmNm({ tv: 3, unroll: 3, ways: 6, dotUnroll: 4, chunk: 32, relaxed: false })],
+  ['tv 8, unroll 4; 8-way dots, chunk 48', createWasmNm({ tv: 8, unroll: 4, ways: 8, dotUnroll: 2, chunk: 48, relaxed: false })],
 ];
 if (hasRelaxedSimd()) kernels.push(['default, relaxed_madd', createWasmNm({ relaxed: true })]);
 
 describe('wasm N:M module', () => {
   it('validates for every kernel shape, with and without relaxed_madd where the engine has it', () => {
-    for (const tv of [1, 2, 4, 8]) for (const unroll of [1, 2, 4]) expect(validates(buildNmModule({ tv, unroll, relaxed: false }))).toBe(true);
+    for (const tv of [1, 2, 4, 8]) for (const unroll of [1, 2, 4]) expect(validates(buildNmModule({ ...DEFAULT_NM_SHAPE, tv, unroll, relaxed: false }))).toBe(true);
+    for (const ways of [1, 3, 4, 8]) for (const dotUnroll of [1, 2, 4]) expect(validates(buildNmModule({ ...DEFAULT_NM_SHAPE, ways, dotUnroll, relaxed: false }))).toBe(true);
     expect(validates(buildNmModule({ ...DEFAULT_NM_SHAPE, relaxed: true }))).toBe(hasRelaxedSimd());
   });
 
-  it('rejects a dW chunk that is not a positive multiple of 8 tokens', () => {
-    expect(() => createWasmNm({ chunk: 12 })).toThrow(/wasm.nm: dW chunk must be a positive multiple of 8 tokens, got 12/);
+  it('rejects kernel options it cannot run, naming the option and value', () => {
+    expect(() => createWasmNm({ chunk: 24 })).toThrow(/wasm.nm: dW chunk must be a positive multiple of 16 tokens, got 24/);
     expect(() => createWasmNm({ chunk: 0 })).toThrow(/got 0/);
+    expect(() => createWasmNm({ dotUnroll: 3 })).toThrow(/wasm.nm: dotUnroll must be 1, 2 or 4, got 3/);
+    expect(() => createWasmNm({ tv: 0 })).toThrow(/wasm.nm: tv must be an integer in \[1, 16\], got 0/);
+    expect(() => createWasmNm({ ways: 1.5 })).toThrow(/wasm.nm: ways must be an integer in \[1, 16\], got 1.5/);
   });
 
   for (const [label, k] of kernels) {
@@ -223,7 +227,7 @@ describe('wasm N:M module', () => {
   });
 
   it('a non-finite activation reaches only the outputs that read it; zero padding adds nothing to dW', () => {
-    const k = createWasmNm({ relaxed: false, chunk: 8 });
+    const k = createWasmNm({ relaxed: false, chunk: 16 });
     const p = problem(21, 6, 2, 1, 4, 3); // 21 tokens: a partial spmm block and a padded dW chunk
     const bad = 18;
     p.x[bad * p.inDim + 5] = Infinity;
