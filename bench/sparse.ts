@@ -3,6 +3,8 @@ import { gemm } from '../src/kernels/gemm.js';
 import { Rng } from '../src/kernels/random.js';
 import { allocF32 } from '../src/kernels/storage.js';
 import { setThreads } from '../src/kernels/threads/pool.js';
+import { wasmGemm } from '../src/kernels/wasm/gemm-task.js';
+import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from '../src/kernels/wasm/nm-task.js';
 import { keptGrad, sparseGather, transposeInto } from '../src/sparse/kernels.js';
 import { NMSparseTensor } from '../src/sparse/nm-tensor.js';
 import { medianMs, randData, type BenchRecord, type SuiteOptions } from './lib.js';
@@ -16,9 +18,13 @@ const SHAPES: [string, number, number, number][] = [
 const PATTERNS: [number, number][] = [[2, 4], [1, 4], [1, 8], [1, 16]];
 
 
+type Kind = 'forward' | 'dX' | 'dW';
+const KINDS: readonly Kind[] = ['forward', 'dX', 'dW'];
+
 /**
  * Each sparse kernel (as sparseLinear runs it, structure building and transposes included)
- * against nmgrad's dense kernel for the same product, plus compressed vs dense bytes.
+ * against nmgrad's dense kernel for the same product, plus compressed vs dense bytes; then the
+ * wasm N:M kernels against the wasm dense kernel at the same threads (rows `wasm …`).
  */
 export async function sparseSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
   const out: BenchRecord[] = [];
@@ -40,7 +46,7 @@ export async function sparseSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
         dX: await medianMs(`${name} dense dX ${threads}t`, () => gemm(dy, 0, wDense.data, 0, dx, 0, { m: rows, n: inF, k: outF, transA: false, transB: false, accumulate: false }), opts),
         dW: await medianMs(`${name} dense dW ${threads}t`, () => gemm(dy, 0, x, 0, dw, 0, { m: outF, n: inF, k: rows, transA: true, transB: false, accumulate: false }), opts),
       };
-      for (const kind of ['forward', 'dX', 'dW'] as const) {
+      for (const kind of KINDS) {
         out.push({ suite: 'sparse', case: name, variant: `dense ${kind}`, threads, median_ms: dense[kind], gflops: flops / dense[kind] / 1e6 });
       }
       for (const [n, m] of PATTERNS) {
@@ -58,7 +64,7 @@ export async function sparseSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
             keptGrad({ dyT, xT, rows, rowPtr: csr.rowPtr, col: csr.col, grad: new Float32Array(sp.nnz) });
           }, opts),
         };
-        for (const kind of ['forward', 'dX', 'dW'] as const) {
+        for (const kind of KINDS) {
           out.push({
             suite: 'sparse', case: name, variant: `${n}:${m} ${kind === 'dW' ? 'kept dW' : kind}`, threads, median_ms: sparse[kind],
             gflops: (flops * n) / m / sparse[kind] / 1e6, baseline: `dense ${kind}`, ratio: dense[kind] / sparse[kind],
@@ -68,6 +74,47 @@ export async function sparseSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
           out.push({ suite: 'sparse', case: name, variant: `${n}:${m} bytes`, threads: 0, median_ms: 0, bytes: sp.byteLength, dense_bytes: sp.denseByteLength, baseline: 'dense bytes', ratio: sp.denseByteLength / sp.byteLength, bytes_fraction: sp.compressionRatio });
         }
       }
+      out.push(...(await wasmRows(name, { rows, inF, outF, x, dy, wDense, y, dx, dw }, threads, opts)));
+    }
+  }
+  return out;
+}
+
+interface Operands {
+  rows: number;
+  inF: number;
+  outF: number;
+  x: Float32Array;
+  dy: Float32Array;
+  wDense: Tensor;
+  y: Float32Array;
+  dx: Float32Array;
+  dw: Float32Array;
+}
+
+/** The wasm N:M kernels (value gathers and transposes included) against the wasm dense kernel at the same threads. */
+async function wasmRows(name: string, o: Operands, threads: number, opts: SuiteOptions): Promise<BenchRecord[]> {
+  const { rows, inF, outF, x, dy, wDense, y, dx, dw } = o;
+  const out: BenchRecord[] = [];
+  const flops = 2 * rows * inF * outF;
+  const dense: Record<Kind, number> = {
+    forward: await medianMs(`${name} wasm dense fwd ${threads}t`, () => wasmGemm(x, 0, wDense.data, 0, y, 0, { m: rows, n: outF, k: inF, transA: false, transB: true, accumulate: false }), opts),
+    dX: await medianMs(`${name} wasm dense dX ${threads}t`, () => wasmGemm(dy, 0, wDense.data, 0, dx, 0, { m: rows, n: inF, k: outF, transA: false, transB: false, accumulate: false }), opts),
+    dW: await medianMs(`${name} wasm dense dW ${threads}t`, () => wasmGemm(dy, 0, x, 0, dw, 0, { m: outF, n: inF, k: rows, transA: true, transB: false, accumulate: false }), opts),
+  };
+  for (const kind of KINDS) out.push({ suite: 'sparse', case: name, variant: `wasm dense ${kind}`, threads, median_ms: dense[kind], gflops: flops / dense[kind] / 1e6 });
+  for (const [n, m] of PATTERNS) {
+    const sp = NMSparseTensor.fromDense(wDense, n, m);
+    const sparse: Record<Kind, number> = {
+      forward: await medianMs(`${name} wasm ${n}:${m} fwd ${threads}t`, () => wasmNmForward(x, rows, sp, null, y), opts),
+      dX: await medianMs(`${name} wasm ${n}:${m} dX ${threads}t`, () => wasmNmInputGrad(dy, rows, sp), opts),
+      dW: await medianMs(`${name} wasm ${n}:${m} kept dW ${threads}t`, () => wasmNmKeptWeightGrad(dy, x, rows, sp), opts),
+    };
+    for (const kind of KINDS) {
+      out.push({
+        suite: 'sparse', case: name, variant: `wasm ${n}:${m} ${kind === 'dW' ? 'kept dW' : kind}`, threads, median_ms: sparse[kind],
+        gflops: (flops * n) / m / sparse[kind] / 1e6, baseline: `wasm dense ${kind}`, ratio: dense[kind] / sparse[kind],
+      });
     }
   }
   return out;
