@@ -2,7 +2,7 @@
  * npm run translate -- <command> [flags]
  *   train (default), translate, evaluate, compare, download. `--help` on each lists its flags.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { NmgradError, setThreads, writeFileAtomic } from '../../src/index.js';
 import { Recipe } from '../../src/sparse/recipe.js';
@@ -12,7 +12,8 @@ import { loadRun, type RunConfig } from './model-io.js';
 import { PRESETS, evaluateRun, formatEvaluation, loadSplits, requestStop, stepsForEpochs, train, trainTokenizer, type PresetName, type Splits } from './train.js';
 import type { BpeTokenizer } from '../../src/text/bpe.js';
 import { translateAll } from './translate.js';
-import { svgPlot } from './report.js';
+import { COMPARE_FLAGS, compareCommand } from './study/command.js';
+import { runDirName } from './study/grid.js';
 
 class UsageError extends Error {}
 
@@ -58,7 +59,7 @@ const HELP: Record<string, [string, FlagSpec]> = {
   train: ['Train an encoder-decoder Transformer with an N:M recipe, then report test BLEU and FLOPs.', TRAIN_FLAGS],
   translate: ['Translate stdin or --input FILE with a trained run.', { run: { arg: 'DIR', help: 'run directory' }, input: { arg: 'FILE', help: 'input text (default stdin)' }, beam: { arg: 'K', help: 'beam size (default 1 = greedy)' }, 'length-penalty': { arg: 'X', help: 'beam length penalty exponent (default 1)' } }],
   evaluate: ['BLEU / chrF of a run on --src/--ref files, or of --hyp against --ref.', { run: { arg: 'DIR', help: 'run directory' }, src: { arg: 'FILE', help: 'source sentences' }, ref: { arg: 'FILE', help: 'reference translations' }, hyp: { arg: 'FILE', help: 'score this hypothesis file instead of translating' }, beam: { arg: 'K', help: 'beam size' }, lowercase: { arg: '', help: 'lowercased BLEU' } }],
-  compare: ['Train several recipes on the same data, model, steps and seed; write results.json, results.md and results.svg.', { ...TRAIN_FLAGS, recipes: { arg: 'LIST', help: "recipes separated by ';' (default dense;srste:1:8;pmd:1:8;ssd:1:8;unstructured:1:8)" } }],
+  compare: ['Train a study grid (recipes × N:M × seeds) on the same data, model and steps, one run folder per cell; run one shard of it, list it, or merge finished runs into results.{json,md,svg}.', { ...TRAIN_FLAGS, ...COMPARE_FLAGS }],
   download: ['Fetch and verify the Multi30k Task 1 raw files into DIR.', { dir: { arg: 'DIR', help: 'target folder' } }],
 };
 
@@ -84,7 +85,13 @@ function parse(cmd: string, argv: string[]): Record<string, string | true> {
     const spec = all[name];
     if (!spec) throw new UsageError(`unknown flag --${name} for '${cmd}' (see: npm run translate -- ${cmd} --help)`);
     if (spec.arg === '') out[name] = true;
-    else {
+    else if (spec.arg.endsWith('...')) {
+      // A list flag takes every following argument up to the next flag (paths never hold '\n').
+      const vals: string[] = [];
+      while (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) vals.push(argv[++i]!);
+      if (vals.length === 0) throw new UsageError(`--${name} needs at least one value (${spec.arg})`);
+      out[name] = [...(typeof out[name] === 'string' ? [out[name]] : []), ...vals].join('\n');
+    } else {
       const v = argv[++i];
       if (v === undefined) throw new UsageError(`--${name} needs a value (${spec.arg})`);
       out[name] = v;
@@ -126,11 +133,6 @@ function resolveSteps(f: Record<string, string | true>, splits: Splits, log: (s:
   const steps = stepsForEpochs(splits, tokenizer, MAX_LEN, batchTokens, epochs);
   log(`${epochs} epoch(s) = ${steps} steps of ${batchTokens} padded tokens`);
   return { steps, tokenizer };
-}
-
-/** A run folder name for a recipe string: 'pmd:1:8,dense=60' → 'pmd-1-8_dense_60'. */
-function runDirName(recipe: string): string {
-  return recipe.replace(/[^a-zA-Z0-9:._-]+/g, '_').replace(/:/g, '-');
 }
 
 /**
@@ -255,46 +257,7 @@ async function main(): Promise<void> {
     return;
   }
   if (cmd === 'compare') {
-    const recipes = str(f, 'recipes', 'dense;srste:1:8;pmd:1:8;ssd:1:8;unstructured:1:8').split(';').map((s) => s.trim()).filter(Boolean);
-    const outDir = resolve(str(f, 'out', 'runs/compare'));
-    mkdirSync(outDir, { recursive: true });
-    const rows: Record<string, unknown>[] = [];
-    const data = resolveData(f);
-    const splits = loadSplits(data, str(f, 'src', 'en'), str(f, 'tgt', 'de'), MAX_LEN, log);
-    const { steps, tokenizer } = resolveSteps(f, splits, log);
-    // Every recipe string is checked before hours of training start.
-    const configs = recipes.map((recipe) => ({ ...runConfig(f, recipe, steps), data }));
-    for (const config of configs) {
-      const recipe = config.recipe;
-      const dir = join(outDir, runDirName(recipe));
-      const summaryPath = join(dir, 'summary.json');
-      if (existsSync(summaryPath)) {
-        log(`${recipe}: already done (${summaryPath})`);
-        rows.push(JSON.parse(readFileSync(summaryPath, 'utf8')) as Record<string, unknown>);
-        continue;
-      }
-      log(`== ${recipe} ==`);
-      const t0 = performance.now();
-      const resume = existsSync(join(dir, 'checkpoint.safetensors'));
-      const r = await trainInterruptibly({ config, out: dir, resume, log, json, splits, tokenizer });
-      if (r.stopped === 'interrupted') return;
-      const e = evaluateRun(r.run, r.state, splits.val);
-      const s = { recipe, split: 'val', ...e, wallSeconds: (performance.now() - t0) / 1000, trainSeconds: r.state.elapsedMs / 1000 };
-      writeFileAtomic(summaryPath, JSON.stringify(s, null, 2));
-      rows.push(s);
-    }
-    writeFileAtomic(join(outDir, 'results.json'), JSON.stringify(rows, null, 2));
-    const md = ['| recipe | N:M | val BLEU | training FLOPs × dense | inference MFLOP/token | parameters kept | wall time (s) |', '| --- | --- | ---: | ---: | ---: | ---: | ---: |'];
-    const points: { label: string; x: number; y: number }[] = [];
-    for (const r of rows as unknown as { recipe: string; scores: { bleu: number }; flops: { relativeToDense: number; inferencePerToken: number }; keptParams: number; totalParams: number; trainSeconds: number }[]) {
-      const nm = /:(\d+):(\d+)/.exec(r.recipe);
-      md.push(`| ${r.recipe} | ${nm ? `${nm[1]}:${nm[2]}` : '—'} | ${r.scores.bleu.toFixed(2)} | ${r.flops.relativeToDense.toFixed(3)} | ${(r.flops.inferencePerToken / 1e6).toFixed(3)} | ${r.keptParams} / ${r.totalParams} | ${r.trainSeconds.toFixed(0)} |`);
-      points.push({ label: r.recipe.split(',')[0]!, x: r.flops.relativeToDense, y: r.scores.bleu });
-    }
-    writeFileAtomic(join(outDir, 'results.md'), `${md.join('\n')}\n`);
-    writeFileAtomic(join(outDir, 'results.svg'), svgPlot(points, { title: 'val BLEU vs training FLOPs', xLabel: 'training FLOPs (× dense)', yLabel: 'val BLEU (cased)' }));
-    console.log(md.join('\n'));
-    console.log(`\nwrote ${join(outDir, 'results.json')}, results.md, results.svg`);
+    process.exitCode = await compareCommand(f, { runConfig, resolveData, resolveSteps, trainInterruptibly, maxLen: MAX_LEN, log, json });
   }
 }
 
@@ -310,7 +273,7 @@ function readLinesOf(path: string): string[] {
 }
 
 main().then(
-  () => process.exit(0),
+  () => process.exit(),
   (e: unknown) => {
     if (e instanceof UsageError || e instanceof NmgradError) {
       console.error(`translate: ${e.message}`);
