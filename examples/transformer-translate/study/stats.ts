@@ -46,20 +46,21 @@ function betaContinuedFraction(a: number, b: number, x: number): number {
   return h;
 }
 
-/** Regularized incomplete beta I_x(a, b). */
-export function incompleteBeta(x: number, a: number, b: number): number {
+/** Regularized incomplete beta I_x(a, b); `y` = 1 − x, passed in when the caller knows it more precisely. */
+export function incompleteBeta(x: number, a: number, b: number, y = 1 - x): number {
   if (x <= 0) return 0;
-  if (x >= 1) return 1;
-  const front = Math.exp(lnGamma(a + b) - lnGamma(a) - lnGamma(b) + a * Math.log(x) + b * Math.log(1 - x));
+  if (y <= 0) return 1;
+  const front = Math.exp(lnGamma(a + b) - lnGamma(a) - lnGamma(b) + a * Math.log(x) + b * Math.log(y));
   // The fraction converges fast only below the mean; use the symmetry I_x(a,b) = 1 − I_{1−x}(b,a) above it.
   if (x < (a + 1) / (a + b + 2)) return (front * betaContinuedFraction(a, b, x)) / a;
-  return 1 - (front * betaContinuedFraction(b, a, 1 - x)) / b;
+  return 1 - (front * betaContinuedFraction(b, a, y)) / b;
 }
 
 /** P(T ≤ t) for Student's t with `df` degrees of freedom. */
 export function studentTCdf(t: number, df: number): number {
   if (!(df > 0)) throw new DataError('studentTCdf', `degrees of freedom must be > 0, got ${df}`);
-  const tail = 0.5 * incompleteBeta(df / (df + t * t), df / 2, 0.5);
+  // 1 − x is passed exactly: near t = 0 it is far below float64's resolution around 1.
+  const tail = 0.5 * incompleteBeta(df / (df + t * t), df / 2, 0.5, (t * t) / (df + t * t));
   return t >= 0 ? 1 - tail : tail;
 }
 
