@@ -4,7 +4,7 @@
  * into results.{json,md,svg}. Flag parsing and training wiring come from the CLI.
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../../src/index.js';
 import type { BpeTokenizer } from '../../../src/text/bpe.js';
 import type { RunConfig } from '../model-io.js';
@@ -96,7 +96,7 @@ export async function compareCommand(flags: Flags, ctx: CompareContext): Promise
   const header = [
     `# Study: ${[...new Set(cells.map((c) => c.family))].join(', ')} × ${spec.nm.length ? spec.nm.map(([n, m]) => `${n}:${m}`).join(', ') : 'their own N:M'} × seeds ${spec.seeds.join(', ')}`,
     '',
-    `Data ${str(f, 'data') ?? 'builtin'} (${fingerprint.slice(0, 19)}), ${src}→${tgt}, scored on ${evalSentences ? `the first ${evalSentences}` : 'all'} val sentences: cased sacreBLEU (13a), chrF2, greedy decoding.`,
+    `Data ${data === 'builtin' ? 'builtin' : basename(data)} (${fingerprint.slice(0, 19)}), ${src}→${tgt}, scored on ${evalSentences ? `the first ${evalSentences}` : 'all'} val sentences: cased sacreBLEU (13a), chrF2, greedy decoding.`,
     `Model d_model ${first.model.dModel}, ${first.model.heads} heads, FFN ${first.model.ffn}, ${first.model.encoderLayers}+${first.model.decoderLayers} layers, dropout ${first.model.dropout}, BPE ${first.merges} merges; ${steps} steps of ${first.batchTokens} padded tokens, lr ${first.lr}, warm-up ${first.warmup}; sparsity on ${first.sparsify}.`,
     `Schedule split for pmd/ssd/gradual: ${spec.schedule ? `${spec.schedule.dense}% dense / ${spec.schedule.decay}% decay / ${spec.schedule.finetune}% fine-tune` : "each recipe's own (defaults: no dense warm-up, no fine-tune)"}. N:M = N kept of every M.`,
   ];
