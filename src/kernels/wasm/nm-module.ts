@@ -40,15 +40,15 @@ export const DEFAULT_NM_SHAPE: Omit<NmKernelShape, 'relaxed'> = { tv: 4, unroll:
  * - `transposeBias(src, srcStride, dst, dstStride, rows, cols, bias)`: dst[c, r] = src[r, c] + bias[r].
  * - `spmm(xt, ptr, col, val, rows, yt)`: for each row i < rows, yt[i, 0..T) = Σ_e val[e]·xt[col[e], 0..T)
  *   over e in [ptr[i], ptr[i+1]), in that order; xt and yt are blocks of T-token rows.
- * - `keptDot(dyt, xt, rowBytes, rows, ptr, eBase, col, grad)`: grad[e − eBase] += Σ dyt[i]·xt[col[e]]
- *   over rows of rowBytes bytes (a multiple of 64), for e in [ptr[i], ptr[i+1]), i < rows.
+ * - `keptDot(dyt, xt, rowBytes, rows, ranges, col, grad)`: grad[e] += Σ dyt[i]·xt[col[e]] over rows
+ *   of rowBytes bytes (a multiple of 64), for e in [ranges[2i], ranges[2i+1]), i < rows.
  */
 export function buildNmModule(shape: NmKernelShape): Uint8Array {
   const m = new ModuleBuilder().defineMemory({ initial: 1 });
   m.func('transpose', [I32, I32, I32, I32, I32, I32], [], (f) => emitTranspose(f, false));
   m.func('transposeBias', [I32, I32, I32, I32, I32, I32, I32], [], (f) => emitTranspose(f, true));
   m.func('spmm', [I32, I32, I32, I32, I32, I32], [], (f) => emitSpmm(f, shape));
-  m.func('keptDot', [I32, I32, I32, I32, I32, I32, I32, I32], [], (f) => emitKeptDot(f, shape));
+  m.func('keptDot', [I32, I32, I32, I32, I32, I32, I32], [], (f) => emitKeptDot(f, shape));
   return m.toBytes();
 }
 
@@ -189,7 +189,7 @@ function emitSpmm(f: FunctionBuilder, shape: NmKernelShape): void {
 
 function emitKeptDot(f: FunctionBuilder, shape: NmKernelShape): void {
   const { ways, dotUnroll, relaxed } = shape;
-  const [dyt, xt, rowBytes, rows, ptr, eBase, col, grad] = f.params as Local[];
+  const [dyt, xt, rowBytes, rows, ranges, col, grad] = f.params as Local[];
   const i = f.local(I32);
   const e = f.local(I32);
   const eEnd = f.local(I32);
@@ -245,8 +245,8 @@ function emitKeptDot(f: FunctionBuilder, shape: NmKernelShape): void {
 
   f.forRange(i, 0, rows!, 1, () => {
     f.get(dyt!).get(i).get(rowBytes!).op('i32.mul').op('i32.add').tee(d).get(rowBytes!).op('i32.add').set(dEnd);
-    f.get(ptr!).get(i).i32Const(2).op('i32.shl').op('i32.add').mem('i32.load').get(eBase!).op('i32.sub').set(e);
-    f.get(ptr!).get(i).i32Const(2).op('i32.shl').op('i32.add').mem('i32.load', 4).get(eBase!).op('i32.sub').set(eEnd);
+    f.get(ranges!).get(i).i32Const(3).op('i32.shl').op('i32.add').mem('i32.load').set(e);
+    f.get(ranges!).get(i).i32Const(3).op('i32.shl').op('i32.add').mem('i32.load', 4).set(eEnd);
     f.block((exit) => {
       f.loop((top) => {
         f.get(e).i32Const(ways).op('i32.add').get(eEnd).op('i32.gt_s').brIf(exit);

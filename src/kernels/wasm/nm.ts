@@ -43,9 +43,12 @@ export interface NmKeptGradArgs {
 export interface NmKernelOptions extends NmKernelShape {
   /** Tokens per dW chunk (a multiple of 16). */
   chunk: number;
+  /** Bytes of Xᵀ one dW pass reads: input columns are taken in panels of panelBytes / (4·chunk). */
+  panelBytes: number;
 }
 
 export const DEFAULT_NM_CHUNK = 64;
+export const DEFAULT_NM_PANEL_BYTES = 32768;
 
 export interface WasmNm {
   readonly options: NmKernelOptions;
@@ -58,7 +61,7 @@ export interface WasmNm {
 type Transpose = (src: number, srcStride: number, dst: number, dstStride: number, rows: number, cols: number) => void;
 type TransposeBias = (src: number, srcStride: number, dst: number, dstStride: number, rows: number, cols: number, bias: number) => void;
 type Spmm = (xt: number, ptr: number, col: number, val: number, rows: number, yt: number) => void;
-type KeptDot = (dyt: number, xt: number, rowBytes: number, rows: number, ptr: number, eBase: number, col: number, grad: number) => void;
+type KeptDot = (dyt: number, xt: number, rowBytes: number, rows: number, ranges: number, col: number, grad: number) => void;
 
 const align16 = (bytes: number): number => Math.ceil(bytes / 16) * 16;
 
@@ -78,11 +81,12 @@ function layout(...sizes: number[]): number[] {
 export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
   const api = wasmApi();
   if (api === null) throw new WorkerError('wasm.nm', 'this runtime has no WebAssembly');
-  const options: NmKernelOptions = { ...DEFAULT_NM_SHAPE, relaxed: hasRelaxedSimd(), chunk: DEFAULT_NM_CHUNK, ...opts };
+  const options: NmKernelOptions = { ...DEFAULT_NM_SHAPE, relaxed: hasRelaxedSimd(), chunk: DEFAULT_NM_CHUNK, panelBytes: DEFAULT_NM_PANEL_BYTES, ...opts };
   for (const key of ['tv', 'unroll', 'ways'] as const) {
     const v = options[key];
     if (!Number.isInteger(v) || v < 1 || v > 16) throw new WorkerError('wasm.nm', `${key} must be an integer in [1, 16], got ${v}`);
   }
+  if (!Number.isInteger(options.panelBytes) || options.panelBytes < 1) throw new WorkerError('wasm.nm', `panelBytes must be a positive integer, got ${options.panelBytes}`);
   if (![1, 2, 4].includes(options.dotUnroll)) throw new WorkerError('wasm.nm', `dotUnroll must be 1, 2 or 4, got ${options.dotUnroll}`);
   if (!Number.isInteger(options.chunk) || options.chunk <= 0 || options.chunk % 16 !== 0) throw new WorkerError('wasm.nm', `dW chunk must be a positive multiple of 16 tokens, got ${options.chunk}`);
   const inst = new api.Instance(new api.Module(buildNmModule(options)));
@@ -140,9 +144,23 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
     const count = rowPtr[i1]! - eBase;
     if (count === 0) return;
     const C = options.chunk;
-    const [ptrAt, colAt, gradAt, dyAt, dytAt, xAt, xtAt, end] = layout(4 * (R + 1), 4 * count, 4 * count, 4 * C * outDim, 4 * R * C, 4 * C * inDim, 4 * inDim * C) as [number, number, number, number, number, number, number, number];
+    const panelCols = Math.max(1, Math.floor(options.panelBytes / (4 * C)));
+    const panels = Math.ceil(inDim / panelCols);
+    const [rangesAt, colAt, gradAt, dyAt, dytAt, xAt, xtAt, end] = layout(8 * R * panels, 4 * count, 4 * count, 4 * C * outDim, 4 * R * C, 4 * C * inDim, 4 * inDim * C) as [number, number, number, number, number, number, number, number];
     reserve(end, () => `the kept-position dW of weight rows [${i0}, ${i1}) over ${inDim} inputs (${count} kept weights)`);
-    i32.set(rowPtr.subarray(i0, i1 + 1), ptrAt / 4);
+    // Entry ranges of each row within each panel of input columns (columns ascend within a row),
+    // so the rows of Xᵀ a panel reads stay in L1 while every weight row visits them.
+    const ranges = i32.subarray(rangesAt / 4, rangesAt / 4 + 2 * R * panels);
+    for (let i = 0; i < R; i++) {
+      let e = rowPtr[i0 + i]! - eBase;
+      const rowEnd = rowPtr[i0 + i + 1]! - eBase;
+      for (let p = 0; p < panels; p++) {
+        const limit = (p + 1) * panelCols;
+        ranges[2 * (p * R + i)] = e;
+        while (e < rowEnd && col[eBase + e]! < limit) e++;
+        ranges[2 * (p * R + i) + 1] = e;
+      }
+    }
     i32.set(col.subarray(eBase, eBase + count), colAt / 4);
     f32.fill(0, gradAt / 4, gradAt / 4 + count);
     for (let t0 = 0; t0 < rows; t0 += C) {
@@ -157,7 +175,7 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
       transpose(dyAt + 4 * i0, outDim, dytAt, padded, tc, R);
       f32.set(x.subarray(t0 * inDim, (t0 + tc) * inDim), xAt / 4);
       transpose(xAt, inDim, xtAt, padded, tc, inDim);
-      keptDot(dytAt, xtAt, 4 * padded, R, ptrAt, eBase, colAt, gradAt);
+      for (let p = 0; p < panels; p++) keptDot(dytAt, xtAt, 4 * padded, R, rangesAt + 8 * p * R, colAt, gradAt);
     }
     grad.set(f32.subarray(gradAt / 4, gradAt / 4 + count), eBase);
   }

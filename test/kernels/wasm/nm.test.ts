@@ -145,8 +145,8 @@ const arbOut = fc.oneof(fc.integer({ min: 1, max: 9 }), fc.constantFrom(4, 5, 8,
 
 const kernels: [string, WasmNm][] = [
   ['default', createWasmNm({ relaxed: false })],
-  ['tv 1, unroll 1; 1-way dots, chunk 16', createWasmNm({ tv: 1, unroll: 1, ways: 1, dotUnroll: 1, chunk: 16, relaxed: false })],
-  ['tv 3, unroll 3; 6-way dots, chunk 32', createWasmNm({ tv: 3, unroll: 3, ways: 6, dotUnroll: 4, chunk: 32, relaxed: false })],
+  ['tv 1, unroll 1; 1-way dots, chunk 16, panels of 3 columns', createWasmNm({ tv: 1, unroll: 1, ways: 1, dotUnroll: 1, chunk: 16, panelBytes: 200, relaxed: false })],
+  ['tv 3, unroll 3; 6-way dots, chunk 32, panels of 8 columns', createWasmNm({ tv: 3, unroll: 3, ways: 6, dotUnroll: 4, chunk: 32, panelBytes: 1024, relaxed: false })],
   ['tv 8, unroll 4; 8-way dots, chunk 48', createWasmNm({ tv: 8, unroll: 4, ways: 8, dotUnroll: 2, chunk: 48, relaxed: false })],
 ];
 if (hasRelaxedSimd()) kernels.push(['default, relaxed_madd', createWasmNm({ relaxed: true })]);
@@ -164,6 +164,7 @@ describe('wasm N:M module', () => {
     expect(() => createWasmNm({ dotUnroll: 3 })).toThrow(/wasm.nm: dotUnroll must be 1, 2 or 4, got 3/);
     expect(() => createWasmNm({ tv: 0 })).toThrow(/wasm.nm: tv must be an integer in \[1, 16\], got 0/);
     expect(() => createWasmNm({ ways: 1.5 })).toThrow(/wasm.nm: ways must be an integer in \[1, 16\], got 1.5/);
+    expect(() => createWasmNm({ panelBytes: -1 })).toThrow(/wasm.nm: panelBytes must be a positive integer, got -1/);
   });
 
   for (const [label, k] of kernels) {
@@ -195,6 +196,22 @@ describe('wasm N:M module', () => {
           expect(bits(o[0]!).equals(bits(ref![0]!))).toBe(true);
           expect(bits(o[1]!).equals(bits(ref![1]!))).toBe(true);
         }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('dW bits depend on the token chunk only, not on entry grouping, unrolling or column panels', () => {
+    const variants = [
+      createWasmNm({ relaxed: false }),
+      createWasmNm({ relaxed: false, ways: 1, dotUnroll: 1 }),
+      createWasmNm({ relaxed: false, ways: 5, dotUnroll: 4, panelBytes: 300 }),
+    ];
+    fc.assert(
+      fc.property(arbPattern, arbRows, arbOut, fc.nat(10_000), ({ m, n, groups }, rows, outDim, seed) => {
+        const p = problem(rows * 3, outDim, groups, n, m, seed);
+        const [ref, ...others] = variants.map((k) => runKeptGrad(k, p));
+        for (const o of others) expect(bits(o).equals(bits(ref!))).toBe(true);
       }),
       { numRuns: RUNS },
     );
