@@ -1,4 +1,4 @@
-import { Rng, Tensor, crossEntropy, linear, noGrad, argmax } from '../../src/index.js';
+import { Rng, Tensor, crossEntropy, linear, noGrad, argmax } from 'nmgrad';
 
 export interface MlpOptions {
   seed?: number;

@@ -4,13 +4,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { NmgradError, setThreads, writeFileAtomic } from '../../src/index.js';
-import { Recipe } from '../../src/sparse/recipe.js';
-import { corpusBleu, corpusChrf } from '../../src/text/bleu.js';
+import { NmgradError, Recipe, setThreads, writeFileAtomic } from 'nmgrad';
+import { corpusBleu, corpusChrf, type BpeTokenizer } from 'nmgrad/text';
 import { defaultDataDir, downloadFiles } from './data/parallel.js';
 import { loadRun, type RunConfig } from './model-io.js';
 import { PRESETS, evaluateRun, formatEvaluation, loadSplits, requestStop, stepsForEpochs, train, trainTokenizer, type PresetName, type Splits } from './train.js';
-import type { BpeTokenizer } from '../../src/text/bpe.js';
 import { translateAll } from './translate.js';
 import { COMPARE_FLAGS, compareCommand } from './study/command.js';
 import { runDirName } from './study/grid.js';

@@ -2,10 +2,10 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  Adam, DataError, Dropout, Recipe, SparseLinear, Transformer, loadCheckpoint, saveCheckpoint, sparsify, writeFileAtomic,
-  type LayerSelection, type TransformerConfig,
-} from '../../src/index.js';
-import { BpeTokenizer, type BpeJSON } from '../../src/text/bpe.js';
+  Adam, DataError, Dropout, Recipe, SparseLinear, Transformer, byteTensor, readCheckpoint, saveCheckpoint, sparsify, writeFileAtomic,
+  type ByteTensor, type LayerSelection, type TransformerConfig,
+} from 'nmgrad';
+import { BpeTokenizer, type BpeJSON } from 'nmgrad/text';
 
 export interface RunConfig {
   model: TransformerConfig;
@@ -27,7 +27,11 @@ export interface TrainState {
   epoch: number;
   batchInEpoch: number;
   dropoutRngs: number[][];
-  masks: Record<string, { key: string; keep: number[] | null }>;
+  /**
+   * Per sparse layer: the pattern key, and whether its mask is stored as the U8 tensor
+   * `<layer>.weight_mask`. Checkpoints from before masks were tensors hold `keep` as numbers.
+   */
+  masks: Record<string, { key: string; stored?: boolean; keep?: number[] | null }>;
   flops: unknown;
   elapsedMs: number;
 }
@@ -57,8 +61,20 @@ export function captureState(run: Run, s: Omit<TrainState, 'dropoutRngs' | 'mask
   return {
     ...s,
     dropoutRngs: dropouts(run.model).map((d) => d.rng.getState()),
-    masks: Object.fromEntries(run.sparse.map((l) => [l.path, l.getMaskState()])),
+    masks: Object.fromEntries(run.sparse.map((l) => [l.path, { key: l.getMaskState().key, stored: l.keep !== null }])),
   };
+}
+
+const maskName = (layer: string): string => `${layer}.weight_mask`;
+
+/** Each sparse layer's current mask as a U8 [out, in] tensor (PyTorch's `weight_mask` naming). */
+function maskTensors(run: Run): [string, ByteTensor][] {
+  const out: [string, ByteTensor][] = [];
+  for (const l of run.sparse) {
+    const keep = l.getMaskState().keep;
+    if (keep) out.push([maskName(l.path), byteTensor(keep, l.weight.shape)]);
+  }
+  return out;
 }
 
 /** Writes `checkpoint.safetensors` (atomic) plus config and tokenizer JSON. */
@@ -66,7 +82,7 @@ export function saveRun(dir: string, run: Run, state: TrainState): void {
   mkdirSync(dir, { recursive: true });
   writeFileAtomic(join(dir, 'config.json'), JSON.stringify(run.config, null, 2));
   writeFileAtomic(join(dir, 'tokenizer.json'), JSON.stringify(run.tokenizer.toJSON()));
-  saveCheckpoint(join(dir, 'checkpoint.safetensors'), run.model, { optimizer: run.optimizer, state });
+  saveCheckpoint(join(dir, 'checkpoint.safetensors'), run.model, { optimizer: run.optimizer, state, bytes: maskTensors(run) });
 }
 
 /** Loads a run directory; the model continues exactly where the checkpoint left it. */
@@ -83,11 +99,18 @@ export function loadRun(dir: string): { run: Run; state: TrainState } {
     throw new DataError(dir, `unreadable run files: ${(e as Error).message}`);
   }
   const run = buildRun(config, BpeTokenizer.fromJSON(tok, join(dir, 'tokenizer.json')));
-  const state = loadCheckpoint(join(dir, 'checkpoint.safetensors'), run.model, { optimizer: run.optimizer }) as TrainState;
+  const path = join(dir, 'checkpoint.safetensors');
+  const loaded = readCheckpoint(path, run.model, { optimizer: run.optimizer });
+  const state = loaded.state as TrainState;
   dropouts(run.model).forEach((d, i) => state.dropoutRngs[i] && d.rng.setState(state.dropoutRngs[i]!));
   for (const l of run.sparse) {
     const m = state.masks[l.path];
-    if (m) l.setMaskState(m, state.step);
+    if (!m) continue;
+    const keep = m.stored === undefined ? m.keep : m.stored ? loaded.bytes.get(maskName(l.path))?.data : null;
+    if (keep === undefined) {
+      throw new DataError(path, `the mask of sparse layer '${l.path}' is missing (expected the U8 tensor '${maskName(l.path)}'); re-save the run with this version of nmgrad`);
+    }
+    l.setMaskState({ key: m.key, keep }, state.step);
   }
   return { run, state };
 }

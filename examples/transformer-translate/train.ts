@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import {
   DataError, FlopCounter, Rng, clipGradNorm, countFlops, flopReport, formatFlopReport, inverseSqrtLr, labelSmoothedLoss, noGrad,
   type FlopReport,
-} from '../../src/index.js';
-import { BpeTokenizer } from '../../src/text/bpe.js';
+} from 'nmgrad';
+import { BpeTokenizer } from 'nmgrad/text';
 import { generateBuiltinCorpus, type Pair } from './data/builtin.js';
 import { makeBatches, type Example } from './data/batches.js';
 import { readParallel } from './data/parallel.js';

@@ -15,20 +15,43 @@ import type { Optimizer, OptimizerState } from './optim.js';
 
 if (endianness() !== 'LE') throw new DataError('checkpoint', 'safetensors I/O needs a little-endian host');
 
+/** A `U8` safetensors tensor (masks, N:M in-group offsets): raw bytes and a shape. */
+export interface ByteTensor {
+  readonly dtype: 'U8';
+  readonly shape: readonly number[];
+  readonly data: Uint8Array;
+}
+
+export function byteTensor(data: Uint8Array, shape: readonly number[]): ByteTensor {
+  const size = shape.reduce((x, y) => x * y, 1);
+  if (size !== data.length) throw new DataError('byteTensor', `shape ${fmtShape(shape)} needs ${size} bytes, got ${data.length}`);
+  return { dtype: 'U8', shape: [...shape], data };
+}
+
 export interface Safetensors {
+  /** The F32 tensors. */
   tensors: Map<string, Tensor>;
+  /** The U8 tensors. */
+  bytes: Map<string, ByteTensor>;
   metadata: Record<string, string>;
 }
 
-/** Serialises float32 tensors (in the given order) and string metadata to safetensors bytes. */
-export function encodeSafetensors(tensors: Map<string, Tensor> | [string, Tensor][], metadata: Record<string, string> = {}): Uint8Array {
+type Stored = Tensor | ByteTensor;
+
+function storedBytes(t: Stored): Uint8Array {
+  return t instanceof Tensor ? new Uint8Array(t.data.buffer, t.data.byteOffset, t.size * 4) : t.data;
+}
+
+/** Serialises F32 and U8 tensors (in the given order) and string metadata to safetensors bytes. */
+export function encodeSafetensors(tensors: Map<string, Stored> | [string, Stored][], metadata: Record<string, string> = {}): Uint8Array {
   const list = tensors instanceof Map ? [...tensors.entries()] : tensors;
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;
   for (const [name, t] of list) {
-    header[name] = { dtype: 'F32', shape: [...t.shape], data_offsets: [offset, offset + t.size * 4] };
-    offset += t.size * 4;
+    const len = storedBytes(t).length;
+    header[name] = { dtype: t instanceof Tensor ? 'F32' : 'U8', shape: [...t.shape], data_offsets: [offset, offset + len] };
+    offset += len;
   }
   let json = JSON.stringify(header);
   const pad = (8 - ((Buffer.byteLength(json) + 8) % 8)) % 8; // align the data section to 8 bytes
@@ -39,8 +62,9 @@ export function encodeSafetensors(tensors: Map<string, Tensor> | [string, Tensor
   out.set(headerBytes, 8);
   let pos = 8 + headerBytes.length;
   for (const [, t] of list) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.size * 4), pos);
-    pos += t.size * 4;
+    const b = storedBytes(t);
+    out.set(b, pos);
+    pos += b.length;
   }
   return out;
 }
@@ -62,7 +86,7 @@ export function decodeSafetensors(bytes: Uint8Array, where = 'safetensors'): Saf
   const dataStart = 8 + headerLen;
   const dataLen = bytes.length - dataStart;
   const metadata: Record<string, string> = {};
-  const entries: [string, { dtype: string; shape: number[]; data_offsets: [number, number] }][] = [];
+  const entries: [string, { dtype: 'F32' | 'U8'; shape: number[]; data_offsets: [number, number] }][] = [];
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') {
       for (const [k, v] of Object.entries(info as Record<string, unknown>)) {
@@ -72,30 +96,35 @@ export function decodeSafetensors(bytes: Uint8Array, where = 'safetensors'): Saf
       continue;
     }
     const i = info as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (i.dtype !== 'F32') throw new DataError(where, `tensor '${name}' has dtype ${String(i.dtype)}; nmgrad reads F32 only`);
+    if (i.dtype !== 'F32' && i.dtype !== 'U8') throw new DataError(where, `tensor '${name}' has dtype ${String(i.dtype)}; nmgrad reads F32 and U8 only`);
     if (!Array.isArray(i.shape) || !i.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new DataError(where, `tensor '${name}' has an invalid shape`);
     const off = i.data_offsets;
     if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isInteger(d) && d >= 0) || off[0] > off[1]) {
       throw new DataError(where, `tensor '${name}' has invalid data_offsets`);
     }
-    entries.push([name, { dtype: 'F32', shape: i.shape as number[], data_offsets: off as [number, number] }]);
+    entries.push([name, { dtype: i.dtype, shape: i.shape as number[], data_offsets: off as [number, number] }]);
   }
   entries.sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0]);
   let expected = 0;
   const tensors = new Map<string, Tensor>();
+  const byteTensors = new Map<string, ByteTensor>();
   for (const [name, info] of entries) {
     const [b, e] = info.data_offsets;
     const size = info.shape.reduce((x, y) => x * y, 1);
-    if (e - b !== size * 4) throw new DataError(where, `tensor '${name}' of shape ${fmtShape(info.shape)} needs ${size * 4} bytes, offsets give ${e - b}`);
+    const width = info.dtype === 'F32' ? 4 : 1;
+    if (e - b !== size * width) throw new DataError(where, `${info.dtype} tensor '${name}' of shape ${fmtShape(info.shape)} needs ${size * width} bytes, offsets give ${e - b}`);
     if (b !== expected) throw new DataError(where, `tensor '${name}' starts at ${b}, expected ${expected} (overlap or hole in the data section)`);
     if (e > dataLen) throw new DataError(where, `tensor '${name}' ends at byte ${e} but the data section has ${dataLen} bytes (truncated file)`);
-    const data = new Float32Array(size);
-    new Uint8Array(data.buffer).set(bytes.subarray(dataStart + b, dataStart + e));
-    tensors.set(name, new Tensor(data, info.shape));
+    if (info.dtype === 'U8') byteTensors.set(name, byteTensor(new Uint8Array(bytes.subarray(dataStart + b, dataStart + e)), info.shape)); // a copy, not a view of the file
+    else {
+      const data = new Float32Array(size);
+      new Uint8Array(data.buffer).set(bytes.subarray(dataStart + b, dataStart + e));
+      tensors.set(name, new Tensor(data, info.shape));
+    }
     expected = e;
   }
   if (expected !== dataLen) throw new DataError(where, `${dataLen - expected} trailing bytes after the last tensor (corrupt file)`);
-  return { tensors, metadata };
+  return { tensors, bytes: byteTensors, metadata };
 }
 
 /** Writes to a temp file in the same folder, fsyncs it, renames it over `path`, fsyncs the folder. */
@@ -123,7 +152,7 @@ export function writeFileAtomic(path: string, bytes: Uint8Array | string): void 
   }
 }
 
-export function saveSafetensors(path: string, tensors: Map<string, Tensor> | [string, Tensor][], metadata: Record<string, string> = {}): void {
+export function saveSafetensors(path: string, tensors: Map<string, Stored> | [string, Stored][], metadata: Record<string, string> = {}): void {
   writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 
@@ -140,11 +169,12 @@ export function loadSafetensors(path: string): Safetensors {
 const OPT_PREFIX = 'optimizer.';
 
 /**
- * Saves model weights (under their parameter names), optimizer slots and a JSON-serialisable
- * training state in one safetensors file, atomically.
+ * Saves model weights (under their parameter names), optimizer slots, extra U8 tensors (`bytes`,
+ * e.g. sparsity masks) and a JSON-serialisable training state in one safetensors file, atomically.
  */
-export function saveCheckpoint(path: string, model: Module, opts: { optimizer?: Optimizer; state?: unknown } = {}): void {
-  const list: [string, Tensor][] = model.namedParameters().map(([n, p]) => [n, p.detach()]);
+export function saveCheckpoint(path: string, model: Module, opts: { optimizer?: Optimizer; state?: unknown; bytes?: [string, ByteTensor][] } = {}): void {
+  const list: [string, Stored][] = model.namedParameters().map(([n, p]) => [n, p.detach()]);
+  for (const [name, b] of opts.bytes ?? []) list.push([name, b]);
   const meta: Record<string, string> = { format: 'nmgrad-checkpoint-v1', state: JSON.stringify(opts.state ?? null) };
   if (opts.optimizer) {
     const s = opts.optimizer.getState();
@@ -167,7 +197,12 @@ export function saveCheckpoint(path: string, model: Module, opts: { optimizer?: 
  * is copied: an error never leaves a half-loaded model.
  */
 export function loadCheckpoint(path: string, model: Module, opts: { optimizer?: Optimizer } = {}): unknown {
-  const { tensors, metadata } = loadSafetensors(path);
+  return readCheckpoint(path, model, opts).state;
+}
+
+/** `loadCheckpoint` that also returns the checkpoint's U8 tensors (masks) by name. */
+export function readCheckpoint(path: string, model: Module, opts: { optimizer?: Optimizer } = {}): { state: unknown; bytes: Map<string, ByteTensor> } {
+  const { tensors, bytes, metadata } = loadSafetensors(path);
   const weights = new Map([...tensors].filter(([n]) => !n.startsWith(OPT_PREFIX)));
   model.checkStateDict(weights, path);
   let optState: OptimizerState | null = null;
@@ -190,5 +225,5 @@ export function loadCheckpoint(path: string, model: Module, opts: { optimizer?: 
   }
   model.loadStateDict(weights, path);
   if (optState && opts.optimizer) opts.optimizer.setState(optState);
-  return metadata.state === undefined ? null : JSON.parse(metadata.state);
+  return { state: metadata.state === undefined ? null : JSON.parse(metadata.state), bytes };
 }

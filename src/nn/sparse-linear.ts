@@ -120,18 +120,26 @@ export class SparseLinear extends Module implements LinearLike {
     return NMSparseTensor.fromDense(this.weight, this.pattern.n, this.pattern.m, { mask: new Tensor(this.keep!, this.weight.shape) });
   }
 
-  /** Masks and step, for checkpoints (the mask is part of the training state). */
-  getMaskState(): { key: string; keep: number[] | null } {
-    return { key: this.maskKey, keep: this.keep ? Array.from(this.keep) : null };
+  /**
+   * The mask for checkpoints: `key` names the pattern in force, `keep` is the 0/1 mask as bytes
+   * [out, in] (a U8 tensor in the checkpoint), null while the layer runs dense.
+   */
+  getMaskState(): { key: string; keep: Uint8Array | null } {
+    return { key: this.maskKey, keep: this.keep ? Uint8Array.from(this.keep) : null };
   }
 
-  setMaskState(s: { key: string; keep: number[] | null }, step: number): void {
+  /** Restores a mask saved by getMaskState (or, from older checkpoints, as a number array) at `step`. */
+  setMaskState(s: { key: string; keep: ArrayLike<number> | null }, step: number): void {
+    const name = this.path || this.layerName;
+    if (s.keep && s.keep.length !== this.outFeatures * this.inFeatures) {
+      throw new ShapeError(name, `saved mask has ${s.keep.length} entries, the weight [${this.outFeatures}, ${this.inFeatures}] has ${this.outFeatures * this.inFeatures}`);
+    }
     this.state = this.recipe.at(step);
     this.maskKey = s.key;
     this.keep = s.keep ? Float32Array.from(s.keep) : null;
     this.pattern = null;
     if (this.keep && this.state.structure === 'nm' && this.state.n !== this.state.m) {
-      this.pattern = NMSparseTensor.fromDense(this.weight, this.state.n, this.state.m, { mask: new Tensor(this.keep, this.weight.shape), name: this.layerName });
+      this.pattern = NMSparseTensor.fromDense(this.weight, this.state.n, this.state.m, { mask: new Tensor(this.keep, this.weight.shape), name });
     }
   }
 }

@@ -2,8 +2,8 @@
  * Length-bucketed batches under a token budget, with padding and a seeded order: the same
  * seed always gives the same batches in the same order.
  */
-import { DataError, Rng } from '../../../src/index.js';
-import { BOS, EOS, PAD } from '../../../src/text/bpe.js';
+import { DataError, Rng } from 'nmgrad';
+import { BOS, EOS, PAD } from 'nmgrad/text';
 
 export interface Example {
   src: number[];

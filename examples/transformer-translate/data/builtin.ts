@@ -5,7 +5,7 @@
  * after a fronted phrase, dative and accusative prepositions (with contractions im/am/beim/ins),
  * coordination, relative clauses and subordinate clauses with verb-final order.
  */
-import { Rng } from '../../../src/index.js';
+import { Rng } from 'nmgrad';
 import { ACCUSATIVE_PREPS, ADJECTIVES, CONJUNCTIONS, DATIVE_PREPS, INTRANSITIVE, NOUNS, NUMBERS, TRANSITIVE, type Gender, type Noun } from './lexicon.js';
 
 export type Case = 'nom' | 'acc' | 'dat';

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { DataError, writeFileAtomic } from '../../../src/index.js';
+import { DataError, writeFileAtomic } from 'nmgrad';
 import type { Pair } from './builtin.js';
 
 export interface ReadSummary {
