@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Recipe, Transformer, exportCompressed, sparsify, translate } from '../src/index.js';
+import { BpeTokenizer } from '../src/text/index.js';
 
 const root = resolve(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'nmgrad-pack-'));
@@ -10,7 +12,7 @@ const work = mkdtempSync(join(tmpdir(), 'nmgrad-pack-'));
 describe('packaging smoke test', () => {
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  it('npm pack → install into a fresh project → import from ESM JS and TypeScript', () => {
+  it('npm pack → install into a fresh project → import from ESM JS and TypeScript; the embed example runs and type-checks there', () => {
     expect(existsSync(join(root, 'dist/src/index.js')), 'run `npm run build` first').toBe(true);
     const out = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8' });
     const tarball = join(work, JSON.parse(out)[0].filename as string);
@@ -49,5 +51,29 @@ matmul(1, 2);
     );
     const tsc = join(root, 'node_modules/.bin/tsc');
     execFileSync(tsc, ['-p', 'tsconfig.json'], { cwd: app, encoding: 'utf8' });
+
+    // The embed example, as a tool author would copy it, against the installed package: an
+    // (untrained) exported 1:8 model must translate exactly as the library does in-process.
+    const lines = ['a dog runs on the grass .', 'two men play music .', 'the girl reads a book .'];
+    const tokenizer = BpeTokenizer.train([...lines, 'ein Hund läuft auf dem Gras .'], 30);
+    const model = new Transformer({ srcVocab: tokenizer.size, tgtVocab: tokenizer.size, dModel: 16, heads: 2, ffn: 32, encoderLayers: 1, decoderLayers: 1, dropout: 0, maxLen: 32, shareEmbeddings: true, seed: 3 });
+    sparsify(model, Recipe.parse('ste:1:8', { steps: 1 }));
+    model.eval();
+    exportCompressed(join(app, 'model.safetensors'), model, { metadata: { tokenizer: JSON.stringify(tokenizer.toJSON()) } });
+    writeFileSync(join(app, 'ref.txt'), `${lines.join('\n')}\n`);
+    copyFileSync(join(root, 'dist/examples/embed/main.js'), join(app, 'embed.mjs'));
+    const embedOut = execFileSync('node', ['embed.mjs', 'model.safetensors', 'ref.txt'], { cwd: app, input: `${lines.join('\n')}\n`, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    expect(embedOut.split('\n').slice(0, -1)).toEqual(translate(model, tokenizer, lines));
+
+    const embedTs = readFileSync(join(root, 'examples/embed/main.ts'), 'utf8');
+    writeFileSync(join(app, 'embed.ts'), `${embedTs}
+// @ts-expect-error: translate takes a list of lines, not one string (the nmgrad types are real)
+translate(model, tokenizer, 'one line');
+`);
+    writeFileSync(
+      join(app, 'tsconfig.embed.json'),
+      JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, types: ['node'], typeRoots: [join(root, 'node_modules/@types')], skipLibCheck: false }, files: ['embed.ts'] }),
+    );
+    execFileSync(tsc, ['-p', 'tsconfig.embed.json'], { cwd: app, encoding: 'utf8' });
   });
 });

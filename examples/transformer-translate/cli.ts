@@ -1,17 +1,19 @@
 /**
  * npm run translate -- <command> [flags]
- *   train (default), translate, evaluate, compare, download. `--help` on each lists its flags.
+ *   train (default), translate, evaluate, compare, export, download. `--help` alone lists the
+ *   commands; `--help` after one lists its flags.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { NmgradError, Recipe, setThreads, writeFileAtomic } from 'nmgrad';
 import { corpusBleu, corpusChrf, type BpeTokenizer } from 'nmgrad/text';
 import { defaultDataDir, downloadFiles } from './data/parallel.js';
-import { loadRun, type RunConfig } from './model-io.js';
+import { exportRun, loadModel, type RunConfig } from './model-io.js';
 import { PRESETS, evaluateRun, formatEvaluation, loadSplits, requestStop, stepsForEpochs, train, trainTokenizer, type PresetName, type Splits } from './train.js';
 import { translateAll } from './translate.js';
 import { COMPARE_FLAGS, compareCommand } from './study/command.js';
 import { runDirName } from './study/grid.js';
+import { nearest, overview } from './help.js';
 
 class UsageError extends Error {}
 
@@ -55,9 +57,10 @@ const TRAIN_FLAGS: FlagSpec = {
 
 const HELP: Record<string, [string, FlagSpec]> = {
   train: ['Train an encoder-decoder Transformer with an N:M recipe, then report test BLEU and FLOPs.', TRAIN_FLAGS],
-  translate: ['Translate stdin or --input FILE with a trained run.', { run: { arg: 'DIR', help: 'run directory' }, input: { arg: 'FILE', help: 'input text (default stdin)' }, beam: { arg: 'K', help: 'beam size (default 1 = greedy)' }, 'length-penalty': { arg: 'X', help: 'beam length penalty exponent (default 1)' } }],
-  evaluate: ['BLEU / chrF of a run on --src/--ref files, or of --hyp against --ref.', { run: { arg: 'DIR', help: 'run directory' }, src: { arg: 'FILE', help: 'source sentences' }, ref: { arg: 'FILE', help: 'reference translations' }, hyp: { arg: 'FILE', help: 'score this hypothesis file instead of translating' }, beam: { arg: 'K', help: 'beam size' }, lowercase: { arg: '', help: 'lowercased BLEU' } }],
+  translate: ['Translate stdin or --input FILE with a trained run or an exported model.', { run: { arg: 'DIR|FILE', help: 'run directory, or a model written by export' }, input: { arg: 'FILE', help: 'input text (default stdin)' }, beam: { arg: 'K', help: 'beam size (default 1 = greedy)' }, 'length-penalty': { arg: 'X', help: 'beam length penalty exponent (default 1)' } }],
+  evaluate: ['BLEU / chrF of a run (or exported model) on --src/--ref files, or of --hyp against --ref.', { run: { arg: 'DIR|FILE', help: 'run directory, or a model written by export' }, src: { arg: 'FILE', help: 'source sentences' }, ref: { arg: 'FILE', help: 'reference translations' }, hyp: { arg: 'FILE', help: 'score this hypothesis file instead of translating' }, beam: { arg: 'K', help: 'beam size' }, lowercase: { arg: '', help: 'lowercased BLEU' } }],
   compare: ['Train a study grid (recipes × N:M × seeds) on the same data, model and steps, one run folder per cell; run one shard of it, list it, or merge finished runs into results.{json,md,svg}.', { ...TRAIN_FLAGS, ...COMPARE_FLAGS }],
+  export: ['Write a run as a compressed inference model: hard N:M layers as values + offsets, no optimizer state.', { run: { arg: 'DIR', help: 'run directory' }, out: { arg: 'FILE', help: 'output .safetensors file' } }],
   download: ['Fetch and verify the Multi30k Task 1 raw files into DIR.', { dir: { arg: 'DIR', help: 'target folder' } }],
 };
 
@@ -182,9 +185,15 @@ function resolveData(f: Record<string, string | true>): string {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
+    const topic = argv[0] === 'help' ? argv[1] : undefined;
+    if (topic !== undefined) checkCommand(topic);
+    console.log(topic ? usage(topic) : overview(PROG, Object.fromEntries(Object.entries(HELP).map(([c, [what]]) => [c, what])), Object.keys(COMMON).map((k) => `--${k}`).join(', ')));
+    return;
+  }
   const cmd = argv[0] && !argv[0].startsWith('--') ? argv[0] : 'train';
   const rest = cmd === argv[0] ? argv.slice(1) : argv;
-  if (!HELP[cmd]) throw new UsageError(`unknown command '${cmd}'; commands: ${Object.keys(HELP).join(', ')} (add --help to any)`);
+  checkCommand(cmd);
   const f = parse(cmd, rest);
   if (f.threads) setThreads(num(f, 'threads', 1));
   const json = f.json === true || !process.stdout.isTTY;
@@ -231,8 +240,18 @@ async function main(): Promise<void> {
     console.log(json ? JSON.stringify({ summary: { bleu: e.scores.bleu, chrf: e.scores.chrf, trainingFlopsRelative: e.flops.relativeToDense, out } }) : `\n${formatEvaluation(e, summary.split)}\nrun saved in ${out}`);
     return;
   }
+  if (cmd === 'export') {
+    const dir = resolve(str(f, 'run', '') || fail('export needs --run DIR'));
+    const out = resolve(str(f, 'out', '') || fail('export needs --out FILE'));
+    const r = exportRun(dir, out);
+    const layers = Object.entries(r.layers);
+    const summary = { out, bytes: r.bytes, denseWeightBytes: r.denseWeightBytes, checkpointBytes: r.checkpointBytes, compressedLayers: layers.length };
+    const nm = [...new Set(layers.map(([, l]) => `${l.n}:${l.m}`))].join(', ') || 'none';
+    console.log(json ? JSON.stringify(summary) : `exported ${out}: ${r.bytes} bytes (${(r.bytes / r.denseWeightBytes).toFixed(3)} × the ${r.denseWeightBytes} bytes of dense weights; the training checkpoint is ${r.checkpointBytes}); ${layers.length} layers compressed at N:M ${nm}`);
+    return;
+  }
   if (cmd === 'translate') {
-    const { run } = loadRun(resolve(str(f, 'run', '') || fail('translate needs --run DIR')));
+    const run = loadModel(resolve(str(f, 'run', '') || fail('translate needs --run DIR|FILE')));
     const text = f.input ? readFileSync(str(f, 'input', ''), 'utf8') : readFileSync(0, 'utf8');
     const lines = text.split('\n');
     if (lines[lines.length - 1] === '') lines.pop();
@@ -246,7 +265,7 @@ async function main(): Promise<void> {
     let hyps: string[];
     if (f.hyp) hyps = readLinesOf(str(f, 'hyp', ''));
     else {
-      const { run } = loadRun(resolve(str(f, 'run', '') || fail('evaluate needs --run DIR (or --hyp FILE)')));
+      const run = loadModel(resolve(str(f, 'run', '') || fail('evaluate needs --run DIR|FILE (or --hyp FILE)')));
       hyps = translateAll(run.model, run.tokenizer, readLinesOf(str(f, 'src', '') || fail('evaluate needs --src FILE')), { beam: num(f, 'beam', 1) });
     }
     const b = corpusBleu(hyps, [refs], { lowercase: f.lowercase === true });
@@ -257,6 +276,14 @@ async function main(): Promise<void> {
   if (cmd === 'compare') {
     process.exitCode = await compareCommand(f, { runConfig, resolveData, resolveSteps, trainInterruptibly, maxLen: MAX_LEN, log, json });
   }
+}
+
+const PROG = 'npm run translate --';
+
+function checkCommand(cmd: string): void {
+  if (HELP[cmd]) return;
+  const guess = nearest(cmd, Object.keys(HELP));
+  throw new UsageError(`unknown command '${cmd}'${guess ? `; did you mean '${guess}'?` : ''} (commands: ${Object.keys(HELP).join(', ')}; add --help to any)`);
 }
 
 function fail(msg: string): never {

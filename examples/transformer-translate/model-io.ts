@@ -1,9 +1,9 @@
 /** Saving and loading a translation run: model + optimizer + training state + tokenizer. */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  Adam, DataError, Dropout, Recipe, SparseLinear, Transformer, byteTensor, readCheckpoint, saveCheckpoint, sparsify, writeFileAtomic,
-  type ByteTensor, type LayerSelection, type TransformerConfig,
+  Adam, DataError, Dropout, Recipe, SparseLinear, Transformer, byteTensor, exportCompressed, loadCompressedTransformer, readCheckpoint, saveCheckpoint,
+  sparsify, writeFileAtomic, type ByteTensor, type ExportResult, type LayerSelection, type TransformerConfig,
 } from 'nmgrad';
 import { BpeTokenizer, type BpeJSON } from 'nmgrad/text';
 
@@ -113,4 +113,27 @@ export function loadRun(dir: string): { run: Run; state: TrainState } {
     l.setMaskState({ key: m.key, keep }, state.step);
   }
   return { run, state };
+}
+
+/**
+ * Writes the run's compressed inference model to `out`: hard N:M layers as values + offsets,
+ * everything else dense, no optimizer state; the tokenizer and run config ride in the metadata,
+ * so the one file is all `translate` needs.
+ */
+export function exportRun(dir: string, out: string): ExportResult & { checkpointBytes: number } {
+  const { run, state } = loadRun(dir);
+  const metadata = { tokenizer: JSON.stringify(run.tokenizer.toJSON()), run_config: JSON.stringify(run.config), step: String(state.step) };
+  const r = exportCompressed(out, run.model, { metadata });
+  return { ...r, checkpointBytes: statSync(join(dir, 'checkpoint.safetensors')).size };
+}
+
+/** A model to translate with: a run directory, or a file written by `exportRun`. */
+export function loadModel(path: string): { model: Transformer; tokenizer: BpeTokenizer } {
+  if (existsSync(path) && statSync(path).isFile()) {
+    const { model, metadata } = loadCompressedTransformer(path);
+    if (!metadata.tokenizer) throw new DataError(path, "exported without a tokenizer (no 'tokenizer' in the metadata)");
+    return { model, tokenizer: BpeTokenizer.fromJSON(JSON.parse(metadata.tokenizer) as BpeJSON, `${path} (tokenizer)`) };
+  }
+  const { run } = loadRun(path);
+  return { model: run.model, tokenizer: run.tokenizer };
 }

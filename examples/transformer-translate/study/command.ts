@@ -5,8 +5,8 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { writeFileAtomic } from '../../../src/index.js';
-import type { BpeTokenizer } from '../../../src/text/bpe.js';
+import { writeFileAtomic } from 'nmgrad';
+import type { BpeTokenizer } from 'nmgrad/text';
 import type { RunConfig } from '../model-io.js';
 import { evaluateRun, loadSplits, trainTokenizer, type Splits, type train } from '../train.js';
 import { assignShards, expandGrid, parseNmList, parseSchedule, parseSeeds, parseShard, StudyConfigError, type GridSpec } from './grid.js';

@@ -3,7 +3,7 @@
  * cell with a name derived from its recipe and seed, and a deterministic assignment of cells to
  * shards balanced by an expected-cost model, so any scheduler can run shard i of n.
  */
-import { NmgradError, Recipe, validateNM } from '../../../src/index.js';
+import { NmgradError, Recipe, validateNM } from 'nmgrad';
 
 /** A study flag or run folder that does not fit the requested grid. */
 export class StudyConfigError extends NmgradError {}

@@ -5,7 +5,7 @@
  * Everything here is a function of the run summaries only (no paths, no wall times), so
  * merging shards gives the same bytes as one unsharded run.
  */
-import { DataError } from '../../../src/index.js';
+import { DataError } from 'nmgrad';
 import type { Cell } from './grid.js';
 import type { CellSummary, FoundCell } from './runs.js';
 import { pairedDifference, summarize, type PairedDifference, type Summary } from './stats.js';

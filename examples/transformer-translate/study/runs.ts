@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataError, writeFileAtomic } from '../../../src/index.js';
+import { DataError, writeFileAtomic } from 'nmgrad';
 import type { RunConfig } from '../model-io.js';
 import { StudyConfigError } from './grid.js';
 

@@ -3,7 +3,7 @@
  * intervals and paired differences. Student-t quantiles are computed here (regularized
  * incomplete beta function, inverted by bisection) so the study needs no dependency.
  */
-import { DataError } from '../../../src/index.js';
+import { DataError } from 'nmgrad';
 
 /** ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms: ~15 significant digits). */
 export function lnGamma(x: number): number {
