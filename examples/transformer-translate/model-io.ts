@@ -1,6 +1,6 @@
 /** Saving and loading a translation run: model + optimizer + training state + tokenizer. */
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   Adam, DataError, Dropout, Recipe, SparseLinear, Transformer, byteTensor, exportCompressed, loadCompressedTransformer, readCheckpoint, saveCheckpoint,
   sparsify, writeFileAtomic, type ByteTensor, type ExportResult, type LayerSelection, type TransformerConfig,
@@ -123,6 +123,7 @@ export function loadRun(dir: string): { run: Run; state: TrainState } {
 export function exportRun(dir: string, out: string): ExportResult & { checkpointBytes: number } {
   const { run, state } = loadRun(dir);
   const metadata = { tokenizer: JSON.stringify(run.tokenizer.toJSON()), run_config: JSON.stringify(run.config), step: String(state.step) };
+  mkdirSync(dirname(out), { recursive: true });
   const r = exportCompressed(out, run.model, { metadata });
   return { ...r, checkpointBytes: statSync(join(dir, 'checkpoint.safetensors')).size };
 }
