@@ -72,6 +72,14 @@ describe('study runner: grid, shards, merge, config check', () => {
     expect(readFileSync(join(tmp, 'm7', 'results.md'), 'utf8')).toMatch(/Found only with another configuration \(6\)/);
   }, 120_000);
 
+  it('the committed worked example (docs/study/tiny) is rebuilt byte for byte from its committed run summaries', () => {
+    const out = join(tmp, 'tiny');
+    const r = spawnSync('node', [cli, 'compare', '--study', 'tiny', '--merge', join(root, 'docs/study/tiny/runs'), '--out', out, '--quiet'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(read(out)).toEqual(read(join(root, 'docs/study/tiny')));
+  }, 60_000);
+
   it('flag errors are one clear line', () => {
     for (const [args, re] of [
       [['--shard', '2/2'], /numbered 0\.\.1, got 2/],

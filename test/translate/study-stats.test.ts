@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { incompleteBeta, lnGamma, pairedDifference, studentTCdf, studentTQuantile, summarize } from '../../examples/transformer-translate/study/stats.js';
-import { niceRange } from '../../examples/transformer-translate/study/plot.js';
+import { niceRange, studyPlot } from '../../examples/transformer-translate/study/plot.js';
+import type { GroupStats } from '../../examples/transformer-translate/study/report.js';
 
 describe('Student t', () => {
   it('lnGamma matches known values', () => {
@@ -95,5 +96,25 @@ describe('plot axes', () => {
     expect(y.lo).toBe(0);
     expect(Math.abs(y.hi / y.step - Math.round(y.hi / y.step))).toBeLessThan(1e-9);
     expect(niceRange(16.2, 18.9, 0, 100).lo).toBeGreaterThan(10);
+  });
+});
+
+describe('study plot', () => {
+  const group = (family: string, nm: string, x: number, values: number[]): GroupStats => ({
+    family, nm, seeds: values.map((_v, i) => i + 1), bleu: summarize(values), chrf: summarize(values), trainingFlopsRelative: x,
+    inferenceMflopsPerToken: 1, keptParams: 1, totalParams: 1, vsDense: null, vsSrste: null,
+  });
+
+  it('starts the x axis at 0, draws one error bar per group with an interval, one legend entry per N:M', () => {
+    const svg = studyPlot([group('dense', 'dense', 1, [20, 21, 22]), group('srste', '1:8', 0.78, [17, 18, 19]), group('pmd', '1:16', 0.7, [16])], { title: 't', xLabel: 'x', yLabel: 'y' });
+    const xTicks = [...svg.matchAll(/<text x="([\d.]+)" y="418" text-anchor="middle">([\d.]+)<\/text>/g)].map((m) => [Number(m[1]), Number(m[2])]);
+    expect(xTicks[0]).toEqual([70, 0]);
+    expect(Math.max(...xTicks.map((t) => t[1]!))).toBeGreaterThanOrEqual(1);
+    expect(svg.match(/<path d="M/g)?.length).toBe(2); // the one-seed group has no interval to draw
+    for (const label of ['dense', 'N:M 1:8', 'N:M 1:16']) expect(svg).toContain(`>${label}</text>`);
+    // The y axis encloses the widest interval (dense: 21 ± 4.30·1/√3 reaches 23.48).
+    const yTicks = [...svg.matchAll(/text-anchor="end">([\d.]+)<\/text>/g)].map((m) => Number(m[1]));
+    expect(Math.max(...yTicks)).toBeGreaterThanOrEqual(23.48);
+    expect(Math.min(...yTicks)).toBeLessThanOrEqual(16);
   });
 });

@@ -75,7 +75,8 @@ export function studyPlot(groups: readonly GroupStats[], opts: { title: string; 
     const color = g.nm === 'dense' ? '#000000' : COLORS[p % COLORS.length]!;
     const x = sx(g.trainingFlopsRelative);
     if (g.bleu.ci) {
-      const [y0, y1] = [sy(g.bleu.ci[0]), sy(g.bleu.ci[1])];
+      // A t-interval can reach below 0 BLEU; the bar stops at the axis.
+      const [y0, y1] = [sy(Math.max(yr.lo, g.bleu.ci[0])), sy(Math.min(yr.hi, g.bleu.ci[1]))];
       parts.push(`<path d="M${x.toFixed(1)} ${y0.toFixed(1)}V${y1.toFixed(1)}M${(x - 4).toFixed(1)} ${y0.toFixed(1)}h8M${(x - 4).toFixed(1)} ${y1.toFixed(1)}h8" stroke="${color}" fill="none"/>`);
     }
     parts.push(marker(p, x, sy(g.bleu.mean), color));

@@ -95,7 +95,8 @@ export function groupStats(expected: readonly ExpectedCell[], results: ReadonlyM
 const f2 = (x: number): string => x.toFixed(2);
 const meanSd = (s: Summary): string => (s.sd === null ? `${f2(s.mean)} (1 seed)` : `${f2(s.mean)} ± ${f2(s.sd)}`);
 const interval = (s: Summary): string => (s.ci === null ? '—' : `[${f2(s.ci[0])}, ${f2(s.ci[1])}]`);
-const signed = (x: number): string => `${x >= 0 ? '+' : ''}${f2(x)}`;
+/** '+1.25', '-0.40'; a value that rounds to zero prints as '+0.00', never '-0.00'. */
+const signed = (x: number): string => (Number(f2(x)) === 0 ? '+0.00' : `${x > 0 ? '+' : ''}${f2(x)}`);
 const diff = (d: PairedDifference | null): string => (d === null ? '—' : d.ci === null ? `${signed(d.mean)} (1 pair)` : `${signed(d.mean)} [${signed(d.ci[0])}, ${signed(d.ci[1])}]`);
 
 export interface StudyReport {
