@@ -74,7 +74,7 @@ describe('study runner: grid, shards, merge, config check', () => {
 
   it('the committed worked example (docs/study/tiny) is rebuilt byte for byte from its committed run summaries', () => {
     const out = join(tmp, 'tiny');
-    const r = spawnSync('node', [cli, 'compare', '--study', 'tiny', '--merge', join(root, 'docs/study/tiny/runs'), '--out', out, '--quiet'], { encoding: 'utf8' });
+    const r = spawnSync('node', [cli, 'compare', '--study', 'tiny', '--merge', join(root, 'docs/study/tiny/cells'), '--out', out, '--quiet'], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(read(out)).toEqual(read(join(root, 'docs/study/tiny')));
