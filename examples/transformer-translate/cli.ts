@@ -8,14 +8,16 @@ import { join, resolve } from 'node:path';
 import { NmgradError, Recipe, setThreads, writeFileAtomic } from 'nmgrad';
 import { corpusBleu, corpusChrf, type BpeTokenizer } from 'nmgrad/text';
 import { defaultDataDir, downloadFiles } from './data/parallel.js';
-import { exportRun, loadModel, type RunConfig } from './model-io.js';
+import { exportRun, loadModel, loadRun, readRunConfig, type RunConfig } from './model-io.js';
 import { PRESETS, evaluateRun, formatEvaluation, loadSplits, requestStop, stepsForEpochs, train, trainTokenizer, type PresetName, type Splits } from './train.js';
 import { translateAll } from './translate.js';
 import { COMPARE_FLAGS, compareCommand } from './study/command.js';
 import { runDirName } from './study/grid.js';
 import { nearest, overview } from './help.js';
-
-class UsageError extends Error {}
+import { UsageError, checkFlagValues, checkModelShape } from './flags.js';
+import { decodeLines, normalizeSource, readTextLines } from './data/lines.js';
+import { resumeFlagConflicts } from './resume.js';
+import { checkFreshRunDir } from './run-files.js';
 
 /** Longest training sentence (BPE tokens, either side); longer pairs are filtered and counted. */
 const MAX_LEN = 100;
@@ -56,7 +58,7 @@ const TRAIN_FLAGS: FlagSpec = {
 };
 
 const HELP: Record<string, [string, FlagSpec]> = {
-  train: ['Train an encoder-decoder Transformer with an N:M recipe, then report test BLEU and FLOPs.', TRAIN_FLAGS],
+  train: ['Train an encoder-decoder Transformer with an N:M recipe, then report test BLEU and FLOPs.', { ...TRAIN_FLAGS, overwrite: { arg: '', help: 'start afresh in an --out folder that already holds a run (deletes that run)' } }],
   translate: ['Translate stdin or --input FILE with a trained run or an exported model.', { run: { arg: 'DIR|FILE', help: 'run directory, or a model written by export' }, input: { arg: 'FILE', help: 'input text (default stdin)' }, beam: { arg: 'K', help: 'beam size (default 1 = greedy)' }, 'length-penalty': { arg: 'X', help: 'beam length penalty exponent (default 1)' } }],
   evaluate: ['BLEU / chrF of a run (or exported model) on --src/--ref files, or of --hyp against --ref.', { run: { arg: 'DIR|FILE', help: 'run directory, or a model written by export' }, src: { arg: 'FILE', help: 'source sentences' }, ref: { arg: 'FILE', help: 'reference translations' }, hyp: { arg: 'FILE', help: 'score this hypothesis file instead of translating' }, beam: { arg: 'K', help: 'beam size' }, lowercase: { arg: '', help: 'lowercased BLEU' } }],
   compare: ['Train a study grid (recipes × N:M × seeds) on the same data, model and steps, one run folder per cell; run one shard of it, list it, or merge finished runs into results.{json,md,svg}.', { ...TRAIN_FLAGS, ...COMPARE_FLAGS }],
@@ -105,7 +107,8 @@ function num(f: Record<string, string | true>, k: string, dflt: number): number 
   const v = f[k];
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${k} must be a positive number, got '${String(v)}'`);
+  // The ranges are checked by checkFlagValues; this only guards callers that skipped it.
+  if (!Number.isFinite(n)) throw new UsageError(`--${k} must be a number, got '${String(v)}'`);
   return n;
 }
 
@@ -150,7 +153,7 @@ async function trainInterruptibly(opts: Parameters<typeof train>[0]): ReturnType
   }
 }
 
-function runConfig(f: Record<string, string | true>, recipe: string, steps: number): RunConfig {
+function runConfig(f: Record<string, string | true>, recipe: string, steps: number, opts: { checkShape?: boolean } = {}): RunConfig {
   const p = preset(f);
   const data = str(f, 'data', 'builtin');
   const layers = num(f, 'layers', 0);
@@ -159,6 +162,7 @@ function runConfig(f: Record<string, string | true>, recipe: string, steps: numb
   Recipe.parse(recipe, { steps }); // validate early, with the recipe's own message
   const sp = str(f, 'sparsify', 'ffn');
   if (!['ffn', 'attention', 'all'].includes(sp)) throw new UsageError(`--sparsify must be ffn, attention or all, got '${sp}'`);
+  if (opts.checkShape !== false) checkModelShape(num(f, 'd-model', p.dModel), num(f, 'heads', p.heads));
   return {
     model: {
       srcVocab: 0, tgtVocab: 0, dModel: num(f, 'd-model', p.dModel), heads: num(f, 'heads', p.heads), ffn: num(f, 'ffn', p.ffn),
@@ -167,6 +171,8 @@ function runConfig(f: Record<string, string | true>, recipe: string, steps: numb
     },
     recipe, sparsify: sp as RunConfig['sparsify'], steps, batchTokens: num(f, 'batch-tokens', p.batchTokens), lr: num(f, 'lr', p.lr),
     warmup: num(f, 'warmup', p.warmup), seed: num(f, 'seed', 1), labelSmoothing: 0.1, maxLen: MAX_LEN, data, merges: num(f, 'merges', p.merges),
+    // Recorded only when not the defaults, so configs (and study hashes) of en → de runs are unchanged.
+    ...(str(f, 'src', 'en') !== 'en' ? { src: str(f, 'src', 'en') } : {}), ...(str(f, 'tgt', 'de') !== 'de' ? { tgt: str(f, 'tgt', 'de') } : {}),
   };
 }
 
@@ -195,6 +201,9 @@ async function main(): Promise<void> {
   const rest = cmd === argv[0] ? argv.slice(1) : argv;
   checkCommand(cmd);
   const f = parse(cmd, rest);
+  checkFlagValues(cmd, f);
+  // A resumed run keeps its shape; conflicting flags are reported by checkResume instead.
+  if (cmd === 'train' && !f.resume) checkModelShape(num(f, 'd-model', preset(f).dModel), num(f, 'heads', preset(f).heads));
   if (f.threads) setThreads(num(f, 'threads', 1));
   const json = f.json === true || !process.stdout.isTTY;
   const quiet = f.quiet === true;
@@ -216,9 +225,12 @@ async function main(): Promise<void> {
     if (f.resume) {
       out = resolve(str(f, 'resume', ''));
       if (!existsSync(join(out, 'config.json'))) throw new UsageError(`--resume ${out}: no config.json there (not a run directory)`);
-      config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as RunConfig;
-      splits = loadSplits(config.data, str(f, 'src', 'en'), str(f, 'tgt', 'de'), config.maxLen, log);
+      config = checkResume(f, out, readRunConfig(out));
+      splits = loadSplits(config.data, config.src ?? 'en', config.tgt ?? 'de', config.maxLen, log);
+      config = { ...config, steps: resumedSteps(f, config, splits, out, log) };
     } else {
+      // Refused before any data is read: starting over would clobber the run in that folder.
+      checkFreshRunDir(resolve(str(f, 'out', join('runs', runDirName(str(f, 'recipe', 'pmd:1:8').split(',')[0]!)))), f.overwrite === true);
       const data = resolveData(f);
       splits = loadSplits(data, str(f, 'src', 'en'), str(f, 'tgt', 'de'), MAX_LEN, log);
       const r = resolveSteps(f, splits, log);
@@ -231,7 +243,7 @@ async function main(): Promise<void> {
     log(`data: ${splits.name} (${splits.train.length} train / ${splits.val.length} val / ${splits.test.length} test pairs)`);
     log(`recipe: ${Recipe.parse(config.recipe, { steps: config.steps }).describe()}`);
     const t0 = performance.now();
-    const r = await trainInterruptibly({ config, out, resume: !!f.resume, log, json, splits, tokenizer, evalEvery: f['eval-every'] ? num(f, 'eval-every', 1) : undefined });
+    const r = await trainInterruptibly({ config, out, resume: !!f.resume, overwrite: f.overwrite === true, log, json, splits, tokenizer, evalEvery: f['eval-every'] ? num(f, 'eval-every', 1) : undefined });
     if (r.stopped === 'interrupted') return;
     const held = splits.test.length ? splits.test : splits.val;
     const e = evaluateRun(r.run, r.state, held, { beam: f.beam ? num(f, 'beam', 1) : undefined });
@@ -251,11 +263,11 @@ async function main(): Promise<void> {
     return;
   }
   if (cmd === 'translate') {
+    const beam = num(f, 'beam', 1);
+    if (f['length-penalty'] !== undefined && beam === 1) warn('--length-penalty only applies to beam search (--beam 2 or more); greedy decoding ignores it');
     const run = loadModel(resolve(str(f, 'run', '') || fail('translate needs --run DIR|FILE')));
-    const text = f.input ? readFileSync(str(f, 'input', ''), 'utf8') : readFileSync(0, 'utf8');
-    const lines = text.split('\n');
-    if (lines[lines.length - 1] === '') lines.pop();
-    const outLines = translateAll(run.model, run.tokenizer, lines, { beam: num(f, 'beam', 1), lengthPenalty: f['length-penalty'] ? Number(f['length-penalty']) : 1 });
+    const lines = (f.input ? readTextLines(str(f, 'input', '')) : decodeLines(readFileSync(0), 'stdin')).map(normalizeSource);
+    const outLines = translateAll(run.model, run.tokenizer, lines, { beam, lengthPenalty: f['length-penalty'] !== undefined ? Number(f['length-penalty']) : 1, onTruncate: warnTruncated });
     process.stdout.write(outLines.map((l) => `${l}\n`).join(''));
     return;
   }
@@ -266,7 +278,8 @@ async function main(): Promise<void> {
     if (f.hyp) hyps = readLinesOf(str(f, 'hyp', ''));
     else {
       const run = loadModel(resolve(str(f, 'run', '') || fail('evaluate needs --run DIR|FILE (or --hyp FILE)')));
-      hyps = translateAll(run.model, run.tokenizer, readLinesOf(str(f, 'src', '') || fail('evaluate needs --src FILE')), { beam: num(f, 'beam', 1) });
+      const src = readLinesOf(str(f, 'src', '') || fail('evaluate needs --src FILE')).map(normalizeSource);
+      hyps = translateAll(run.model, run.tokenizer, src, { beam: num(f, 'beam', 1), onTruncate: warnTruncated });
     }
     const b = corpusBleu(hyps, [refs], { lowercase: f.lowercase === true });
     const result = { bleu: b.score, precisions: b.precisions, bp: b.bp, hypLen: b.hypLen, refLen: b.refLen, chrf: corpusChrf(hyps, refs), lowercase: f.lowercase === true };
@@ -292,9 +305,44 @@ function fail(msg: string): never {
 
 function readLinesOf(path: string): string[] {
   if (!existsSync(path)) throw new UsageError(`file not found: ${path}`);
-  const lines = readFileSync(path, 'utf8').split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  return lines;
+  return readTextLines(path);
+}
+
+function warn(message: string): void {
+  console.error(`translate: warning: ${message}`);
+}
+
+function warnTruncated(index: number, tokens: number, kept: number): void {
+  warn(`input line ${index + 1} has ${tokens} tokens; only the first ${kept} (the model's maximum length) are translated`);
+}
+
+/**
+ * The stored config of a run being resumed, after checking the flags given with --resume:
+ * one that disagrees with the run is refused, since it would otherwise be silently ignored.
+ */
+function checkResume(f: Record<string, string | true>, out: string, stored: RunConfig): RunConfig {
+  if (f.overwrite) throw new UsageError('--overwrite starts a new run; it cannot be combined with --resume');
+  if (f.out !== undefined && resolve(str(f, 'out', '')) !== out) throw new UsageError(`--out ${str(f, 'out', '')} with --resume ${out}: a resumed run stays in its folder`);
+  const wanted: RunConfig = {
+    // Not shape-checked: a --d-model or --heads that does not fit is reported as a conflict with the run.
+    ...runConfig(f, str(f, 'recipe', stored.recipe), stored.steps, { checkShape: false }),
+    data: f.data === undefined ? stored.data : resolveData(f),
+  };
+  const conflicts = resumeFlagConflicts(Object.keys(f), stored, wanted);
+  if (conflicts.length) {
+    throw new UsageError(`--resume ${out}: ${conflicts.join('; ')}. A resumed run keeps its config (only --steps or --epochs may extend it); start a new run with another --out to change it`);
+  }
+  return stored;
+}
+
+/** The step count of a resumed run: unchanged, or extended by --steps / --epochs. */
+function resumedSteps(f: Record<string, string | true>, config: RunConfig, splits: Splits, out: string, log: (s: string) => void): number {
+  if (f.steps !== undefined) return num(f, 'steps', config.steps);
+  if (f.epochs === undefined) return config.steps;
+  const tokenizer = loadRun(out).run.tokenizer;
+  const steps = stepsForEpochs(splits, tokenizer, config.maxLen, config.batchTokens, num(f, 'epochs', 1));
+  log(`${String(f.epochs)} epoch(s) = ${steps} steps of ${config.batchTokens} padded tokens`);
+  return steps;
 }
 
 main().then(

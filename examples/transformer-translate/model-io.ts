@@ -20,6 +20,9 @@ export interface RunConfig {
   maxLen: number;
   data: string;
   merges: number;
+  /** Language suffixes of the data files (absent in runs saved before they were recorded: en, de). */
+  src?: string;
+  tgt?: string;
 }
 
 export interface TrainState {
@@ -85,15 +88,29 @@ export function saveRun(dir: string, run: Run, state: TrainState): void {
   saveCheckpoint(join(dir, 'checkpoint.safetensors'), run.model, { optimizer: run.optimizer, state, bytes: maskTensors(run) });
 }
 
-/** Loads a run directory; the model continues exactly where the checkpoint left it. */
-export function loadRun(dir: string): { run: Run; state: TrainState } {
+/** A run's `config.json`, read on its own (e.g. to check flags before loading the weights). */
+export function readRunConfig(dir: string): RunConfig {
+  const path = join(dir, 'config.json');
+  if (!existsSync(path)) throw new DataError(path, 'missing: not a training run directory (expected config.json, tokenizer.json, checkpoint.safetensors)');
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as RunConfig;
+  } catch (e) {
+    throw new DataError(dir, `unreadable run files: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Loads a run directory; the model continues exactly where the checkpoint left it.
+ * `overrides.steps` rebuilds the recipe schedule for a run being extended.
+ */
+export function loadRun(dir: string, overrides: Pick<Partial<RunConfig>, 'steps'> = {}): { run: Run; state: TrainState } {
   for (const f of ['config.json', 'tokenizer.json', 'checkpoint.safetensors']) {
     if (!existsSync(join(dir, f))) throw new DataError(join(dir, f), 'missing: not a training run directory (expected config.json, tokenizer.json, checkpoint.safetensors)');
   }
-  let config: RunConfig;
+  const stored = readRunConfig(dir);
+  const config = overrides.steps === undefined ? stored : { ...stored, steps: overrides.steps };
   let tok: BpeJSON;
   try {
-    config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as RunConfig;
     tok = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as BpeJSON;
   } catch (e) {
     throw new DataError(dir, `unreadable run files: ${(e as Error).message}`);

@@ -1,5 +1,5 @@
 /** The training loop of the translation example: data → BPE → Transformer + recipe → checkpoints. */
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DataError, FlopCounter, Rng, clipGradNorm, countFlops, flopReport, formatFlopReport, inverseSqrtLr, labelSmoothedLoss, noGrad,
@@ -9,7 +9,9 @@ import { BpeTokenizer } from 'nmgrad/text';
 import { generateBuiltinCorpus, type Pair } from './data/builtin.js';
 import { makeBatches, type Example } from './data/batches.js';
 import { readParallel } from './data/parallel.js';
-import { buildRun, captureState, loadRun, saveRun, type Run, type RunConfig, type TrainState } from './model-io.js';
+import { buildRun, captureState, loadRun, readRunConfig, saveRun, type Run, type RunConfig, type TrainState } from './model-io.js';
+import { configDifferences } from './resume.js';
+import { prepareFreshRunDir } from './run-files.js';
 import { score, translateAll, type Scores } from './translate.js';
 
 export interface Splits {
@@ -53,6 +55,8 @@ export interface TrainOptions {
   splits: Splits;
   /** A tokenizer already trained on `splits.train` with `config.merges` (skips BPE training). */
   tokenizer?: BpeTokenizer;
+  /** Start afresh in a folder that already holds a run, deleting its files (else refused). */
+  overwrite?: boolean;
 }
 
 export interface TrainResult {
@@ -97,14 +101,15 @@ export function stepsForEpochs(splits: Splits, tok: BpeTokenizer, maxLen: number
  * and the loop saves a checkpoint and returns 'interrupted' at the next step boundary.
  */
 export async function train(opts: TrainOptions): Promise<TrainResult> {
-  const { config, out, log } = opts;
-  mkdirSync(out, { recursive: true });
+  const { out, log } = opts;
+  let { config } = opts;
   let run: Run;
   let state: TrainState;
   if (opts.resume) {
-    ({ run, state } = loadRun(out));
-    log(`resuming ${out} at step ${state.step}`);
+    ({ run, state } = resumeRun(out, config, log));
+    config = run.config;
   } else {
+    prepareFreshRunDir(out, opts.overwrite);
     const tok = opts.tokenizer ?? trainTokenizer(opts.splits, config.merges, log);
     run = buildRun(config, tok);
     state = captureState(run, { step: 0, epoch: 0, batchInEpoch: 0, flops: null, elapsedMs: 0 });
@@ -123,7 +128,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const started = performance.now() - state.elapsedMs;
   let tokensSeen = 0;
   let windowStart = performance.now();
-  let epochBatches = makeBatches(examples, config.batchTokens, new Rng(config.seed * 1000 + state.epoch));
+  let epochBatches = makeBatches(examples, config.batchTokens, new Rng(batchOrderSeed(config.seed, state.epoch)));
   const stepsThisProcess = { n: 0 };
   model.train();
   while (state.step < config.steps) {
@@ -131,7 +136,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     if (state.batchInEpoch >= epochBatches.length) {
       state.epoch++;
       state.batchInEpoch = 0;
-      epochBatches = makeBatches(examples, config.batchTokens, new Rng(config.seed * 1000 + state.epoch));
+      epochBatches = makeBatches(examples, config.batchTokens, new Rng(batchOrderSeed(config.seed, state.epoch)));
     }
     const batch = epochBatches[state.batchInEpoch]!;
     const step = state.step;
@@ -192,6 +197,33 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
   }
   return { run, state, stopped, lastLoss };
+}
+
+/**
+ * Loads a run to continue it with `config`. Only the step count may differ from the stored
+ * config (extending a run, announced); any other difference would be silently ignored, so it
+ * is an error listing the fields.
+ */
+function resumeRun(out: string, config: RunConfig, log: (line: string) => void): { run: Run; state: TrainState } {
+  const stored = readRunConfig(out);
+  const differences = configDifferences(stored, config);
+  if (differences.length) throw new DataError(out, `cannot resume with a different config (${differences.join('; ')}); only the step count may change`);
+  const loaded = loadRun(out, { steps: config.steps });
+  const { state } = loaded;
+  if (config.steps < state.step) throw new DataError(out, `--steps ${config.steps} is below the checkpoint's step ${state.step}; a run can only be extended`);
+  log(`resuming ${out} at step ${state.step}`);
+  if (config.steps !== stored.steps) {
+    log(`extending the run from ${stored.steps} to ${config.steps} steps (config.json is updated at the next checkpoint); recipe for ${config.steps} steps: ${loaded.run.recipe.describe()}`);
+  }
+  return loaded;
+}
+
+/**
+ * The shuffle seed of an epoch. Kept as seed·1000 + epoch (so existing runs resume unchanged),
+ * reduced to the generator's 32 bits explicitly rather than by the generator's own coercion.
+ */
+function batchOrderSeed(seed: number, epoch: number): number {
+  return (Math.imul(seed, 1000) + epoch) >>> 0;
 }
 
 function readStep(out: string): string {

@@ -72,6 +72,9 @@ describe('translation example end to end', () => {
     const cli = join(root, 'dist/examples/transformer-translate/cli.js');
     const out = execFileSync('node', [cli, 'translate', '--run', dir], { input: `${src.join('\n')}\n`, encoding: 'utf8' });
     expect(out.trimEnd().split('\n')).toEqual(translateAll(run.model, run.tokenizer, src));
+    // CRLF line ends and stray spaces translate like the bare lines: training strips both.
+    const crlf = execFileSync('node', [cli, 'translate', '--run', dir], { input: src.map((l) => `  ${l} \r\n`).join(''), encoding: 'utf8' });
+    expect(crlf).toBe(out);
     writeFileSync(join(tmp, 'src.en'), `${src.join('\n')}\n`);
     writeFileSync(join(tmp, 'ref.de'), `${splits.test.slice(0, 5).map((p) => p.de).join('\n')}\n`);
     const ev = JSON.parse(execFileSync('node', [cli, 'evaluate', '--run', dir, '--src', join(tmp, 'src.en'), '--ref', join(tmp, 'ref.de'), '--json'], { encoding: 'utf8' }));
@@ -90,18 +93,23 @@ describe('translation example end to end', () => {
       [['train', '--epochs', '1', '--steps', '5'], /--steps or --epochs, not both/],
       [['train', '--dropout', '1.5'], /--dropout must be in \[0, 1\)/],
       [['train', '--resume', join(tmp, 'no-such-run')], /not a run directory/],
+      ...badFlagValues(tmp),
     ];
+    const never = join(tmp, 'never-created');
     for (const [args, re] of cases) {
-      const r = spawnSync('node', [cli, ...args], { encoding: 'utf8' });
-      expect(r.status, args.join(' ')).not.toBe(0);
-      expect(r.stderr).toMatch(re);
+      // Every train probe names an --out folder: a value refused up front leaves it uncreated.
+      const full = args[0] === 'train' && !args.includes('--out') && !args.includes('--resume') ? [...args, '--out', never] : args;
+      const r = spawnSync('node', [cli, ...full], { encoding: 'utf8' });
+      expect(r.status, full.join(' ')).toBe(2);
+      expect(r.stderr, full.join(' ')).toMatch(re);
       expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
       expect(r.stderr.trim().split('\n').length).toBeLessThanOrEqual(2);
+      expect(existsSync(never), full.join(' ')).toBe(false);
     }
     const help = execFileSync('node', [cli, 'train', '--help'], { encoding: 'utf8' });
     expect(help).toMatch(/--recipe STR/);
     expect(help).toMatch(/N kept of every M/);
-  });
+  }, 300_000);
 
   it('Ctrl-C (SIGINT) saves a checkpoint at the next step boundary and exits cleanly; the run resumes from it', async () => {
     const dir = join(tmp, 'sigint');
@@ -122,6 +130,71 @@ describe('translation example end to end', () => {
     expect(loadRun(dir).state.step).toBe(again);
   }, 240_000);
 });
+
+/**
+ * One bad value for every value-taking flag of every command (several where a flag has several
+ * ways to be wrong). Each is refused before anything is loaded: the translate probes name a run
+ * folder that does not exist, so only a check made before loading can give the flag's error.
+ */
+function badFlagValues(tmp: string): [string[], RegExp][] {
+  const file = join(tmp, 'a-file.txt');
+  writeFileSync(file, 'A man.\n');
+  const noRun = join(tmp, 'no-such-run');
+  const S = ['--d-model', '32', '--heads', '2', '--ffn', '64', '--layers', '1', '--merges', '100', '--batch-tokens', '300', '--steps', '1'];
+  const train = (...a: string[]): string[] => ['train', ...S, ...a];
+  const int = (flag: string, min: number, max?: number): RegExp => new RegExp(`--${flag} must be an integer ${max === undefined ? `≥ ${min}` : `in \\[${min}, ${max}\\]`}`);
+  const cases: [string[], RegExp][] = [];
+  for (const v of ['0', '1.5', 'abc', '300']) cases.push([train('--threads', v), int('threads', 1, 256)]);
+  for (const flag of ['layers', 'd-model', 'heads', 'ffn', 'batch-tokens', 'eval-every']) for (const v of ['0', '1.5', 'abc']) cases.push([train(`--${flag}`, v), int(flag, 1)]);
+  cases.push([train('--layers', '-2'), int('layers', 1)], [train('--ffn', ''), int('ffn', 1)]);
+  for (const v of ['0', '0.5', '2.5', '-3', '1e400']) cases.push([['train', ...S.slice(0, -2), '--steps', v], int('steps', 1)]);
+  for (const v of ['-1', '1.5', 'x']) cases.push([train('--merges', v), int('merges', 0)]);
+  for (const v of ['-1', '1.5']) cases.push([train('--warmup', v), int('warmup', 0)]);
+  for (const v of ['4294967296', '4294967297', '-1', '1.5']) cases.push([train('--seed', v), int('seed', 0, 4294967295)]);
+  for (const v of ['-1', '0', '2.5', 'abc', '100000']) cases.push([train('--beam', v), int('beam', 1, 256)]);
+  for (const v of ['0', 'abc', 'Infinity']) cases.push([['train', ...S.slice(0, -2), '--epochs', v], /--epochs must be a positive number/]);
+  for (const v of ['1.5', '-0.1', 'abc', '1']) cases.push([train('--dropout', v), /--dropout must be in \[0, 1\)/]);
+  for (const v of ['0', '-1', 'Infinity', 'NaN']) cases.push([train('--lr', v), /--lr must be a positive number/]);
+  cases.push(
+    [train('--d-model', '33'), /--d-model 33 is not divisible by --heads 2/],
+    [train('--heads', '3'), /--d-model 32 is not divisible by --heads 3/],
+    [train('--preset', 'huge'), /--preset must be tiny or small/],
+    [train('--sparsify', 'mlp'), /--sparsify must be ffn, attention or all/],
+    [train('--recipe', ''), /--recipe must not be empty/],
+    [train('--data', ''), /--data must not be empty/],
+    [train('--data', file), /--data is a file, not a directory/],
+    [train('--src', ''), /--src must be a language suffix/],
+    [train('--src', '../x'), /--src must be a language suffix/],
+    [train('--tgt', 'a/b'), /--tgt must be a language suffix/],
+    [train('--out', file), /--out is a file, not a folder/],
+    [train('--out', join(file, 'sub')), /--out .*lies below a file/],
+    [train('--out', ''), /--out must not be empty/],
+    [['train', '--resume', file], /--resume is a file, not a folder/],
+    [['translate', '--run', noRun, '--beam', '2.5'], int('beam', 1, 256)],
+    [['translate', '--run', noRun, '--beam', '0'], int('beam', 1, 256)],
+    [['translate', '--run', noRun, '--beam', '-1'], int('beam', 1, 256)],
+    [['translate', '--run', noRun, '--length-penalty', 'abc'], /--length-penalty must be a finite number/],
+    [['translate', '--run', noRun, '--length-penalty', 'Infinity'], /--length-penalty must be a finite number/],
+    [['translate', '--run', noRun, '--length-penalty', ''], /--length-penalty must be a finite number/],
+    [['translate', '--run', tmp, '--input', '/nope/missing.en'], /--input file not found/],
+    [['translate', '--run', tmp, '--input', tmp], /--input is not a regular file/],
+    [['translate', '--run', ''], /--run must not be empty/],
+    [['export', '--run', file, '--out', join(tmp, 'model.safetensors')], /--run is a file, not a folder/],
+    [['export', '--run', tmp, '--out', tmp], /--out is a folder, expected a file name/],
+    [['export', '--run', tmp, '--out', join(file, 'model.safetensors')], /--out lies below a file/],
+    [['translate', '--run', noRun, '--threads', '0'], int('threads', 1, 256)],
+    [['evaluate', '--run', noRun, '--src', file, '--ref', file, '--beam', '2.5'], int('beam', 1, 256)],
+    [['evaluate', '--run', noRun, '--src', '/nope/missing.en', '--ref', file], /--src file not found/],
+    [['evaluate', '--hyp', '/nope/missing.de', '--ref', file], /--hyp file not found/],
+    [['evaluate', '--hyp', file, '--ref', tmp], /--ref is not a regular file/],
+    [['evaluate', '--hyp', file, '--ref', file, '--beam', '4'], /--hyp scores an existing file; --beam would be ignored/],
+    [['evaluate', '--hyp', file, '--ref', file, '--run', tmp], /--hyp scores an existing file; --run would be ignored/],
+    [['download', '--dir', file], /--dir is a file, not a folder/],
+    [['compare', '--steps', '2.5'], int('steps', 1)],
+    [['compare', '--recipes', ''], /--recipes must not be empty/],
+  );
+  return cases;
+}
 
 /** Runs the CLI, sends SIGINT once stdout matches `when`, and resolves with its exit code and output. */
 function interruptWhen(args: string[], when: RegExp): Promise<{ code: number | null; stdout: string; stderr: string }> {

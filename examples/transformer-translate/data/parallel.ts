@@ -6,12 +6,13 @@
  * it); the line numbering of the remaining pairs is unaffected.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { DataError, writeFileAtomic } from 'nmgrad';
 import type { Pair } from './builtin.js';
+import { readTextLines } from './lines.js';
 
 export interface ReadSummary {
   file: string;
@@ -19,35 +20,6 @@ export interface ReadSummary {
   kept: number;
   skippedEmpty: number;
   filteredLong: number;
-}
-
-function readLines(path: string): string[] {
-  if (!existsSync(path)) throw new DataError(path, 'file not found');
-  if (statSync(path).isDirectory()) throw new DataError(path, 'is a directory, expected a text file');
-  const bytes = readFileSync(path);
-  const decoder = new TextDecoder('utf-8', { fatal: true });
-  try {
-    const text = decoder.decode(bytes);
-    const lines = text.split('\n');
-    if (lines[lines.length - 1] === '') lines.pop();
-    return lines.map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
-  } catch {
-    // Find the first line that is not valid UTF-8.
-    let start = 0;
-    let line = 1;
-    for (let i = 0; i <= bytes.length; i++) {
-      if (i === bytes.length || bytes[i] === 0x0a) {
-        try {
-          decoder.decode(bytes.subarray(start, i));
-        } catch {
-          throw new DataError(`${path}:${line}`, 'invalid UTF-8');
-        }
-        start = i + 1;
-        line++;
-      }
-    }
-    throw new DataError(path, 'invalid UTF-8');
-  }
 }
 
 /**
@@ -58,8 +30,8 @@ export function readParallel(dir: string, split: string, src: string, tgt: strin
   if (!existsSync(dir)) throw new DataError(dir, 'data directory not found');
   const srcPath = join(dir, `${split}.${src}`);
   const tgtPath = join(dir, `${split}.${tgt}`);
-  const a = readLines(srcPath);
-  const b = readLines(tgtPath);
+  const a = readTextLines(srcPath);
+  const b = readTextLines(tgtPath);
   if (a.length !== b.length) throw new DataError(`${srcPath}, ${tgtPath}`, `line counts differ: ${a.length} vs ${b.length} (files must be line-aligned)`);
   const pairs: Pair[] = [];
   let skippedEmpty = 0;

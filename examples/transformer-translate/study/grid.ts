@@ -4,6 +4,7 @@
  * shards balanced by an expected-cost model, so any scheduler can run shard i of n.
  */
 import { NmgradError, Recipe, validateNM } from 'nmgrad';
+import { MAX_SEED } from '../flags.js';
 
 /** A study flag or run folder that does not fit the requested grid. */
 export class StudyConfigError extends NmgradError {}
@@ -60,7 +61,7 @@ export function parseNmList(text: string): [number, number][] {
 export function parseSeeds(text: string): number[] {
   const seeds = text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
     const v = Number(s);
-    if (!/^\d+$/.test(s) || !Number.isSafeInteger(v) || v < 1) throw new StudyConfigError('--seeds', `seeds must be positive integers, got '${s}'`);
+    if (!/^\d+$/.test(s) || !Number.isSafeInteger(v) || v < 1 || v > MAX_SEED) throw new StudyConfigError('--seeds', `seeds must be integers in [1, ${MAX_SEED}], got '${s}'`);
     return v;
   });
   if (seeds.length === 0) throw new StudyConfigError('--seeds', `no seed in '${text}'`);
