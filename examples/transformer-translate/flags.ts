@@ -156,6 +156,11 @@ function checkCombinations(cmd: string, f: Record<string, string | true>): void 
     if (unused.length) throw new UsageError(`evaluate --hyp scores an existing file; ${unused.map((k) => `--${k}`).join(', ')} would be ignored (drop them, or drop --hyp to translate --src with --run)`);
   }
   if ((cmd === 'train' || cmd === 'compare') && f.epochs !== undefined && f.steps !== undefined) throw new UsageError('give --steps or --epochs, not both');
+  // The built-in corpus is English→German only; other suffixes would be silently ignored.
+  const builtin = (f.data === undefined || f.data === 'builtin') && f.resume === undefined;
+  if ((cmd === 'train' || cmd === 'compare') && builtin && ((f.src ?? 'en') !== 'en' || (f.tgt ?? 'de') !== 'de')) {
+    throw new UsageError(`--src ${String(f.src ?? 'en')} --tgt ${String(f.tgt ?? 'de')}: the built-in corpus is en → de only; pass --data DIR for other languages`);
+  }
 }
 
 /** Shape checks that need the preset's defaults: heads must divide the model width. */

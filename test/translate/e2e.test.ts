@@ -166,6 +166,7 @@ function badFlagValues(tmp: string): [string[], RegExp][] {
     [train('--src', ''), /--src must be a language suffix/],
     [train('--src', '../x'), /--src must be a language suffix/],
     [train('--tgt', 'a/b'), /--tgt must be a language suffix/],
+    [train('--src', 'de', '--tgt', 'en'), /the built-in corpus is en → de only/],
     [train('--out', file), /--out is a file, not a folder/],
     [train('--out', join(file, 'sub')), /--out .*lies below a file/],
     [train('--out', ''), /--out must not be empty/],
