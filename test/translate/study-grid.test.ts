@@ -41,6 +41,8 @@ describe('study grid', () => {
     expect(() => parseNmList('5:4')).toThrow(/N must not exceed M/);
     expect(() => parseSeeds('1,2,1')).toThrow(/--seeds: seed 1 is listed twice/);
     expect(() => parseSeeds('1,x')).toThrow(/positive integers, got 'x'/);
+    // Seeds are 32-bit: a larger one would silently train like its value modulo 2^32.
+    expect(() => parseSeeds('1,4294967297')).toThrow(/positive integers, got '4294967297' \(at most 4294967295\)/);
     expect(() => parseSchedule('10/30/50')).toThrow(/sum to 100, got 10\+30\+50/);
     expect(parseShard('3/4')).toEqual({ index: 3, count: 4 });
     expect(() => parseShard('4/4')).toThrow(/--shard: shards of 4 are numbered 0..3, got 4/);

@@ -61,7 +61,7 @@ export function parseNmList(text: string): [number, number][] {
 export function parseSeeds(text: string): number[] {
   const seeds = text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
     const v = Number(s);
-    if (!/^\d+$/.test(s) || !Number.isSafeInteger(v) || v < 1 || v > MAX_SEED) throw new StudyConfigError('--seeds', `seeds must be integers in [1, ${MAX_SEED}], got '${s}'`);
+    if (!/^\d+$/.test(s) || !Number.isSafeInteger(v) || v < 1 || v > MAX_SEED) throw new StudyConfigError('--seeds', `seeds must be positive integers, got '${s}' (at most ${MAX_SEED})`);
     return v;
   });
   if (seeds.length === 0) throw new StudyConfigError('--seeds', `no seed in '${text}'`);
