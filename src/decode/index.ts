@@ -35,6 +35,8 @@ export interface DecodeOptions extends SpecialIds {
   maxLen?: number;
   /** Sentences per greedy batch (default 64). */
   batchSize?: number;
+  /** Told about each source longer than the model's maxLen (`index` in `sentences`), which is cut to it. */
+  onTruncate?: (index: number, tokens: number, kept: number) => void;
 }
 
 /** Anything that turns text into ids and back (nmgrad's `BpeTokenizer` from `nmgrad/text`). */
@@ -137,7 +139,7 @@ export function beamSearch(model: Transformer, src: readonly number[], opts: Bea
 
 /**
  * Translates sentences with `model` and `tokenizer`: greedy in batches, or beam search per
- * sentence when `beam` > 1. Sources longer than the model's maxLen are truncated.
+ * sentence when `beam` > 1. Sources longer than the model's maxLen are truncated (`onTruncate` hears of each).
  */
 export function translate(model: Transformer, tokenizer: TextCodec, sentences: readonly string[], opts: DecodeOptions = {}): string[] {
   const beam = opts.beam ?? 1;
@@ -145,7 +147,13 @@ export function translate(model: Transformer, tokenizer: TextCodec, sentences: r
   const out: string[] = new Array(sentences.length);
   const batchSize = opts.batchSize ?? 64;
   const maxCap = Math.min(opts.maxLen ?? 200, model.config.maxLen);
-  const encoded = sentences.map((s) => tokenizer.encode(s).slice(0, model.config.maxLen));
+  const limit = model.config.maxLen;
+  const encoded = sentences.map((s, i) => {
+    const ids = tokenizer.encode(s);
+    if (ids.length <= limit) return ids;
+    opts.onTruncate?.(i, ids.length, limit);
+    return ids.slice(0, limit);
+  });
   for (let b = 0; b < sentences.length; b += batchSize) {
     const rows = encoded.slice(b, b + batchSize);
     const maxLen = Math.min(maxCap, Math.max(...rows.map((r) => r.length)) * 2 + 10);
