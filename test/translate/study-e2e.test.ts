@@ -86,6 +86,9 @@ describe('study runner: grid, shards, merge, config check', () => {
       [['--nm', '1:9x'], /'1:9x' is not N:M/],
       [['--study', 'nope'], /unknown study preset 'nope'/],
       [['--merge'], /--merge needs at least one value/],
+      [['--merge', tmp, '--shard', '0/2'], /--merge: cannot be combined with --shard/],
+      [['--shards', '4'], /--shards: only applies to --list/],
+      [['--seed', '3'], /give --seed or --seeds, not both/],
     ] as [string[], RegExp][]) {
       const r = compare('--out', join(tmp, 'err'), ...args);
       expect(r.status, args.join(' ')).toBe(2);

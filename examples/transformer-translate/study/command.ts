@@ -68,6 +68,11 @@ function positiveInt(f: Flags, k: string): number | null {
 export async function compareCommand(flags: Flags, ctx: CompareContext): Promise<number> {
   const f = applyStudyPreset(flags);
   const { log } = ctx;
+  // Flags that would otherwise be silently ignored in combination are refused up front.
+  const given = (k: string): boolean => flags[k] !== undefined;
+  if (given('seed') && given('seeds')) throw new StudyConfigError('--seeds', 'give --seed or --seeds, not both');
+  if (given('shards') && !given('list')) throw new StudyConfigError('--shards', 'only applies to --list (to run a shard, use --shard i/n)');
+  if (given('merge') && (given('shard') || given('list') || given('force'))) throw new StudyConfigError('--merge', 'cannot be combined with --shard, --list or --force (it only reads finished runs)');
   const outDir = resolve(str(f, 'out') ?? 'runs/compare');
   const data = ctx.resolveData(f);
   const src = str(f, 'src') ?? 'en';
