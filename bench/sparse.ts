@@ -1,11 +1,11 @@
 import { Tensor } from '../src/index.js';
+import { getBackend } from '../src/kernels/backends.js';
 import { gemm } from '../src/kernels/gemm.js';
 import { Rng } from '../src/kernels/random.js';
 import { allocF32 } from '../src/kernels/storage.js';
 import { setThreads } from '../src/kernels/threads/pool.js';
 import { wasmGemm } from '../src/kernels/wasm/gemm-task.js';
 import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from '../src/kernels/wasm/nm-task.js';
-import { keptGrad, sparseGather, transposeInto } from '../src/sparse/kernels.js';
 import { NMSparseTensor } from '../src/sparse/nm-tensor.js';
 import { medianMs, randData, type BenchRecord, type SuiteOptions } from './lib.js';
 
@@ -22,9 +22,10 @@ type Kind = 'forward' | 'dX' | 'dW';
 const KINDS: readonly Kind[] = ['forward', 'dX', 'dW'];
 
 /**
- * Each sparse kernel (as sparseLinear runs it, structure building and transposes included)
- * against nmgrad's dense kernel for the same product, plus compressed vs dense bytes; then the
- * wasm N:M kernels against the wasm dense kernel at the same threads (rows `wasm …`).
+ * Each js-backend sparse kernel (as sparseLinear runs it: transposes and value gathers
+ * included, the pattern's layout cached by the backend) against nmgrad's dense kernel for the
+ * same product, plus compressed vs dense bytes; then the wasm N:M kernels against the wasm
+ * dense kernel at the same threads (rows `wasm …`).
  */
 export async function sparseSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
   const out: BenchRecord[] = [];
@@ -36,8 +37,6 @@ export async function sparseSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
     const y = allocF32(rows * outF);
     const dx = allocF32(rows * inF);
     const dw = allocF32(outF * inF);
-    const dyT = allocF32(rows * outF);
-    const xT = allocF32(rows * inF);
     const flops = 2 * rows * inF * outF;
     for (const threads of [1, 2]) {
       setThreads(threads);
@@ -51,18 +50,11 @@ export async function sparseSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
       }
       for (const [n, m] of PATTERNS) {
         const sp = NMSparseTensor.fromDense(wDense, n, m);
-        const csr = sp.rowsCsr();
+        const js = getBackend();
         const sparse = {
-          forward: await medianMs(`${name} ${n}:${m} fwd ${threads}t`, () => sparseGather({ x, inDim: inF, rowPtr: csr.rowPtr, col: csr.col, val: sp.values, y, bias: null }, rows), opts),
-          dX: await medianMs(`${name} ${n}:${m} dX ${threads}t`, () => {
-            const t = sp.transposedCsr();
-            sparseGather({ x: dy, inDim: outF, rowPtr: t.rowPtr, col: t.col, val: t.val, y: dx, bias: null }, rows);
-          }, opts),
-          dW: await medianMs(`${name} ${n}:${m} kept dW ${threads}t`, () => {
-            transposeInto(dy, rows, outF, dyT);
-            transposeInto(x, rows, inF, xT);
-            keptGrad({ dyT, xT, rows, rowPtr: csr.rowPtr, col: csr.col, grad: new Float32Array(sp.nnz) });
-          }, opts),
+          forward: await medianMs(`${name} ${n}:${m} fwd ${threads}t`, () => js.nmForward(x, rows, sp, null, y), opts),
+          dX: await medianMs(`${name} ${n}:${m} dX ${threads}t`, () => js.nmInputGrad(dy, rows, sp), opts),
+          dW: await medianMs(`${name} ${n}:${m} kept dW ${threads}t`, () => js.nmKeptWeightGrad(dy, x, rows, sp), opts),
         };
         for (const kind of KINDS) {
           out.push({

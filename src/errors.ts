@@ -27,6 +27,12 @@ export class AutogradError extends NmgradError {}
 /** A worker thread failed or the pool could not run a job. */
 export class WorkerError extends NmgradError {}
 
+/** An argument outside its valid range (learning rate, probability, smoothing, ...). */
+export class ValueError extends NmgradError {}
+
+/** An unknown or unusable compute backend. */
+export class BackendError extends NmgradError {}
+
 /** Formats a shape the way error messages print it: `[2, 3]`. */
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;

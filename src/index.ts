@@ -1,7 +1,6 @@
 // The public API of nmgrad (re-exports only).
-import './autograd/methods.js';
 
-export { NmgradError, ShapeError, SparsityConfigError, DataError, AutogradError, WorkerError } from './errors.js';
+export { NmgradError, ShapeError, SparsityConfigError, DataError, AutogradError, WorkerError, ValueError, BackendError } from './errors.js';
 export { Rng } from './kernels/random.js';
 export { Tensor, noGrad, isGradEnabled, type TapeNode, type NestedArray } from './autograd/tensor.js';
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from './autograd/gradcheck.js';
@@ -14,6 +13,7 @@ export { nmMask, unstructuredMask, validateNM } from './sparse/mask.js';
 export { NMSparseTensor, type NMSparseJSON } from './sparse/nm-tensor.js';
 export { sparseLinear, sparseLinearValues } from './sparse/linear-op.js';
 export { getThreads, setThreads, shutdownPool } from './kernels/threads/pool.js';
+export { registerBackend, setBackend, getBackend, listBackends, withBackend, withFallback, type Backend, type NMWeight } from './kernels/backends.js';
 export { Module, ModuleList, Parameter } from './nn/module.js';
 export { Linear, Embedding, LayerNorm, Dropout, FeedForward, sinusoidalPositions, type LinearLike, type LinearOptions } from './nn/layers.js';
 export { MultiHeadAttention, causalMask, type KVCache, type AttentionOptions } from './nn/attention.js';

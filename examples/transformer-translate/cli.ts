@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { NmgradError, Recipe, setThreads, writeFileAtomic } from 'nmgrad';
+import { NmgradError, Recipe, listBackends, setBackend, setThreads, writeFileAtomic } from 'nmgrad';
 import { corpusBleu, corpusChrf, type BpeTokenizer } from 'nmgrad/text';
 import { defaultDataDir, downloadFiles } from './data/parallel.js';
 import { exportRun, loadModel, loadRun, readRunConfig, type RunConfig } from './model-io.js';
@@ -28,6 +28,7 @@ interface FlagSpec {
 
 const COMMON: FlagSpec = {
   threads: { arg: 'N', help: 'worker threads for kernels (default: all cores; env NMGRAD_THREADS)' },
+  backend: { arg: 'NAME', help: `compute backend: ${listBackends().join(', ')} (default js; env NMGRAD_BACKEND)` },
   json: { arg: '', help: 'JSON-lines output (automatic when stdout is not a TTY)' },
   quiet: { arg: '', help: 'only the final summary' },
 };
@@ -205,6 +206,7 @@ async function main(): Promise<void> {
   // A resumed run keeps its shape; conflicting flags are reported by checkResume instead.
   if (cmd === 'train' && !f.resume) checkModelShape(num(f, 'd-model', preset(f).dModel), num(f, 'heads', preset(f).heads));
   if (f.threads) setThreads(num(f, 'threads', 1));
+  if (typeof f.backend === 'string') setBackend(f.backend);
   const json = f.json === true || !process.stdout.isTTY;
   const quiet = f.quiet === true;
   const log = (s: string): void => {

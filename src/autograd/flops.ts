@@ -113,11 +113,6 @@ export function withScope<T>(patch: Partial<FlopScope>, fn: () => T): T {
   }
 }
 
-/** True when some counter listens (ops skip the bookkeeping otherwise). */
-export function counting(): boolean {
-  return stack.length > 0;
-}
-
 /**
  * Reports FLOPs for an op run under `s`. `kind` says whether the op is a Linear-type product,
  * another matrix product, or elementwise work; the scope decides the category.

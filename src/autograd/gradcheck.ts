@@ -1,5 +1,5 @@
 import { Rng } from '../kernels/random.js';
-import { Tensor, noGrad } from './tensor.js';
+import { Tensor, noGrad } from './tensor-core.js';
 
 export interface GradcheckOptions {
   /** Finite-difference step along the random direction. */

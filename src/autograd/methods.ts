@@ -8,9 +8,9 @@ import * as mm from './ops/matmul.js';
 import * as nn from './ops/nn.js';
 import * as red from './ops/reduce.js';
 import * as sh from './ops/shape.js';
-import { Tensor } from './tensor.js';
+import { Tensor } from './tensor-core.js';
 
-declare module './tensor.js' {
+declare module './tensor-core.js' {
   interface Tensor {
     add(other: ew.TensorLike): Tensor;
     sub(other: ew.TensorLike): Tensor;

@@ -1,6 +1,5 @@
-import { broadcastStrides, sameShape, sizeOf } from './shape.js';
-
-export type BinaryOp = 'add' | 'sub' | 'mul' | 'div';
+import type { BinaryOp, UnaryOp } from './backend.js';
+import { broadcastStrides, expandKernel, sameShape, sizeOf, sumToShape } from './shape.js';
 
 function apply(op: BinaryOp, a: Float32Array, ai: number, as: number, b: Float32Array, bi: number, bs: number, out: Float32Array, o: number, n: number): void {
   switch (op) {
@@ -54,4 +53,134 @@ export function erf(x: number): number {
   const t = 1 / (1 + 0.3275911 * ax);
   const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-ax * ax);
   return sign * y;
+}
+
+const SQRT_2 = Math.SQRT2;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+/** out = f(x) for a unary op; `param` is pow's exponent (ignored otherwise). */
+export function unaryKernel(op: UnaryOp, x: Float32Array, out: Float32Array, param: number): void {
+  const n = x.length;
+  switch (op) {
+    case 'neg': for (let i = 0; i < n; i++) out[i] = -x[i]!; break;
+    case 'exp': for (let i = 0; i < n; i++) out[i] = Math.exp(x[i]!); break;
+    case 'log': for (let i = 0; i < n; i++) out[i] = Math.log(x[i]!); break;
+    case 'sqrt': for (let i = 0; i < n; i++) out[i] = Math.sqrt(x[i]!); break;
+    case 'tanh': for (let i = 0; i < n; i++) out[i] = Math.tanh(x[i]!); break;
+    case 'sigmoid':
+      for (let i = 0; i < n; i++) {
+        const v = x[i]!;
+        out[i] = v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v));
+      }
+      break;
+    case 'relu': for (let i = 0; i < n; i++) { const v = x[i]!; out[i] = v > 0 ? v : 0; } break;
+    case 'abs': for (let i = 0; i < n; i++) out[i] = Math.abs(x[i]!); break;
+    case 'pow':
+      if (param === 2) for (let i = 0; i < n; i++) { const v = x[i]!; out[i] = v * v; }
+      else for (let i = 0; i < n; i++) out[i] = Math.pow(x[i]!, param);
+      break;
+    case 'gelu': for (let i = 0; i < n; i++) { const v = x[i]!; out[i] = 0.5 * v * (1 + erf(v / SQRT_2)); } break;
+    case 'gelu-tanh':
+      for (let i = 0; i < n; i++) { const v = x[i]!; out[i] = 0.5 * v * (1 + Math.tanh(GELU_C * (v + 0.044715 * v * v * v))); }
+      break;
+  }
+}
+
+/** gx = g ⊙ f'(x), with y = f(x) as the forward stored it. */
+export function unaryBackwardKernel(op: UnaryOp, x: Float32Array, y: Float32Array, g: Float32Array, gx: Float32Array, param: number): void {
+  const n = x.length;
+  switch (op) {
+    case 'neg': for (let i = 0; i < n; i++) gx[i] = g[i]! * -1; break;
+    case 'exp': for (let i = 0; i < n; i++) gx[i] = g[i]! * y[i]!; break;
+    case 'log': for (let i = 0; i < n; i++) gx[i] = g[i]! * (1 / x[i]!); break;
+    case 'sqrt': for (let i = 0; i < n; i++) gx[i] = g[i]! * (0.5 / y[i]!); break;
+    case 'tanh': for (let i = 0; i < n; i++) { const t = y[i]!; gx[i] = g[i]! * (1 - t * t); } break;
+    case 'sigmoid': for (let i = 0; i < n; i++) { const s = y[i]!; gx[i] = g[i]! * (s * (1 - s)); } break;
+    case 'relu': for (let i = 0; i < n; i++) gx[i] = g[i]! * (x[i]! > 0 ? 1 : 0); break;
+    case 'abs': for (let i = 0; i < n; i++) { const v = x[i]!; gx[i] = g[i]! * (v > 0 ? 1 : v < 0 ? -1 : 0); } break;
+    case 'pow':
+      if (param === 2) for (let i = 0; i < n; i++) gx[i] = g[i]! * (2 * x[i]!);
+      else for (let i = 0; i < n; i++) gx[i] = g[i]! * (param === 0 ? 0 : param * Math.pow(x[i]!, param - 1));
+      break;
+    case 'gelu':
+      for (let i = 0; i < n; i++) {
+        const v = x[i]!;
+        gx[i] = g[i]! * (0.5 * (1 + erf(v / SQRT_2)) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v));
+      }
+      break;
+    case 'gelu-tanh':
+      for (let i = 0; i < n; i++) {
+        const v = x[i]!;
+        const t = Math.tanh(GELU_C * (v + 0.044715 * v * v * v));
+        gx[i] = g[i]! * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * v * v));
+      }
+      break;
+  }
+}
+
+function expandedView(t: Float32Array, shape: readonly number[], outShape: readonly number[]): Float32Array {
+  if (sameShape(shape, outShape)) return t;
+  const out = new Float32Array(sizeOf(outShape));
+  expandKernel(t, shape, outShape, out);
+  return out;
+}
+
+/** Gradients of `binaryKernel` for g at outShape, each summed back to its operand's shape. */
+export function binaryBackwardKernel(op: BinaryOp, g: Float32Array, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[], outShape: readonly number[], needA: boolean, needB: boolean): [Float32Array | null, Float32Array | null] {
+  let ga: Float32Array | null = null;
+  let gb: Float32Array | null = null;
+  const n = g.length;
+  switch (op) {
+    case 'add':
+      if (needA) ga = g;
+      if (needB) gb = g;
+      break;
+    case 'sub':
+      if (needA) ga = g;
+      if (needB) { gb = new Float32Array(n); for (let i = 0; i < n; i++) gb[i] = -g[i]!; }
+      break;
+    case 'mul':
+      if (needA) { const bv = expandedView(b, bShape, outShape); ga = new Float32Array(n); for (let i = 0; i < n; i++) ga[i] = g[i]! * bv[i]!; }
+      if (needB) { const av = expandedView(a, aShape, outShape); gb = new Float32Array(n); for (let i = 0; i < n; i++) gb[i] = g[i]! * av[i]!; }
+      break;
+    case 'div': {
+      const bv = expandedView(b, bShape, outShape);
+      if (needA) { ga = new Float32Array(n); for (let i = 0; i < n; i++) ga[i] = g[i]! / bv[i]!; }
+      if (needB) {
+        const av = expandedView(a, aShape, outShape);
+        gb = new Float32Array(n);
+        for (let i = 0; i < n; i++) gb[i] = (-g[i]! * av[i]!) / (bv[i]! * bv[i]!);
+      }
+      break;
+    }
+  }
+  return [ga && sumToShape(ga, outShape, aShape), gb && sumToShape(gb, outShape, bShape)];
+}
+
+export function divScalar(x: Float32Array, d: number, out: Float32Array): void {
+  for (let i = 0; i < x.length; i++) out[i] = x[i]! / d;
+}
+
+export function whereKernel(cond: Float32Array, a: Float32Array, b: Float32Array, out: Float32Array): void {
+  for (let i = 0; i < out.length; i++) out[i] = cond[i] !== 0 ? a[i]! : b[i]!;
+}
+
+export function selectGrad(cond: Float32Array, g: Float32Array, whenSet: boolean, out: Float32Array): void {
+  for (let i = 0; i < out.length; i++) out[i] = (cond[i] !== 0) === whenSet ? g[i]! : 0;
+}
+
+export function mulInto(a: Float32Array, b: Float32Array, out: Float32Array): void {
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! * b[i]!;
+}
+
+export function addInto(dst: Float32Array, src: Float32Array): void {
+  for (let j = 0; j < dst.length; j++) dst[j] += src[j]!;
+}
+
+export function addRowVector(out: Float32Array, rows: number, cols: number, v: Float32Array): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let j = 0; j < cols; j++) out[o + j] += v[j]!;
+  }
 }

@@ -8,6 +8,8 @@
  * produced by the same sequence of operations wherever it sits: results are bitwise
  * identical however the rows are split between threads (splits are multiples of MR).
  */
+import type { BatchedGemmArgs } from './backend.js';
+
 export const MR = 4;
 export const NR = 4;
 const KC = 256;
@@ -186,4 +188,26 @@ export function matmulNaive(a: Float32Array, b: Float32Array, spec: Omit<MatmulS
     for (let j = 0; j < n; j++) c[i * n + j] = row[j]!;
   }
   return c;
+}
+
+export interface GemmArgs {
+  a: Float32Array;
+  aOff: number;
+  b: Float32Array;
+  bOff: number;
+  c: Float32Array;
+  cOff: number;
+  spec: MatmulSpec;
+}
+
+/** Row-range task: rows [rowStart, rowEnd) of one product. */
+export function gemmRows(args: GemmArgs, rowStart: number, rowEnd: number): void {
+  matmulRows(args.a, args.aOff, args.b, args.bOff, args.c, args.cOff, args.spec, rowStart, rowEnd);
+}
+
+/** Batch-range task: whole products [start, end) of a batched call. */
+export function gemmBatches(args: BatchedGemmArgs, start: number, end: number): void {
+  for (let i = start; i < end; i++) {
+    matmulRows(args.a, args.aOffs[i]!, args.b, args.bOffs[i]!, args.c, args.cOffs[i]!, args.spec, 0, args.spec.m);
+  }
 }

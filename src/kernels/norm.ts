@@ -90,3 +90,46 @@ export function layerNormBackwardRows(x: Float32Array, dy: Float32Array, rows: n
     }
   }
 }
+
+/** Σ over non-ignored rows of −(1−ε)·logp[t] − ε·mean(logp) (targets already validated). */
+export function crossEntropyLoss(logp: Float32Array, targets: Int32Array, rows: number, classes: number, ignore: number, eps: number): { total: number; count: number } {
+  let total = 0;
+  let count = 0;
+  for (let r = 0; r < rows; r++) {
+    const t = targets[r]!;
+    if (t === ignore) continue;
+    const o = r * classes;
+    let smooth = 0;
+    if (eps > 0) {
+      for (let j = 0; j < classes; j++) smooth += logp[o + j]!;
+      smooth /= classes;
+    }
+    total += -(1 - eps) * logp[o + t]! - eps * smooth;
+    count++;
+  }
+  return { total, count };
+}
+
+/** gx = (softmax − smoothed one-hot)·scale on non-ignored rows; ignored rows stay 0. */
+export function crossEntropyBackward(logp: Float32Array, targets: Int32Array, rows: number, classes: number, ignore: number, eps: number, scale: number, gx: Float32Array): void {
+  for (let r = 0; r < rows; r++) {
+    const t = targets[r]!;
+    if (t === ignore) continue;
+    const o = r * classes;
+    for (let j = 0; j < classes; j++) gx[o + j] = (Math.exp(logp[o + j]!) - eps / classes) * scale;
+    gx[o + t] -= (1 - eps) * scale;
+  }
+}
+
+/** out[i, :] = weight[ids[i], :]. */
+export function gatherRows(weight: Float32Array, dim: number, ids: Int32Array, out: Float32Array): void {
+  for (let i = 0; i < ids.length; i++) out.set(weight.subarray(ids[i]! * dim, (ids[i]! + 1) * dim), i * dim);
+}
+
+/** gw[ids[i], :] += g[i, :]. */
+export function scatterAddRows(g: Float32Array, ids: Int32Array, dim: number, gw: Float32Array): void {
+  for (let i = 0; i < ids.length; i++) {
+    const o = ids[i]! * dim;
+    for (let j = 0; j < dim; j++) gw[o + j] += g[i * dim + j]!;
+  }
+}

@@ -92,3 +92,22 @@ export class Rng {
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
+
+/** keep[i] = scale with probability 1 − p, else 0: one uniform draw per element, in order. */
+export function dropoutMask(rng: Rng, p: number, scale: number, keep: Float32Array): void {
+  for (let i = 0; i < keep.length; i++) keep[i] = rng.uniform() >= p ? scale : 0;
+}
+
+/** mean + std·N(0, 1), drawn in order (the sequence is part of a seed's meaning). */
+export function fillNormal(out: Float32Array, rng: Rng, std: number, mean: number): void {
+  for (let i = 0; i < out.length; i++) out[i] = mean + std * rng.normal();
+}
+
+export function fillUniform(out: Float32Array, rng: Rng, low: number, high: number): void {
+  for (let i = 0; i < out.length; i++) out[i] = low + (high - low) * rng.uniform();
+}
+
+/** out[i] = start + i·step. */
+export function fillArange(out: Float32Array, start: number, step: number): void {
+  for (let i = 0; i < out.length; i++) out[i] = start + i * step;
+}

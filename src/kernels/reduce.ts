@@ -34,3 +34,37 @@ export function maxAxisKernel(x: Float32Array, outer: number, len: number, inner
     }
   }
 }
+
+/** out[o, l, i] = g[o, i]: the backward of a sum along the middle dim. */
+export function repeatAxis(g: Float32Array, outer: number, len: number, inner: number, out: Float32Array): void {
+  for (let o = 0; o < outer; o++) {
+    for (let l = 0; l < len; l++) out.set(g.subarray(o * inner, (o + 1) * inner), (o * len + l) * inner);
+  }
+}
+
+/** out[o, argmax, i] = g[o, i]; other positions stay 0 (out starts zeroed). */
+export function maxAxisBackward(g: Float32Array, argmax: Int32Array, outer: number, len: number, inner: number, out: Float32Array): void {
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) out[(o * len + argmax[o * inner + i]!) * inner + i] = g[o * inner + i]!;
+  }
+}
+
+export function columnSums(g: Float32Array, rows: number, cols: number): Float32Array {
+  const acc = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let j = 0; j < cols; j++) acc[j] += g[o + j]!;
+  }
+  return Float32Array.from(acc);
+}
+
+/** acc + Σ x² (float64), continuing a running sum so several buffers add up in order. */
+export function sumSquares(x: Float32Array, acc = 0): number {
+  let sq = acc;
+  for (let i = 0; i < x.length; i++) sq += x[i]! * x[i]!;
+  return sq;
+}
+
+export function scaleInPlace(x: Float32Array, s: number): void {
+  for (let j = 0; j < x.length; j++) x[j] *= s;
+}

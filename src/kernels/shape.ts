@@ -112,3 +112,62 @@ export function sumToShape(g: Float32Array, gShape: readonly number[], target: r
   for (let i = 0; i < out.length; i++) out[i] = acc[i]!;
   return out;
 }
+
+/** out = src with dims reordered: out.shape[i] = shape[perm[i]]. */
+export function permuteKernel(src: Float32Array, shape: readonly number[], perm: readonly number[], out: Float32Array): void {
+  const nd = shape.length;
+  const st = stridesOf(shape);
+  const outShape = perm.map((a) => shape[a]!);
+  const srcStride = perm.map((a) => st[a]!);
+  if (out.length === 0) return;
+  if (nd === 0) {
+    out[0] = src[0]!;
+    return;
+  }
+  const inner = outShape[nd - 1]!;
+  const sInner = srcStride[nd - 1]!;
+  const outer = out.length / inner;
+  const idx = new Array<number>(nd).fill(0);
+  let base = 0;
+  let o = 0;
+  for (let r = 0; r < outer; r++) {
+    for (let j = 0, q = base; j < inner; j++, q += sInner) out[o++] = src[q]!;
+    for (let d = nd - 2; d >= 0; d--) {
+      idx[d]!++;
+      base += srcStride[d]!;
+      if (idx[d]! < outShape[d]!) break;
+      base -= srcStride[d]! * idx[d]!;
+      idx[d] = 0;
+    }
+  }
+}
+
+/** `count` contiguous blocks of `width` elements, each at its own stride in src and dst. */
+export function copyBlocks(src: Float32Array, srcOff: number, srcStride: number, dst: Float32Array, dstOff: number, dstStride: number, width: number, count: number): void {
+  for (let i = 0; i < count; i++) dst.set(src.subarray(srcOff + i * srcStride, srcOff + i * srcStride + width), dstOff + i * dstStride);
+}
+
+export type Nested = number | Nested[];
+
+/** Nested JS arrays of a row-major buffer (a number for a 0-d shape). */
+export function toNested(data: Float32Array, shape: readonly number[]): Nested {
+  const build = (dim: number, off: number): Nested => {
+    if (dim === shape.length) return data[off]!;
+    const n = shape[dim]!;
+    const step = sizeOf(shape.slice(dim + 1));
+    const out: Nested[] = [];
+    for (let i = 0; i < n; i++) out.push(build(dim + 1, off + i * step));
+    return out;
+  };
+  return build(0, 0);
+}
+
+/** Copies JS values into `out`; returns the index of the first non-number, or −1. */
+export function copyNumbers(values: readonly unknown[], out: Float32Array): number {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== 'number') return i;
+    out[i] = v;
+  }
+  return -1;
+}

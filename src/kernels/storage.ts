@@ -10,23 +10,8 @@ export function allocF32(n: number): Float32Array {
   return new Float32Array(n);
 }
 
-/** Copies `src` into fresh storage chosen by `allocF32`. */
-export function cloneF32(src: Float32Array): Float32Array {
-  const out = allocF32(src.length);
-  out.set(src);
-  return out;
-}
-
 export function isShared(a: Float32Array): boolean {
   return a.buffer instanceof SharedArrayBuffer;
-}
-
-/** Returns `a` itself when it is already shared, else a shared copy (for worker hand-off). */
-export function ensureShared(a: Float32Array): Float32Array {
-  if (isShared(a)) return a;
-  const out = new Float32Array(new SharedArrayBuffer(a.length * 4));
-  out.set(a);
-  return out;
 }
 
 /** Int32 counterpart of allocF32 (index arrays handed to workers). */

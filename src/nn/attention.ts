@@ -4,6 +4,7 @@ import { mul } from '../autograd/ops/elementwise.js';
 import { matmul } from '../autograd/ops/matmul.js';
 import { maskedFill, softmax } from '../autograd/ops/nn.js';
 import { concat, permute, reshape, transpose } from '../autograd/ops/shape.js';
+import { causalMaskFill } from '../kernels/fill.js';
 import { Rng } from '../kernels/random.js';
 import { Dropout, Linear, type LinearLike } from './layers.js';
 import { withScope } from '../autograd/flops.js';
@@ -102,6 +103,6 @@ export class MultiHeadAttention extends Module {
 /** [1, 1, Tq, Tk] with 1 where key j lies in the future of query i (j > i + past). */
 export function causalMask(tq: number, tk: number, past = 0): Tensor {
   const m = Tensor.zeros([1, 1, tq, tk]);
-  for (let i = 0; i < tq; i++) for (let j = i + past + 1; j < tk; j++) m.data[i * tk + j] = 1;
+  causalMaskFill(tq, tk, past, m.data);
   return m;
 }

@@ -1,8 +1,9 @@
-import { ShapeError, fmtShape } from '../errors.js';
+import { ShapeError, ValueError } from '../errors.js';
 import { Tensor } from '../autograd/tensor.js';
 import { gelu, relu } from '../autograd/ops/elementwise.js';
 import { linear } from '../autograd/ops/matmul.js';
 import { dropout, embedding, layerNorm } from '../autograd/ops/nn.js';
+import { sinusoidalFill } from '../kernels/fill.js';
 import { Rng } from '../kernels/random.js';
 import { withScope } from '../autograd/flops.js';
 import { Module } from './module.js';
@@ -64,7 +65,7 @@ export class LayerNorm extends Module {
 export class Dropout extends Module {
   constructor(readonly p: number, readonly rng: Rng = new Rng(0)) {
     super();
-    if (!(p >= 0 && p < 1)) throw new ShapeError('Dropout', `p must be in [0, 1), got ${p}`);
+    if (!(p >= 0 && p < 1)) throw new ValueError('Dropout', `p must be in [0, 1), got ${p}`);
   }
 
   forward(x: Tensor): Tensor {
@@ -104,16 +105,6 @@ export class FeedForward extends Module {
 export function sinusoidalPositions(maxLen: number, dim: number): Tensor {
   if (dim % 2 !== 0) throw new ShapeError('sinusoidalPositions', `dim must be even, got ${dim}`);
   const t = Tensor.zeros([maxLen, dim]);
-  for (let pos = 0; pos < maxLen; pos++) {
-    for (let i = 0; i < dim / 2; i++) {
-      const angle = pos / Math.pow(10000, (2 * i) / dim);
-      t.data[pos * dim + 2 * i] = Math.sin(angle);
-      t.data[pos * dim + 2 * i + 1] = Math.cos(angle);
-    }
-  }
+  sinusoidalFill(maxLen, dim, t.data);
   return t;
-}
-
-export function checkLastDim(where: string, x: Tensor, dim: number): void {
-  if (x.shape[x.ndim - 1] !== dim) throw new ShapeError(where, `expected last dim ${dim}, got input ${fmtShape(x.shape)}`);
 }

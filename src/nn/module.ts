@@ -9,6 +9,7 @@ import { Tensor } from '../autograd/tensor.js';
 /** A trainable tensor (requiresGrad = true). */
 export function Parameter(t: Tensor): Tensor {
   t.requiresGrad = true;
+  t.isParameter = true;
   return t;
 }
 

@@ -1,6 +1,7 @@
 /** Optimizers (SGD with momentum, Adam, AdamW), global-norm clipping and LR schedules. */
-import { ShapeError } from '../errors.js';
+import { DataError, ShapeError, ValueError } from '../errors.js';
 import type { Tensor } from '../autograd/tensor.js';
+import { getBackend } from '../kernels/backends.js';
 
 export interface OptimizerState {
   kind: string;
@@ -14,7 +15,7 @@ export abstract class Optimizer {
   lr: number;
   stepCount = 0;
   constructor(readonly params: Tensor[], lr: number) {
-    if (!(lr >= 0) || !Number.isFinite(lr)) throw new ShapeError(new.target.name, `learning rate must be a finite non-negative number, got ${lr}`);
+    if (!(lr >= 0) || !Number.isFinite(lr)) throw new ValueError(new.target.name, `learning rate must be a finite non-negative number, got ${lr}`);
     this.lr = lr;
   }
 
@@ -32,7 +33,7 @@ export abstract class Optimizer {
   }
 
   setState(s: OptimizerState): void {
-    if (s.kind !== this.constructor.name) throw new ShapeError(this.constructor.name, `state was saved by ${s.kind}`);
+    if (s.kind !== this.constructor.name) throw new DataError(this.constructor.name, `state was saved by ${s.kind}`);
     const own = this.slots();
     for (const [name, arrays] of Object.entries(own)) {
       const saved = s.slots[name];
@@ -54,19 +55,11 @@ export class SGD extends Optimizer {
   }
 
   step(): void {
-    const mu = this.opts.momentum ?? 0;
-    const wd = this.opts.weightDecay ?? 0;
+    const hyper = { lr: this.lr, momentum: this.opts.momentum ?? 0, weightDecay: this.opts.weightDecay ?? 0, nesterov: this.opts.nesterov ?? false };
     this.stepCount++;
+    const backend = getBackend();
     this.params.forEach((p, i) => {
-      if (!p.grad) return;
-      const g = p.grad.data;
-      const v = this.velocity[i]!;
-      const w = p.data;
-      for (let j = 0; j < w.length; j++) {
-        const gj = g[j]! + wd * w[j]!;
-        v[j] = mu * v[j]! + gj;
-        w[j] = w[j]! - this.lr * (this.opts.nesterov ? gj + mu * v[j]! : mu > 0 ? v[j]! : gj);
-      }
+      if (p.grad) backend.sgdUpdate(p.data, p.grad.data, this.velocity[i]!, hyper);
     });
   }
 
@@ -108,27 +101,11 @@ export class Adam extends Optimizer {
   step(): void {
     this.stepCount++;
     const t = this.stepCount;
-    const { beta1: b1, beta2: b2, eps, weightDecay: wd, lr } = this;
-    const bc1 = 1 - Math.pow(b1, t);
-    const bc2 = 1 - Math.pow(b2, t);
+    const { beta1, beta2, eps, weightDecay, lr, decoupled } = this;
+    const hyper = { lr, beta1, beta2, eps, weightDecay, decoupled, bc1: 1 - Math.pow(beta1, t), bc2: 1 - Math.pow(beta2, t) };
+    const backend = getBackend();
     this.params.forEach((p, i) => {
-      if (!p.grad) return;
-      const g = p.grad.data;
-      const m = this.m[i]!;
-      const v = this.v[i]!;
-      const w = p.data;
-      for (let j = 0; j < w.length; j++) {
-        let gj = g[j]!;
-        if (wd !== 0) {
-          if (this.decoupled) w[j] = w[j]! * (1 - lr * wd);
-          else gj += wd * w[j]!;
-        }
-        m[j] = b1 * m[j]! + (1 - b1) * gj;
-        v[j] = b2 * v[j]! + (1 - b2) * gj * gj;
-        const mHat = m[j]! / bc1;
-        const vHat = v[j]! / bc2;
-        w[j] = w[j]! - (lr * mHat) / (Math.sqrt(vHat) + eps);
-      }
+      if (p.grad) backend.adamUpdate(p.data, p.grad.data, this.m[i]!, this.v[i]!, hyper);
     });
   }
 
@@ -149,12 +126,13 @@ export class AdamW extends Adam {
  * clipping (NaN/Inf propagate so callers can stop on them).
  */
 export function clipGradNorm(params: Tensor[], maxNorm: number): number {
+  const backend = getBackend();
   let sq = 0;
-  for (const p of params) if (p.grad) for (const g of p.grad.data) sq += g * g;
+  for (const p of params) if (p.grad) sq = backend.sumSquares(p.grad.data, sq);
   const norm = Math.sqrt(sq);
   if (Number.isFinite(norm) && norm > maxNorm) {
     const s = maxNorm / (norm + 1e-6);
-    for (const p of params) if (p.grad) for (let j = 0; j < p.grad.data.length; j++) p.grad.data[j] *= s;
+    for (const p of params) if (p.grad) backend.scaleInPlace(p.grad.data, s);
   }
   return norm;
 }

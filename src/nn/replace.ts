@@ -2,7 +2,7 @@
  * The hook point through which sparsity (or any other Linear variant) enters a model without
  * editing model code: find the FFN and/or attention projections by category and swap them.
  */
-import { ShapeError } from '../errors.js';
+import { ValueError } from '../errors.js';
 import { MultiHeadAttention } from './attention.js';
 import { FeedForward, type LinearLike } from './layers.js';
 import type { Module } from './module.js';
@@ -20,7 +20,7 @@ export interface LinearSite {
 
 /** The Linear layers of the FFN blocks and/or attention projections (embeddings, norms and the output projection are never included). */
 export function linearSites(model: Module, layers: LayerSelection): LinearSite[] {
-  if (!['ffn', 'attention', 'all'].includes(layers)) throw new ShapeError('linearSites', `layers must be 'ffn', 'attention' or 'all', got '${String(layers)}'`);
+  if (!['ffn', 'attention', 'all'].includes(layers)) throw new ValueError('linearSites', `layers must be 'ffn', 'attention' or 'all', got '${String(layers)}'`);
   const out: LinearSite[] = [];
   for (const [name, m] of model.namedModules()) {
     const category = m instanceof FeedForward ? 'ffn' : m instanceof MultiHeadAttention ? 'attention' : null;

@@ -7,7 +7,8 @@ import { SparsityConfigError, ShapeError, fmtShape } from '../errors.js';
 import { withScope } from '../autograd/flops.js';
 import { Tensor, noGrad } from '../autograd/tensor.js';
 import { linear } from '../autograd/ops/matmul.js';
-import { nmKeepOffsets, unstructuredMask } from '../sparse/mask.js';
+import { getBackend } from '../kernels/backends.js';
+import { unstructuredMask } from '../sparse/mask.js';
 import { NMSparseTensor } from '../sparse/nm-tensor.js';
 import { maskedLinear, nmLatentLinear, type PrunedGradRule } from '../sparse/recipe-ops.js';
 import { Recipe, type RecipeStep } from '../sparse/recipe.js';
@@ -63,17 +64,12 @@ export class SparseLinear extends Module implements LinearLike {
       } else {
         const count = (outF * inF * st.n) / st.m;
         const indices = new Uint8Array(count);
-        nmKeepOffsets(this.weight.data, outF, inF, st.n, st.m, indices);
+        getBackend().nmKeepOffsets(this.weight.data, outF, inF, st.n, st.m, indices);
         this.pattern = new NMSparseTensor([outF, inF], st.n, st.m, new Float32Array(count), indices, this.layerName);
         this.keep = this.pattern.mask().data;
       }
       this.maskKey = key;
     });
-  }
-
-  private rule(st: RecipeStep): PrunedGradRule {
-    const coef = st.prunedGrad === 'scaled' ? st.alpha : st.prunedGrad === 'ste' || st.prunedGrad === 'srste' ? 1 : 0;
-    return { coef, lambda: st.prunedGrad === 'srste' ? st.lambda : 0, density: st.density, denseWeightGrad: st.denseWeightGrad };
   }
 
   forward(x: Tensor): Tensor {
@@ -82,7 +78,7 @@ export class SparseLinear extends Module implements LinearLike {
     return withScope({ layer: name, sparse: true }, () => {
       if (st.structure === 'none' || this.keep === null) return linear(x, this.weight, this.bias, name);
       if (x.shape[x.ndim - 1] !== this.inFeatures) throw new ShapeError(name, `input ${fmtShape(x.shape)} does not end in ${this.inFeatures}`);
-      const rule = this.rule(st);
+      const rule: PrunedGradRule = st;
       if (this.pattern !== null && st.alpha === 0) return nmLatentLinear(x, this.weight, this.bias, this.pattern, this.keep, rule, name);
       return maskedLinear(x, this.weight, this.bias, this.keep, this.scale(this.keep), rule, name);
     });
@@ -94,7 +90,7 @@ export class SparseLinear extends Module implements LinearLike {
     if (alpha === 0) return keep;
     const c = this.scaleCache;
     if (c && c.keep === keep && c.alpha === alpha) return c.scale;
-    const scale = Float32Array.from(keep, (k) => (k === 1 ? 1 : alpha));
+    const scale = getBackend().maskScale(keep, alpha);
     this.scaleCache = { keep, alpha, scale };
     return scale;
   }
@@ -107,8 +103,7 @@ export class SparseLinear extends Module implements LinearLike {
       w.data.set(this.weight.data);
       return w;
     }
-    const scale = this.scale(this.keep);
-    for (let i = 0; i < w.size; i++) w.data[i] = this.weight.data[i]! * scale[i]!;
+    getBackend().mulInto(this.weight.data, this.scale(this.keep), w.data);
     return w;
   }
 

@@ -4,6 +4,7 @@ import { add, mul } from '../autograd/ops/elementwise.js';
 import { linear } from '../autograd/ops/matmul.js';
 import { slice } from '../autograd/ops/shape.js';
 import { argmax } from '../autograd/ops/reduce.js';
+import { equalsMaskFill } from '../kernels/fill.js';
 import { Rng } from '../kernels/random.js';
 import { MultiHeadAttention, type KVCache } from './attention.js';
 import { Dropout, Embedding, FeedForward, LayerNorm, Linear, sinusoidalPositions } from './layers.js';
@@ -98,7 +99,7 @@ export class TransformerDecoderLayer extends Module {
 /** [B, S] 0/1 tensor with 1 at padding positions. */
 export function paddingMask(ids: ArrayLike<number>, shape: readonly [number, number], padId: number): Tensor {
   const m = Tensor.zeros(shape);
-  for (let i = 0; i < ids.length; i++) if (ids[i] === padId) m.data[i] = 1;
+  equalsMaskFill(ids, padId, m.data);
   return m;
 }
 

@@ -1,15 +1,14 @@
 /** The differentiable sparse Linear op: y = x·Wᵀ + b with W an NMSparseTensor. */
 import { ShapeError, fmtShape } from '../errors.js';
-import { Tensor, result } from '../autograd/tensor.js';
-import { columnSums } from '../autograd/ops/matmul.js';
-import { allocF32 } from '../kernels/storage.js';
-import { keptWeightGrad, sparseGather, sparseInputGrad } from './kernels.js';
+import { recordLinear } from '../autograd/linear-record.js';
+import type { Tensor } from '../autograd/tensor-core.js';
+import { getBackend } from '../kernels/backends.js';
 import type { NMSparseTensor } from './nm-tensor.js';
 
 /**
  * y = x·Wᵀ (+ b), W compressed [out, in]. Forward and input gradient run the sparse kernels;
  * the weight gradient is computed only at kept positions and delivered, in compressed layout,
- * to `weight.valuesTensor()`.
+ * to `weight.valuesTensor()`. FLOPs count at the density N/M (forward, dX and kept dW).
  */
 export function sparseLinear(x: Tensor, weight: NMSparseTensor, bias?: Tensor | null, op = 'sparseLinear'): Tensor {
   return sparseLinearValues(x, weight, weight.valuesTensor(), bias, op);
@@ -29,17 +28,11 @@ export function sparseLinearValues(x: Tensor, weight: NMSparseTensor, values: Te
     throw new ShapeError(op, `bias ${fmtShape(bias.shape)} must be [${outF}] for weight ${fmtShape(weight.shape)}`);
   }
   const rows = x.size / inF;
-  const csr = weight.rowsCsr();
-  const y = allocF32(rows * outF);
-  sparseGather({ x: x.data, inDim: inF, rowPtr: csr.rowPtr, col: csr.col, val: values.data, y, bias: bias ? bias.data : null }, rows);
-  const inputs = bias ? [x, values, bias] : [x, values];
-  return result(op, y, [...x.shape.slice(0, -1), outF], inputs, (g) => {
-    const grads: (Float32Array | null)[] = [null, null, null];
-    if (x.requiresGrad) {
-      grads[0] = sparseInputGrad(g, rows, outF, inF, weight.transposedCsr(values.data));
-    }
-    if (values.requiresGrad) grads[1] = keptWeightGrad(g, x.data, rows, inF, outF, csr);
-    if (bias?.requiresGrad) grads[2] = columnSums(g, rows, outF);
-    return bias ? grads : grads.slice(0, 2);
+  const w = { shape: weight.shape, n: weight.n, m: weight.m, indices: weight.indices, values: values.data };
+  const y = getBackend().alloc(rows * outF);
+  getBackend().nmForward(x.data, rows, w, bias ? bias.data : null, y);
+  return recordLinear(op, x, values, bias ?? null, outF, inF, y, { density: weight.n / weight.m, denseWeightGrad: false, sparse: true }, {
+    input: (g) => getBackend().nmInputGrad(g, rows, w),
+    weight: (g) => getBackend().nmKeptWeightGrad(g, x.data, rows, w),
   });
 }

@@ -4,9 +4,11 @@
  * (one byte each, ascending). Storage is (N/M)·(4 + 1)/4 = 1.25·N/M of the dense bytes.
  */
 import { ShapeError, SparsityConfigError, fmtShape } from '../errors.js';
-import { Tensor } from '../autograd/tensor.js';
-import { allocF32, allocI32 } from '../kernels/storage.js';
-import { nmKeepOffsets, validateNM } from './mask.js';
+import { Tensor } from '../autograd/tensor-core.js';
+import { getBackend, type NMWeight } from '../kernels/backends.js';
+import { firstInvalidOffset, gatherBy, nmForEachEntry, nmOffsetsFromMask, nmRowsCsr, transposeCsr } from '../kernels/nm-structure.js';
+import { allocI32 } from '../kernels/storage.js';
+import { validateNM } from './mask.js';
 
 export interface NMSparseJSON {
   shape: [number, number];
@@ -22,7 +24,7 @@ export interface CsrView {
   col: Int32Array;
 }
 
-export class NMSparseTensor {
+export class NMSparseTensor implements NMWeight {
   readonly shape: readonly [number, number];
   readonly n: number;
   readonly m: number;
@@ -37,10 +39,8 @@ export class NMSparseTensor {
     if (values.length !== expected || indices.length !== expected) {
       throw new ShapeError(name, `shape ${fmtShape(shape)} at ${n}:${m} needs ${expected} values and indices, got ${values.length} and ${indices.length}`);
     }
-    for (let e = 0; e < indices.length; e++) {
-      const ok = indices[e]! < m && (e % n === 0 || indices[e]! > indices[e - 1]!);
-      if (!ok) throw new SparsityConfigError(name, `index ${indices[e]} at entry ${e} is not a strictly ascending offset in [0, ${m})`);
-    }
+    const bad = firstInvalidOffset(indices, n, m);
+    if (bad >= 0) throw new SparsityConfigError(name, `index ${indices[bad]} at entry ${bad} is not a strictly ascending offset in [0, ${m})`);
     this.shape = [shape[0], shape[1]];
     this.n = n;
     this.m = m;
@@ -62,25 +62,16 @@ export class NMSparseTensor {
     if (opts.mask) {
       const mask = opts.mask;
       if (mask.size !== w.size) throw new ShapeError(name, `mask ${fmtShape(mask.shape)} does not match weight ${fmtShape(w.shape)}`);
-      let q = 0;
-      for (let g = 0; g < rows * (cols / m); g++) {
-        let kept = 0;
-        for (let j = 0; j < m; j++) {
-          if (mask.data[g * m + j] !== 0) {
-            if (kept < n) indices[q + kept] = j;
-            kept++;
-          }
-        }
-        if (kept !== n) {
-          const r = Math.floor(g / (cols / m));
-          throw new SparsityConfigError(name, `mask group ${g % (cols / m)} of row ${r} keeps ${kept} weights, not N=${n} of M=${m}`);
-        }
-        q += n;
+      const bad = nmOffsetsFromMask(mask.data, rows * (cols / m), n, m, indices);
+      if (bad !== null) {
+        const r = Math.floor(bad.group / (cols / m));
+        throw new SparsityConfigError(name, `mask group ${bad.group % (cols / m)} of row ${r} keeps ${bad.kept} weights, not N=${n} of M=${m}`);
       }
-    } else nmKeepOffsets(w.data, rows, cols, n, m, indices);
-    const values = allocF32(count);
-    for (let e = 0; e < count; e++) values[e] = w.data[Math.floor(e / n) * m + indices[e]!]!;
-    return new NMSparseTensor([rows, cols], n, m, values, indices, name);
+    } else getBackend().nmKeepOffsets(w.data, rows, cols, n, m, indices);
+    const values = getBackend().alloc(count);
+    const sp = new NMSparseTensor([rows, cols], n, m, values, indices, name);
+    getBackend().nmGather(w.data, sp, values);
+    return sp;
   }
 
   static fromJSON(j: NMSparseJSON): NMSparseTensor {
@@ -95,22 +86,20 @@ export class NMSparseTensor {
   toDense(): Tensor {
     const [rows, cols] = this.shape;
     const out = Tensor.zeros([rows, cols]);
-    this.forEachEntry((e, flat) => (out.data[flat] = this.values[e]!));
+    getBackend().nmScatter(this.values, this, out.data);
     return out;
   }
 
   /** 0/1 keep mask of the stored pattern. */
   mask(): Tensor {
     const out = Tensor.zeros(this.shape);
-    this.forEachEntry((_e, flat) => (out.data[flat] = 1));
+    getBackend().nmScatter(new Float32Array(this.nnz).fill(1), this, out.data);
     return out;
   }
 
   /** Calls fn(entry, flat dense index) for every stored entry, in storage order. */
   forEachEntry(fn: (entry: number, flat: number) => void): void {
-    const n = this.n;
-    const m = this.m;
-    for (let e = 0; e < this.indices.length; e++) fn(e, Math.floor(e / n) * m + this.indices[e]!);
+    nmForEachEntry(this.n, this.m, this.indices, fn);
   }
 
   get nnz(): number {
@@ -147,36 +136,15 @@ export class NMSparseTensor {
 
   /** Row-wise CSR (built once; the pattern is immutable). */
   rowsCsr(): CsrView {
-    if (this.csr === null) {
-      const [rows, cols] = this.shape;
-      const perRow = (cols / this.m) * this.n;
-      const rowPtr = allocI32(rows + 1);
-      for (let i = 0; i <= rows; i++) rowPtr[i] = i * perRow;
-      const col = allocI32(this.nnz);
-      this.forEachEntry((e, flat) => (col[e] = flat % cols));
-      this.csr = { rowPtr, col };
-    }
+    this.csr ??= nmRowsCsr(this.shape, this.n, this.m, this.indices, allocI32);
     return this.csr;
   }
 
   /** CSR of the transpose (columns as rows), with `values` gathered into that order. */
   transposedCsr(values: Float32Array = this.values): CsrView & { val: Float32Array } {
-    const [rows, cols] = this.shape;
-    const { col } = this.rowsCsr();
-    const count = new Int32Array(cols + 1);
-    for (let e = 0; e < col.length; e++) count[col[e]! + 1]!++;
-    for (let c = 0; c < cols; c++) count[c + 1]! += count[c]!;
-    const rowPtr = allocI32(cols + 1);
-    rowPtr.set(count);
-    const fill = Int32Array.from(count.subarray(0, cols));
-    const tCol = allocI32(col.length);
-    const val = allocF32(col.length);
-    const perRow = rows === 0 ? 0 : col.length / rows;
-    for (let e = 0; e < col.length; e++) {
-      const p = fill[col[e]!]!++;
-      tCol[p] = Math.floor(e / perRow);
-      val[p] = values[e]!;
-    }
-    return { rowPtr, col: tCol, val };
+    const t = transposeCsr(this.shape[0], this.shape[1], this.rowsCsr(), allocI32);
+    const val = getBackend().alloc(t.source.length);
+    gatherBy(values, t.source, val);
+    return { rowPtr: t.rowPtr, col: t.col, val };
   }
 }

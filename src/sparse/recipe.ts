@@ -9,8 +9,18 @@ import { validateNM } from './mask.js';
 export type RecipeKind = 'dense' | 'fixed' | 'ste' | 'srste' | 'pmd' | 'ssd' | 'gradual' | 'unstructured';
 export type DecayKind = 'staircase' | 'linear' | 'exponential';
 export type FrameKind = 'stepwise' | 'geometric' | 'custom';
-/** Gradient reaching pruned weights: 0, α·g, g, or g + λ·W. */
-export type PrunedGrad = 'zero' | 'scaled' | 'ste' | 'srste';
+/**
+ * The gradient a pruned weight gets, one vocabulary for recipe configs, steps and layer ops:
+ * 'zero' (none: the weight is frozen while pruned), 'scaled' (α·g, PMD) or 'ste' (the full g,
+ * straight-through). SR-STE is 'ste' plus its λ·W term (`lambda` > 0). Recipe strings and saved
+ * configs may still say 'frozen' (SSD's name for 'zero'); it is read as 'zero'.
+ */
+export type PrunedGrad = 'zero' | 'scaled' | 'ste';
+
+/** The coefficient c in g_pruned = c·g (+ λ·W): 0, α or 1. */
+export function prunedGradCoefficient(rule: { prunedGrad: PrunedGrad; alpha: number }): number {
+  return rule.prunedGrad === 'scaled' ? rule.alpha : rule.prunedGrad === 'ste' ? 1 : 0;
+}
 
 export interface RecipeConfig {
   kind: RecipeKind;
@@ -34,8 +44,8 @@ export interface RecipeConfig {
   beta: number;
   /** Exponential: α below this counts as 0. */
   threshold: number;
-  /** pmd: 'scaled' (α·g) or 'ste' (g). ssd: 'frozen' (0) or 'ste' (g). unstructured: 'zero' or 'ste'. */
-  prunedGrad: 'scaled' | 'ste' | 'frozen' | 'zero';
+  /** pmd: 'scaled' (α·g) or 'ste' (g). ssd: 'zero' or 'ste'. unstructured: 'zero' or 'ste'. srste: 'ste'. */
+  prunedGrad: PrunedGrad;
   /** SR-STE decay λ_W. */
   lambda: number;
   /** SSD frames (also allowed on pmd: α applies to the positions pruned under N_t:M_t). */
@@ -58,6 +68,7 @@ export interface RecipeStep {
   /** Recompute the mask from the latent weights before this step's forward. */
   refreshMask: boolean;
   prunedGrad: PrunedGrad;
+  /** SR-STE's λ: pruned weights also get λ·W (0 for every other recipe). */
   lambda: number;
   /** 'nm', 'unstructured' or 'none' (no mask at all). */
   structure: 'nm' | 'unstructured' | 'none';
@@ -105,9 +116,10 @@ export class Recipe {
     const w = partial.w ?? 1 / kMax;
     if (!(w > 0 && w <= 1)) throw new SparsityConfigError(where, `w must be in (0, 1], got ${w}`);
     if (!(beta > 0)) throw new SparsityConfigError(where, `beta must be > 0, got ${beta}`);
-    const defaults: Record<RecipeKind, RecipeConfig['prunedGrad']> = { dense: 'zero', fixed: 'zero', ste: 'ste', srste: 'ste', pmd: 'scaled', ssd: 'frozen', gradual: 'zero', unstructured: 'zero' };
-    const prunedGrad = partial.prunedGrad ?? defaults[kind];
-    const allowed: Record<RecipeKind, RecipeConfig['prunedGrad'][]> = { dense: ['zero'], fixed: ['zero'], ste: ['ste'], srste: ['ste'], pmd: ['scaled', 'ste'], ssd: ['frozen', 'ste'], gradual: ['zero'], unstructured: ['zero', 'ste'] };
+    const defaults: Record<RecipeKind, PrunedGrad> = { dense: 'zero', fixed: 'zero', ste: 'ste', srste: 'ste', pmd: 'scaled', ssd: 'zero', gradual: 'zero', unstructured: 'zero' };
+    const given = partial.prunedGrad as PrunedGrad | 'frozen' | undefined;
+    const prunedGrad: PrunedGrad = given === 'frozen' ? 'zero' : (given ?? defaults[kind]);
+    const allowed: Record<RecipeKind, PrunedGrad[]> = { dense: ['zero'], fixed: ['zero'], ste: ['ste'], srste: ['ste'], pmd: ['scaled', 'ste'], ssd: ['zero', 'ste'], gradual: ['zero'], unstructured: ['zero', 'ste'] };
     if (!allowed[kind].includes(prunedGrad)) {
       throw new SparsityConfigError(where, `prunedGrad '${prunedGrad}' is not allowed for ${kind}; allowed: ${allowed[kind].join(', ')}`);
     }
@@ -156,7 +168,7 @@ export class Recipe {
     if (c.kind === 'dense' || phase === 'dense') return denseStep();
     const tau = t - c.dense;
     const periodic = tau % c.interval === 0;
-    const hardGradMode = (): PrunedGrad => (c.prunedGrad === 'ste' ? (c.kind === 'srste' ? 'srste' : 'ste') : 'zero');
+    const hardGradMode = (): PrunedGrad => (c.prunedGrad === 'ste' ? 'ste' : 'zero');
     const nm = (n: number, m: number, alpha: number, refresh: boolean, pruned: PrunedGrad): RecipeStep => ({
       ...base, n, m, alpha, refreshMask: refresh, prunedGrad: pruned, structure: 'nm',
       density: alpha > 0 ? 1 : n / m, denseWeightGrad: pruned !== 'zero' && !(pruned === 'scaled' && alpha === 0),
@@ -195,7 +207,6 @@ export class Recipe {
           sparsity: c.sparsity, density: 1 - c.sparsity, denseWeightGrad: c.prunedGrad === 'ste',
         };
     }
-    return denseStep();
   }
 
   /** PMD α at τ steps into the decay window. */

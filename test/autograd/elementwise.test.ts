@@ -1,8 +1,9 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import * as ng from '../../src/index.js';
 import { ShapeError, Tensor } from '../../src/index.js';
 import { RUNS, arbBroadcastPair, arbShape, expectGrad, randTensor, readBroadcast, unravel } from '../helpers.js';
+import { describeEachBackend } from '../backends.js';
 
 const binaries = {
   add: [ng.add, (a: number, b: number) => a + b],
@@ -11,7 +12,7 @@ const binaries = {
   div: [ng.div, (a: number, b: number) => a / b],
 } as const;
 
-describe('binary ops with broadcasting', () => {
+describeEachBackend('binary ops with broadcasting', () => {
   for (const [name, [op, ref]] of Object.entries(binaries)) {
     it(`${name}: forward matches a reference loop`, () => {
       fc.assert(
@@ -83,7 +84,7 @@ function erfRef(x: number): number {
   return (2 / Math.sqrt(Math.PI)) * sum;
 }
 
-describe('unary ops', () => {
+describeEachBackend('unary ops', () => {
   for (const [name, op, ref, opts] of unaries) {
     it(`${name}: forward matches Math and gradcheck passes`, () => {
       fc.assert(

@@ -1,10 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import * as ng from '../../src/index.js';
 import { AutogradError, Rng, ShapeError, Tensor, gradcheck, noGrad } from '../../src/index.js';
 import { result } from '../../src/autograd/tensor.js';
 import { randTensor } from '../helpers.js';
+import { describeEachBackend } from '../backends.js';
 
-describe('Tensor creation and access', () => {
+describeEachBackend('Tensor creation and access', () => {
   it('zeros / ones / full / arange / fromArray / item / toArray', () => {
     expect(Array.from(Tensor.zeros([2, 2]).data)).toEqual([0, 0, 0, 0]);
     expect(Array.from(Tensor.ones([3]).data)).toEqual([1, 1, 1]);
@@ -52,7 +53,7 @@ describe('Tensor creation and access', () => {
   });
 });
 
-describe('backward', () => {
+describeEachBackend('backward', () => {
   it('accumulates through shared subexpressions (d/dx of x·x + x = 2x + 1)', () => {
     const x = Tensor.fromArray([1, -2, 3], [3], true);
     const y = x.mul(x).add(x).sum();
@@ -110,7 +111,7 @@ describe('backward', () => {
   });
 });
 
-describe('gradcheck itself', () => {
+describeEachBackend('gradcheck itself', () => {
   it('rejects a wrong gradient (so passing checks mean something)', () => {
     // exp with the derivative of x² — plausible-looking but wrong.
     const wrongExp = (x: Tensor): Tensor =>

@@ -1,11 +1,12 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import * as ng from '../../src/index.js';
 import { ShapeError, Tensor } from '../../src/index.js';
 import { matmulNaive } from '../../src/kernels/matmul.js';
 import { RUNS, expectGrad, maxAbsDiff, randTensor } from '../helpers.js';
+import { describeEachBackend } from '../backends.js';
 
-describe('matmul op', () => {
+describeEachBackend('matmul op', () => {
   it('2-D matmul matches the naive loop and passes gradcheck', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.nat(1000), (m, k, n, seed) => {

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import * as ng from '../../src/index.js';
 import { DataError, Rng, ShapeError, Tensor } from '../../src/index.js';
 import { RUNS, arbShape, expectGrad, maxAbsDiff, randTensor } from '../helpers.js';
+import { describeEachBackend } from '../backends.js';
 
 function refSoftmaxRows(x: Float32Array, cols: number): number[] {
   const out: number[] = [];
@@ -16,7 +17,7 @@ function refSoftmaxRows(x: Float32Array, cols: number): number[] {
   return out;
 }
 
-describe('softmax / logSoftmax', () => {
+describeEachBackend('softmax / logSoftmax', () => {
   it('match the definition on any axis, are stable for large inputs, and pass gradcheck', () => {
     fc.assert(
       fc.property(arbShape(1, 3, 5), fc.nat(1000), fc.nat(5), (shape, seed, r) => {
@@ -37,7 +38,7 @@ describe('softmax / logSoftmax', () => {
   });
 });
 
-describe('layerNorm', () => {
+describeEachBackend('layerNorm', () => {
   it('matches the definition and passes gradcheck with and without affine', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 2, max: 8 }), fc.nat(1000), (rows, cols, seed) => {
@@ -60,7 +61,7 @@ describe('layerNorm', () => {
   });
 });
 
-describe('embedding', () => {
+describeEachBackend('embedding', () => {
   it('gathers rows, scatters gradients (repeated ids accumulate), rejects bad ids', () => {
     const w = randTensor([5, 3], 7);
     const ids = [0, 4, 4, 2];
@@ -73,7 +74,7 @@ describe('embedding', () => {
   });
 });
 
-describe('dropout', () => {
+describeEachBackend('dropout', () => {
   it('is seeded, scales kept values by 1/(1-p), is identity in eval, and its gradient uses the same mask', () => {
     const x = randTensor([50, 20], 3);
     const a = ng.dropout(x, 0.3, new Rng(9));
@@ -92,7 +93,7 @@ describe('dropout', () => {
   });
 });
 
-describe('where / maskedFill', () => {
+describeEachBackend('where / maskedFill', () => {
   it('select with broadcasting and route gradients by the mask', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 5 }), fc.nat(1000), (r, c, seed) => {
@@ -113,7 +114,7 @@ describe('where / maskedFill', () => {
   });
 });
 
-describe('crossEntropy', () => {
+describeEachBackend('crossEntropy', () => {
   it('equals −mean log p with ignore index and PyTorch label smoothing, and passes gradcheck', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 2, max: 7 }), fc.double({ min: 0, max: 0.3, noNaN: true }), fc.nat(1000), (rows, classes, eps, seed) => {

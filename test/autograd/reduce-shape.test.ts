@@ -1,8 +1,9 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import * as ng from '../../src/index.js';
 import { ShapeError, Tensor } from '../../src/index.js';
 import { RUNS, arbShape, expectGrad, maxAbsDiff, randTensor, unravel } from '../helpers.js';
+import { describeEachBackend } from '../backends.js';
 
 /** A shape plus a non-empty subset of its axes (some given as negative numbers). */
 const arbShapeAxes = fc
@@ -26,7 +27,7 @@ function refReduce(x: Tensor, axes: number[], init: number, f: (acc: number, v: 
   return { shape, data };
 }
 
-describe('reductions', () => {
+describeEachBackend('reductions', () => {
   it('sum / mean / max match reference loops, keepdim or not, and pass gradcheck', () => {
     fc.assert(
       fc.property(arbShapeAxes, fc.boolean(), fc.nat(1000), ({ shape, axes }, keepdim, seed) => {
@@ -63,7 +64,7 @@ describe('reductions', () => {
   });
 });
 
-describe('shape ops', () => {
+describeEachBackend('shape ops', () => {
   it('reshape is a view with -1 inference, and its gradient flows', () => {
     fc.assert(
       fc.property(arbShape(1, 3), fc.nat(1000), (shape, seed) => {

@@ -1,11 +1,12 @@
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
-import { gemm, gemmBatched } from '../../src/kernels/gemm.js';
-import { matmulNaive, matmulRows } from '../../src/kernels/matmul.js';
+import { afterAll, expect, it } from 'vitest';
+import { getBackend } from '../../src/kernels/backends.js';
+import { matmulNaive } from '../../src/kernels/matmul.js';
 import { Rng } from '../../src/kernels/random.js';
 import { allocF32 } from '../../src/kernels/storage.js';
 import { getThreads, setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
 import { RUNS } from '../helpers.js';
+import { describeEachBackend } from '../backends.js';
 
 function rand(n: number, seed: number): Float32Array {
   const rng = new Rng(seed);
@@ -23,7 +24,7 @@ afterAll(() => {
   setParallelMinCost(1 << 20);
 });
 
-describe('packed matmul kernel', () => {
+describeEachBackend('dense products (gemm, gemmBatched)', () => {
   it('all transpose forms equal the naive loop, with and without accumulation', () => {
     fc.assert(
       fc.property(arbDim, arbDim, arbDim, fc.boolean(), fc.boolean(), fc.boolean(), fc.nat(1000), (m, n, k, transA, transB, accumulate, seed) => {
@@ -31,7 +32,7 @@ describe('packed matmul kernel', () => {
         const b = rand(k * n, seed + 1);
         const c0 = rand(m * n, seed + 2);
         const c = Float32Array.from(c0);
-        matmulRows(a, 0, b, 0, c, 0, { m, n, k, transA, transB, accumulate }, 0, m);
+        getBackend().gemm(a, 0, b, 0, c, 0, { m, n, k, transA, transB, accumulate });
         const ref = matmulNaive(a, b, { m, n, k, transA, transB });
         const tol = 1e-5 * Math.sqrt(k) * 4;
         for (let i = 0; i < ref.length; i++) expect(Math.abs(c[i]! - (ref[i]! + (accumulate ? c0[i]! : 0)))).toBeLessThan(tol);
@@ -45,7 +46,7 @@ describe('packed matmul kernel', () => {
     const a = rand(3 * m * k, 1);
     const b = rand(2 * k * n, 2);
     const c = new Float32Array(3 * m * n);
-    gemmBatched({ a, b, c, aOffs: Int32Array.of(0, m * k, 2 * m * k), bOffs: Int32Array.of(k * n, 0, k * n), cOffs: Int32Array.of(0, m * n, 2 * m * n), spec: { m, n, k, transA: false, transB: false, accumulate: false } });
+    getBackend().gemmBatched({ a, b, c, aOffs: Int32Array.of(0, m * k, 2 * m * k), bOffs: Int32Array.of(k * n, 0, k * n), cOffs: Int32Array.of(0, m * n, 2 * m * n), spec: { m, n, k, transA: false, transB: false, accumulate: false } });
     for (let i = 0; i < 3; i++) {
       const bOff = i === 1 ? 0 : k * n;
       const ref = matmulNaive(a.subarray(i * m * k, (i + 1) * m * k), b.subarray(bOff, bOff + k * n), { m, n, k, transA: false, transB: false });
@@ -67,7 +68,7 @@ describe('packed matmul kernel', () => {
       const results = [1, 2, 3].map((t) => {
         setThreads(t);
         const c = allocF32(m * n);
-        gemm(a, 0, b, 0, c, 0, { m, n, k, transA, transB, accumulate: false });
+        getBackend().gemm(a, 0, b, 0, c, 0, { m, n, k, transA, transB, accumulate: false });
         return c;
       });
       expect(Buffer.from(results[1]!.buffer).equals(Buffer.from(results[0]!.buffer))).toBe(true);
@@ -79,7 +80,7 @@ describe('packed matmul kernel', () => {
       const b = rand(5 * 20 * 9, 5);
       const c = allocF32(5 * 12 * 9);
       const offs = (s: number): Int32Array => Int32Array.from({ length: 5 }, (_v, i) => i * s);
-      gemmBatched({ a, b, c, aOffs: offs(240), bOffs: offs(180), cOffs: offs(108), spec: { m: 12, n: 9, k: 20, transA: false, transB: false, accumulate: false } });
+      getBackend().gemmBatched({ a, b, c, aOffs: offs(240), bOffs: offs(180), cOffs: offs(108), spec: { m: 12, n: 9, k: 20, transA: false, transB: false, accumulate: false } });
       return Array.from(c);
     });
     expect(batched[1]).toEqual(batched[0]);

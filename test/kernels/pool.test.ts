@@ -3,7 +3,6 @@ import { WorkerError } from '../../src/errors.js';
 import { gemm } from '../../src/kernels/gemm.js';
 import { matmulNaive } from '../../src/kernels/matmul.js';
 import { allocF32 } from '../../src/kernels/storage.js';
-import { EXITING, THROWING } from '../../src/kernels/threads/faults.js';
 import { getThreads, parallelRows, poolSize, setParallelMinCost, setThreads, shutdownPool, splitRows } from '../../src/kernels/threads/pool.js';
 
 const prev = getThreads();
@@ -44,8 +43,8 @@ describe('worker pool', () => {
     setThreads(2);
     setParallelMinCost(0);
     const out = allocF32(4096);
-    expect(() => parallelRows(THROWING, { out, failAt: 4000 }, 4096, 1, 1e9)).toThrow(WorkerError);
-    expect(() => parallelRows(THROWING, { out, failAt: 4000 }, 4096, 1, 1e9)).toThrow(/injected failure at row 4000/);
+    expect(() => parallelRows('throwingRows', { out, failAt: 4000 }, 4096, 1, 1e9)).toThrow(WorkerError);
+    expect(() => parallelRows('throwingRows', { out, failAt: 4000 }, 4096, 1, 1e9)).toThrow(/injected failure at row 4000/);
     checkGemm();
   });
 
@@ -54,7 +53,7 @@ describe('worker pool', () => {
     setParallelMinCost(0);
     const out = allocF32(4096);
     const t0 = Date.now();
-    expect(() => parallelRows(EXITING, { out, failAt: 3000 }, 4096, 1, 1e9)).toThrow(/worker died/);
+    expect(() => parallelRows('exitingRows', { out, failAt: 3000 }, 4096, 1, 1e9)).toThrow(/worker died/);
     expect(Date.now() - t0).toBeLessThan(10_000);
     checkGemm();
     expect(poolSize()).toBe(1);

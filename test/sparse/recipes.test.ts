@@ -68,7 +68,7 @@ describe('schedules follow RECIPES.md (table-driven)', () => {
     expect(f.at(5).prunedGrad).toBe('zero');
     const s = P('srste:2:4,interval=2,steps=10');
     expect([0, 1, 2, 3].map((t) => s.at(t).refreshMask)).toEqual([true, false, true, false]);
-    expect([s.at(1).prunedGrad, s.at(1).lambda]).toEqual(['srste', 2e-4]);
+    expect([s.at(1).prunedGrad, s.at(1).lambda]).toEqual(['ste', 2e-4]); // SR-STE = straight-through + λ·W
     expect(P('srste:2:4,lambda=0.001,steps=3').at(0).lambda).toBe(0.001);
   });
 

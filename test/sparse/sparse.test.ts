@@ -1,10 +1,11 @@
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import * as ng from '../../src/index.js';
 import { NMSparseTensor, SparsityConfigError, Tensor, nmMask, sparseLinear, unstructuredMask } from '../../src/index.js';
 import { sparseLinearValues } from '../../src/sparse/linear-op.js';
 import { getThreads, setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
 import { RUNS, expectGrad, maxAbsDiff, randTensor } from '../helpers.js';
+import { describeEachBackend } from '../backends.js';
 
 const prevThreads = getThreads();
 afterAll(() => {
@@ -27,7 +28,7 @@ function tiedWeights(rows: number, cols: number, seed: number): Tensor {
   return t;
 }
 
-describe('N:M masks', () => {
+describeEachBackend('N:M masks', () => {
   it('keep exactly n per group, the n largest |w|, ties to the lower index; idempotent', () => {
     fc.assert(
       fc.property(arbNM, fc.nat(1000), ({ rows, groups, n, m }, seed) => {
@@ -73,7 +74,7 @@ describe('N:M masks', () => {
   });
 });
 
-describe('NMSparseTensor', () => {
+describeEachBackend('NMSparseTensor', () => {
   it('toDense(fromDense(W)) equals W ⊙ mask; sizes and serialisation round-trip', () => {
     fc.assert(
       fc.property(arbNM, fc.nat(1000), ({ rows, groups, n, m }, seed) => {
@@ -102,7 +103,7 @@ describe('NMSparseTensor', () => {
   });
 });
 
-describe('sparse kernels and sparseLinear', () => {
+describeEachBackend('sparse kernels and sparseLinear', () => {
   it('forward, dX and kept-position dW equal the dense computation on masked weights (every m in 2..32)', () => {
     fc.assert(
       fc.property(arbNM, fc.integer({ min: 1, max: 19 }), fc.integer({ min: 1, max: 9 }), fc.nat(1000), ({ groups, n, m }, rows, outF, seed) => {

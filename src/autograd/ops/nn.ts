@@ -1,10 +1,9 @@
-import { DataError, ShapeError, fmtShape } from '../../errors.js';
-import { layerNormBackwardRows, layerNormRows, logSoftmaxBackwardRows, softmaxBackwardRows, softmaxRows } from '../../kernels/norm.js';
+import { DataError, ShapeError, ValueError, fmtShape } from '../../errors.js';
+import { getBackend } from '../../kernels/backends.js';
 import type { Rng } from '../../kernels/random.js';
-import { allocF32 } from '../../kernels/storage.js';
-import { broadcastShapes, expandKernel, normAxis, sizeOf, sumToShape } from '../../kernels/shape.js';
+import { broadcastShapes, normAxis, sizeOf } from '../../kernels/shape.js';
 import { currentScope, report } from '../flops.js';
-import { Tensor, result } from '../tensor.js';
+import { Tensor, result } from '../tensor-core.js';
 import { permute } from './shape.js';
 
 function alongAxis(op: string, x: Tensor, axis: number, fn: (t: Tensor) => Tensor): Tensor {
@@ -22,14 +21,14 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   return alongAxis('softmax', x, axis, (t) => {
     const cols = t.shape[t.ndim - 1]!;
     const rows = cols === 0 ? 0 : t.size / cols;
-    const out = allocF32(t.size);
-    softmaxRows(t.data, rows, cols, out, false);
+    const out = getBackend().alloc(t.size);
+    getBackend().softmaxRows(t.data, rows, cols, out, false);
     const scope = currentScope();
     report(scope, 'forward', 'elementwise', 4 * t.size);
     return result('softmax', out, t.shape, [t], (g) => {
       report(scope, 'backward-input', 'elementwise', 4 * t.size);
-      const gx = new Float32Array(t.size);
-      softmaxBackwardRows(out, g, rows, cols, gx);
+      const gx = getBackend().alloc(t.size);
+      getBackend().softmaxBackwardRows(out, g, rows, cols, gx);
       return [gx];
     });
   });
@@ -40,14 +39,14 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
   return alongAxis('logSoftmax', x, axis, (t) => {
     const cols = t.shape[t.ndim - 1]!;
     const rows = cols === 0 ? 0 : t.size / cols;
-    const out = allocF32(t.size);
-    softmaxRows(t.data, rows, cols, out, true);
+    const out = getBackend().alloc(t.size);
+    getBackend().softmaxRows(t.data, rows, cols, out, true);
     const scope = currentScope();
     report(scope, 'forward', 'elementwise', 4 * t.size);
     return result('logSoftmax', out, t.shape, [t], (g) => {
       report(scope, 'backward-input', 'elementwise', 4 * t.size);
-      const gx = new Float32Array(t.size);
-      logSoftmaxBackwardRows(out, g, rows, cols, gx);
+      const gx = getBackend().alloc(t.size);
+      getBackend().logSoftmaxBackwardRows(out, g, rows, cols, gx);
       return [gx];
     });
   });
@@ -61,22 +60,20 @@ export function layerNorm(x: Tensor, gamma: Tensor | null = null, beta: Tensor |
     if (p && (p.ndim !== 1 || p.shape[0] !== cols)) throw new ShapeError('layerNorm', `${name} ${fmtShape(p.shape)} must be [${cols}] for input ${fmtShape(x.shape)}`);
   }
   const rows = x.size / cols;
-  const out = allocF32(x.size);
-  const mean = new Float32Array(rows);
-  const rstd = new Float32Array(rows);
-  layerNormRows(x.data, rows, cols, gamma?.data ?? null, beta?.data ?? null, eps, out, mean, rstd);
+  const out = getBackend().alloc(x.size);
+  const mean = getBackend().alloc(rows);
+  const rstd = getBackend().alloc(rows);
+  getBackend().layerNormRows(x.data, rows, cols, gamma?.data ?? null, beta?.data ?? null, eps, out, mean, rstd);
   const inputs = [x, ...(gamma ? [gamma] : []), ...(beta ? [beta] : [])];
   const scope = currentScope();
   report(scope, 'forward', 'elementwise', 8 * x.size);
   return result('layerNorm', out, x.shape, inputs, (g) => {
     report(scope, 'backward-input', 'elementwise', 10 * x.size);
-    const dx = x.requiresGrad ? new Float32Array(x.size) : null;
-    const dg = gamma?.requiresGrad ? new Float64Array(cols) : null;
-    const db = beta?.requiresGrad ? new Float64Array(cols) : null;
-    layerNormBackwardRows(x.data, g, rows, cols, gamma?.data ?? null, mean, rstd, dx, dg, db);
+    const need = { dx: x.requiresGrad, dGamma: gamma?.requiresGrad ?? false, dBeta: beta?.requiresGrad ?? false };
+    const { dx, dGamma, dBeta } = getBackend().layerNormBackwardRows(x.data, g, rows, cols, gamma?.data ?? null, mean, rstd, need);
     const grads: (Float32Array | null)[] = [dx];
-    if (gamma) grads.push(dg && Float32Array.from(dg));
-    if (beta) grads.push(db && Float32Array.from(db));
+    if (gamma) grads.push(dGamma);
+    if (beta) grads.push(dBeta);
     return grads;
   });
 }
@@ -87,40 +84,38 @@ export function embedding(weight: Tensor, ids: ArrayLike<number>, idsShape: read
   if (sizeOf(idsShape) !== ids.length) throw new ShapeError('embedding', `ids shape ${fmtShape(idsShape)} does not hold ${ids.length} ids`);
   const [vocab, dim] = weight.shape as [number, number];
   const n = ids.length;
-  const out = allocF32(n * dim);
   for (let i = 0; i < n; i++) {
     const id = ids[i]!;
     if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new DataError('embedding', `id ${id} at position ${i} is outside [0, ${vocab})`);
-    out.set(weight.data.subarray(id * dim, (id + 1) * dim), i * dim);
   }
   const idsCopy = Int32Array.from(ids);
+  const out = getBackend().alloc(n * dim);
+  getBackend().gatherRows(weight.data, dim, idsCopy, out);
   const scope = currentScope();
   return result('embedding', out, [...idsShape, dim], [weight], (g) => {
     report(scope, 'backward-weight', 'elementwise', n * dim);
-    const gw = allocF32(weight.size);
-    for (let i = 0; i < n; i++) {
-      const o = idsCopy[i]! * dim;
-      for (let j = 0; j < dim; j++) gw[o + j] += g[i * dim + j]!;
-    }
+    const gw = getBackend().alloc(weight.size);
+    getBackend().scatterAddRows(g, idsCopy, dim, gw);
     return [gw];
   });
 }
 
 /** Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1−p). */
 export function dropout(x: Tensor, p: number, rng: Rng, training = true): Tensor {
-  if (!(p >= 0 && p < 1)) throw new ShapeError('dropout', `p must be in [0, 1), got ${p}`);
+  if (!(p >= 0 && p < 1)) throw new ValueError('dropout', `p must be in [0, 1), got ${p}`);
   if (!training || p === 0) return x;
   const scale = 1 / (1 - p);
-  const keep = new Float32Array(x.size);
-  for (let i = 0; i < keep.length; i++) keep[i] = rng.uniform() >= p ? scale : 0;
-  const out = allocF32(x.size);
-  for (let i = 0; i < out.length; i++) out[i] = x.data[i]! * keep[i]!;
+  const backend = getBackend();
+  const keep = backend.alloc(x.size);
+  backend.dropoutMask(rng, p, scale, keep);
+  const out = backend.alloc(x.size);
+  backend.mulInto(x.data, keep, out);
   const scope = currentScope();
   report(scope, 'forward', 'elementwise', x.size);
   return result('dropout', out, x.shape, [x], (g) => {
     report(scope, 'backward-input', 'elementwise', x.size);
-    const gx = new Float32Array(g.length);
-    for (let i = 0; i < g.length; i++) gx[i] = g[i]! * keep[i]!;
+    const gx = getBackend().alloc(g.length);
+    getBackend().mulInto(g, keep, gx);
     return [gx];
   });
 }
@@ -132,31 +127,26 @@ export function dropout(x: Tensor, p: number, rng: Rng, training = true): Tensor
 export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes('where', cond.shape, a.shape, b.shape);
   const n = sizeOf(shape);
-  const c = new Float32Array(n);
-  const av = new Float32Array(n);
-  const bv = new Float32Array(n);
-  expandKernel(cond.data, cond.shape, shape, c);
-  expandKernel(a.data, a.shape, shape, av);
-  expandKernel(b.data, b.shape, shape, bv);
-  const out = allocF32(n);
-  for (let i = 0; i < n; i++) out[i] = c[i] !== 0 ? av[i]! : bv[i]!;
+  const backend = getBackend();
+  const expanded = (t: Tensor): Float32Array => {
+    const v = backend.alloc(n);
+    backend.expand(t.data, t.shape, shape, v);
+    return v;
+  };
+  const c = expanded(cond);
+  const out = backend.alloc(n);
+  backend.where(c, expanded(a), expanded(b), out);
   const scope = currentScope();
   report(scope, 'forward', 'elementwise', n);
   return result('where', out, shape, [a, b], (g) => {
     report(scope, 'backward-input', 'elementwise', n);
-    let ga: Float32Array | null = null;
-    let gb: Float32Array | null = null;
-    if (a.requiresGrad) {
-      const t = new Float32Array(n);
-      for (let i = 0; i < n; i++) t[i] = c[i] !== 0 ? g[i]! : 0;
-      ga = sumToShape(t, shape, a.shape);
-    }
-    if (b.requiresGrad) {
-      const t = new Float32Array(n);
-      for (let i = 0; i < n; i++) t[i] = c[i] !== 0 ? 0 : g[i]!;
-      gb = sumToShape(t, shape, b.shape);
-    }
-    return [ga, gb];
+    const grad = (t: Tensor, whenSet: boolean): Float32Array | null => {
+      if (!t.requiresGrad) return null;
+      const sel = getBackend().alloc(n);
+      getBackend().selectGrad(c, g, whenSet, sel);
+      return getBackend().sumToShape(sel, shape, t.shape);
+    };
+    return [grad(a, true), grad(b, false)];
   });
 }
 
@@ -186,46 +176,33 @@ export function crossEntropy(logits: Tensor, targets: ArrayLike<number>, opts: C
   const ignore = opts.ignoreIndex ?? -100;
   const eps = opts.labelSmoothing ?? 0;
   const reduction = opts.reduction ?? 'mean';
-  if (!(eps >= 0 && eps <= 1)) throw new ShapeError('crossEntropy', `labelSmoothing must be in [0, 1], got ${eps}`);
+  if (!(eps >= 0 && eps <= 1)) throw new ValueError('crossEntropy', `labelSmoothing must be in [0, 1], got ${eps}`);
   const classes = logits.shape[logits.ndim - 1];
   if (classes === undefined || classes === 0) throw new ShapeError('crossEntropy', `logits need a class dim, got ${fmtShape(logits.shape)}`);
   const rows = logits.size / classes;
   if (targets.length !== rows) {
     throw new ShapeError('crossEntropy', `${targets.length} targets for logits ${fmtShape(logits.shape)} (${rows} rows)`);
   }
-  const logp = new Float32Array(logits.size);
-  softmaxRows(logits.data, rows, classes, logp, true);
-  let total = 0;
-  let count = 0;
   for (let r = 0; r < rows; r++) {
     const t = targets[r]!;
     if (t === ignore) continue;
     if (!Number.isInteger(t) || t < 0 || t >= classes) throw new DataError('crossEntropy', `target ${t} at row ${r} is outside [0, ${classes}) and is not the ignore index ${ignore}`);
-    const o = r * classes;
-    let smooth = 0;
-    if (eps > 0) {
-      for (let j = 0; j < classes; j++) smooth += logp[o + j]!;
-      smooth /= classes;
-    }
-    total += -(1 - eps) * logp[o + t]! - eps * smooth;
-    count++;
   }
-  const denom = reduction === 'mean' ? Math.max(count, 1) : 1;
-  const out = new Float32Array([count === 0 ? 0 : total / denom]);
   const tgt = Int32Array.from(targets);
+  const backend = getBackend();
+  const logp = backend.alloc(logits.size);
+  backend.softmaxRows(logits.data, rows, classes, logp, true);
+  const { total, count } = backend.crossEntropyLoss(logp, tgt, rows, classes, ignore, eps);
+  const denom = reduction === 'mean' ? Math.max(count, 1) : 1;
+  const out = backend.alloc(1);
+  out[0] = count === 0 ? 0 : total / denom;
   const scope = currentScope();
   report(scope, 'forward', 'elementwise', 5 * logits.size);
   return result('crossEntropy', out, [], [logits], (g) => {
     report(scope, 'backward-input', 'elementwise', 3 * logits.size);
     const scale = g[0]! / denom;
-    const gx = allocF32(logits.size);
-    for (let r = 0; r < rows; r++) {
-      const t = tgt[r]!;
-      if (t === ignore) continue;
-      const o = r * classes;
-      for (let j = 0; j < classes; j++) gx[o + j] = (Math.exp(logp[o + j]!) - eps / classes) * scale;
-      gx[o + t] -= (1 - eps) * scale;
-    }
+    const gx = getBackend().alloc(logits.size);
+    getBackend().crossEntropyBackward(logp, tgt, rows, classes, ignore, eps, scale, gx);
     return [gx];
   });
 }

@@ -1,9 +1,8 @@
 import { ShapeError, fmtShape } from '../../errors.js';
-import { maxAxisKernel, sumAxisKernel } from '../../kernels/reduce.js';
-import { allocF32 } from '../../kernels/storage.js';
+import { getBackend } from '../../kernels/backends.js';
 import { normAxis, sizeOf } from '../../kernels/shape.js';
 import { currentScope, report } from '../flops.js';
-import { Tensor, result } from '../tensor.js';
+import { Tensor, result } from '../tensor-core.js';
 import { reshape } from './shape.js';
 
 export type Axes = number | readonly number[] | undefined;
@@ -22,16 +21,14 @@ function split(x: Tensor, axis: number): [number, number, number] {
 
 function sumOne(x: Tensor, axis: number): Tensor {
   const [outer, len, inner] = split(x, axis);
-  const out = allocF32(outer * inner);
-  sumAxisKernel(x.data, outer, len, inner, out);
+  const out = getBackend().alloc(outer * inner);
+  getBackend().sumAxis(x.data, outer, len, inner, out);
   report(currentScope(), 'forward', 'elementwise', x.size);
   const shape = [...x.shape];
   shape[axis] = 1;
   return result('sum', out, shape, [x], (g) => {
-    const gx = new Float32Array(x.size);
-    for (let o = 0; o < outer; o++) {
-      for (let l = 0; l < len; l++) gx.set(g.subarray(o * inner, (o + 1) * inner), (o * len + l) * inner);
-    }
+    const gx = getBackend().alloc(x.size);
+    getBackend().repeatAxis(g, outer, len, inner, gx);
     return [gx];
   });
 }
@@ -56,11 +53,14 @@ export function mean(x: Tensor, axes?: Axes, keepdim = false): Tensor {
   const count = ax.reduce((n, a) => n * x.shape[a]!, 1);
   if (count === 0) throw new ShapeError('mean', `mean over an empty axis of shape ${fmtShape(x.shape)}`);
   const s = sum(x, ax, keepdim);
-  const out = allocF32(s.size);
-  for (let i = 0; i < out.length; i++) out[i] = s.data[i]! / count;
+  const out = getBackend().alloc(s.size);
+  getBackend().divScalar(s.data, count, out);
+  const scope = currentScope();
+  report(scope, 'forward', 'elementwise', out.length);
   return result('mean', out, s.shape, [s], (g) => {
-    const gs = new Float32Array(g.length);
-    for (let i = 0; i < g.length; i++) gs[i] = g[i]! / count;
+    report(scope, 'backward-input', 'elementwise', g.length);
+    const gs = getBackend().alloc(g.length);
+    getBackend().divScalar(g, count, gs);
     return [gs];
   });
 }
@@ -68,17 +68,15 @@ export function mean(x: Tensor, axes?: Axes, keepdim = false): Tensor {
 function maxOne(x: Tensor, axis: number): Tensor {
   const [outer, len, inner] = split(x, axis);
   if (len === 0) throw new ShapeError('max', `max over an empty axis ${axis} of shape ${fmtShape(x.shape)}`);
-  const out = allocF32(outer * inner);
+  const out = getBackend().alloc(outer * inner);
   const arg = new Int32Array(outer * inner);
-  maxAxisKernel(x.data, outer, len, inner, out, arg);
+  getBackend().maxAxis(x.data, outer, len, inner, out, arg);
   report(currentScope(), 'forward', 'elementwise', x.size);
   const shape = [...x.shape];
   shape[axis] = 1;
   return result('max', out, shape, [x], (g) => {
-    const gx = new Float32Array(x.size);
-    for (let o = 0; o < outer; o++) {
-      for (let i = 0; i < inner; i++) gx[(o * len + arg[o * inner + i]!) * inner + i] = g[o * inner + i]!;
-    }
+    const gx = getBackend().alloc(x.size);
+    getBackend().maxAxisBackward(g, arg, outer, len, inner, gx);
     return [gx];
   });
 }
@@ -95,8 +93,8 @@ export function max(x: Tensor, axes?: Axes, keepdim = false): Tensor {
 export function argmax(x: Tensor, axis = -1): Int32Array {
   const a = normAxis('argmax', axis, x.ndim);
   const [outer, len, inner] = split(x, a);
-  const out = new Float32Array(outer * inner);
+  const out = getBackend().alloc(outer * inner);
   const arg = new Int32Array(outer * inner);
-  maxAxisKernel(x.data, outer, len, inner, out, arg);
+  getBackend().maxAxis(x.data, outer, len, inner, out, arg);
   return arg;
 }

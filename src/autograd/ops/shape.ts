@@ -1,7 +1,7 @@
 import { ShapeError, fmtShape } from '../../errors.js';
-import { allocF32 } from '../../kernels/storage.js';
-import { broadcastShapes, expandKernel, normAxis, sameShape, sizeOf, stridesOf, sumToShape } from '../../kernels/shape.js';
-import { Tensor, result } from '../tensor.js';
+import { getBackend } from '../../kernels/backends.js';
+import { broadcastShapes, normAxis, sameShape, sizeOf } from '../../kernels/shape.js';
+import { Tensor, result } from '../tensor-core.js';
 
 /** A view with a new shape (no copy). One dim may be -1 (inferred). */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
@@ -27,43 +27,15 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
     throw new ShapeError('permute', `permutation ${fmtShape(perm)} is not a permutation of ${nd} dims for shape ${fmtShape(x.shape)}`);
   }
   const outShape = p.map((a) => x.shape[a]!);
-  const out = allocF32(x.size);
-  permuteKernel(x.data, x.shape, p, out);
+  const out = getBackend().alloc(x.size);
+  getBackend().permute(x.data, x.shape, p, out);
   const inv = new Array<number>(nd);
   p.forEach((a, i) => (inv[a] = i));
   return result('permute', out, outShape, [x], (g) => {
-    const gx = new Float32Array(x.size);
-    permuteKernel(g, outShape, inv, gx);
+    const gx = getBackend().alloc(x.size);
+    getBackend().permute(g, outShape, inv, gx);
     return [gx];
   });
-}
-
-function permuteKernel(src: Float32Array, shape: readonly number[], perm: readonly number[], out: Float32Array): void {
-  const nd = shape.length;
-  const st = stridesOf(shape);
-  const outShape = perm.map((a) => shape[a]!);
-  const srcStride = perm.map((a) => st[a]!);
-  if (out.length === 0) return;
-  if (nd === 0) {
-    out[0] = src[0]!;
-    return;
-  }
-  const inner = outShape[nd - 1]!;
-  const sInner = srcStride[nd - 1]!;
-  const outer = out.length / inner;
-  const idx = new Array<number>(nd).fill(0);
-  let base = 0;
-  let o = 0;
-  for (let r = 0; r < outer; r++) {
-    for (let j = 0, q = base; j < inner; j++, q += sInner) out[o++] = src[q]!;
-    for (let d = nd - 2; d >= 0; d--) {
-      idx[d]!++;
-      base += srcStride[d]!;
-      if (idx[d]! < outShape[d]!) break;
-      base -= srcStride[d]! * idx[d]!;
-      idx[d] = 0;
-    }
-  }
 }
 
 /** Swaps two dims (default: the last two). */
@@ -91,11 +63,11 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
   const outShape = [...x.shape];
   outShape[ax] = e - s;
   const w = (e - s) * inner;
-  const out = allocF32(outer * w);
-  for (let o = 0; o < outer; o++) out.set(x.data.subarray(o * len * inner + s * inner, o * len * inner + e * inner), o * w);
+  const out = getBackend().alloc(outer * w);
+  getBackend().copyBlocks(x.data, s * inner, len * inner, out, 0, w, w, outer);
   return result('slice', out, outShape, [x], (g) => {
-    const gx = new Float32Array(x.size);
-    for (let o = 0; o < outer; o++) gx.set(g.subarray(o * w, (o + 1) * w), o * len * inner + s * inner);
+    const gx = getBackend().alloc(x.size);
+    getBackend().copyBlocks(g, 0, w, gx, s * inner, len * inner, w, outer);
     return [gx];
   });
 }
@@ -115,22 +87,23 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   const total = tensors.reduce((s, t) => s + t.shape[ax]!, 0);
   const outShape = [...first.shape];
   outShape[ax] = total;
-  const out = allocF32(outer * total * inner);
+  const backend = getBackend();
+  const out = backend.alloc(outer * total * inner);
   const row = total * inner;
   let off = 0;
   const offsets: number[] = [];
   for (const t of tensors) {
     const w = t.shape[ax]! * inner;
     offsets.push(off);
-    for (let o = 0; o < outer; o++) out.set(t.data.subarray(o * w, (o + 1) * w), o * row + off);
+    backend.copyBlocks(t.data, 0, w, out, off, row, w, outer);
     off += w;
   }
   return result('concat', out, outShape, [...tensors], (g) =>
     tensors.map((t, k) => {
       if (!t.requiresGrad) return null;
       const w = t.shape[ax]! * inner;
-      const gt = new Float32Array(t.size);
-      for (let o = 0; o < outer; o++) gt.set(g.subarray(o * row + offsets[k]!, o * row + offsets[k]! + w), o * w);
+      const gt = getBackend().alloc(t.size);
+      getBackend().copyBlocks(g, offsets[k]!, row, gt, 0, w, w, outer);
       return gt;
     }),
   );
@@ -169,9 +142,9 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   const out = broadcastShapes('broadcastTo', x.shape, shape);
   if (!sameShape(out, shape)) throw new ShapeError('broadcastTo', `cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
   if (sameShape(x.shape, shape)) return x;
-  const data = allocF32(sizeOf(shape));
-  expandKernel(x.data, x.shape, shape, data);
-  return result('broadcastTo', data, shape, [x], (g) => [sumToShape(g, shape, x.shape)]);
+  const data = getBackend().alloc(sizeOf(shape));
+  getBackend().expand(x.data, x.shape, shape, data);
+  return result('broadcastTo', data, shape, [x], (g) => [getBackend().sumToShape(g, shape, x.shape)]);
 }
 
 export const expand = broadcastTo;

@@ -1,9 +1,7 @@
 /**
  * Fault-injection tasks used by the pool's tests: a job that throws and a job that kills its
- * worker mid-task. They live in src so the compiled worker can import them.
+ * worker mid-task. They live in src (and the task table) so the compiled worker runs them.
  */
-import { defineTask } from './pool.js';
-
 export interface FaultArgs {
   out: Float32Array;
   /** Row at which the fault fires; rows before it are written. */
@@ -23,6 +21,3 @@ export function exitingRows(args: FaultArgs, start: number, end: number): void {
     args.out[r] = r;
   }
 }
-
-export const THROWING = defineTask<FaultArgs>(import.meta.url, 'throwingRows', throwingRows);
-export const EXITING = defineTask<FaultArgs>(import.meta.url, 'exitingRows', exitingRows);

@@ -15,22 +15,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { WorkerError } from '../../errors.js';
 import { isShared } from '../storage.js';
+import { assertFreshBuild } from './build-check.js';
 import { CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_READY, CTRL_SLOTS, type Job } from './protocol.js';
-
-/** A kernel a worker can run: `fn(args, rowStart, rowEnd)` exported as `name` from `url`. */
-export interface Task<A> {
-  name: string;
-  url: string;
-  fn: (args: A, rowStart: number, rowEnd: number) => void;
-}
-
-/**
- * Declares a parallel task. `moduleUrl` is the defining module's `import.meta.url`; `fn` must
- * be exported from that module under `name` so workers can import it.
- */
-export function defineTask<A>(moduleUrl: string, name: string, fn: Task<A>['fn']): Task<A> {
-  return { name, url: runtimeUrl(moduleUrl), fn };
-}
+import { TASKS, type TaskArgs, type TaskName } from './tasks.js';
 
 /**
  * Workers need JavaScript: under a TypeScript runner (vitest, tsx) a `src/**.ts` module maps to
@@ -88,6 +75,9 @@ function workerUrl(): URL {
   if (!existsSync(url)) {
     throw new WorkerError('pool', `worker entry ${fileURLToPath(url)} is missing: run \`npm run build\` (workers run compiled JavaScript)`);
   }
+  // Under a TypeScript runner the workers run dist/ while this thread runs src/: refuse to
+  // start unless every module the worker loads was compiled from the current source.
+  if (own !== url.href) assertFreshBuild(fileURLToPath(own), fileURLToPath(url));
   return url;
 }
 
@@ -152,10 +142,11 @@ export function poolSize(): number {
  * Float32Array arguments must be SharedArrayBuffer-backed (allocF32 does that for large
  * buffers); any that are not are shared by copy and copied back.
  */
-export function parallelRows<A extends object>(task: Task<A>, args: A, rows: number, align: number, cost: number): void {
+export function parallelRows<K extends TaskName>(task: K, args: TaskArgs<K>, rows: number, align: number, cost: number): void {
+  const fn = TASKS[task] as (args: TaskArgs<K>, rowStart: number, rowEnd: number) => void;
   const threads = Math.min(getThreads(), Math.ceil(rows / align));
   if (threads <= 1 || cost < PARALLEL_MIN_COST) {
-    task.fn(args, 0, rows);
+    fn(args, 0, rows);
     return;
   }
   const { shared, restore } = shareArgs(args);
@@ -169,12 +160,12 @@ export function parallelRows<A extends object>(task: Task<A>, args: A, rows: num
   Atomics.store(ctrl, CTRL_DONE, 0);
   const posted = chunks.length - 1;
   for (let i = 1; i < chunks.length; i++) {
-    const job: Job = { url: task.url, name: task.name, args: shared, rowStart: chunks[i]![0], rowEnd: chunks[i]![1] };
+    const job: Job = { task, args: shared, rowStart: chunks[i]![0], rowEnd: chunks[i]![1] };
     state.workers[i - 1]!.postMessage(job);
   }
   let localError: unknown = null;
   try {
-    task.fn(shared, chunks[0]![0], chunks[0]![1]);
+    fn(shared, chunks[0]![0], chunks[0]![1]);
   } catch (e) {
     localError = e;
   }

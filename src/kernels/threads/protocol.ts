@@ -5,9 +5,10 @@ export const CTRL_ERROR = 2; // non-zero once a job threw
 export const CTRL_DEAD = 3; // non-zero once a worker exited
 export const CTRL_SLOTS = 4;
 
+import type { TaskName } from './tasks.js';
+
 export interface Job {
-  url: string;
-  name: string;
+  task: TaskName;
   args: object;
   rowStart: number;
   rowEnd: number;

@@ -1,25 +1,21 @@
 /**
  * The wasm GEMM over the worker pool. A worker that runs one of these tasks imports
  * ./gemm.js, and the first call there compiles and instantiates its own copy of the module
- * (threadGemm), so each thread has a private instance and memory.
+ * (threadGemm), so each thread has a private instance and memory. The row tasks
+ * (wasmGemmRows, wasmGemmBatches in ./gemm) are entries of the pool's task table.
  */
-import { defineTask, parallelRows } from '../threads/pool.js';
+import { parallelRows } from '../threads/pool.js';
 import { DEFAULT_SHAPE } from './gemm-module.js';
-import { wasmGemmBatches, wasmGemmRows, type WasmBatchedGemmArgs, type WasmGemmArgs } from './gemm.js';
+import type { WasmBatchedGemmArgs, WasmGemmArgs } from './gemm.js';
 
 export { WASM_MIN_VOLUME } from './gemm.js';
 
 /** Row split unit: one register block of rows (any split gives the same bits; this one avoids edge tiles). */
 export const WASM_MR = DEFAULT_SHAPE.mr;
 
-// The tasks live in ./gemm (same extension as this module), which does not import the pool.
-const taskModule = import.meta.url.replace(/gemm-task\.(ts|js)$/, 'gemm.$1');
-const WASM_GEMM = defineTask<WasmGemmArgs>(taskModule, 'wasmGemmRows', wasmGemmRows);
-const WASM_GEMM_BATCHED = defineTask<WasmBatchedGemmArgs>(taskModule, 'wasmGemmBatches', wasmGemmBatches);
-
 /** gemm() on the wasm kernel: large products split by rows over the pool. */
 export function wasmGemm(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: WasmGemmArgs['spec']): void {
-  parallelRows(WASM_GEMM, { a, aOff, b, bOff, c, cOff, spec }, spec.m, WASM_MR, 2 * spec.m * spec.n * spec.k);
+  parallelRows('wasmGemmRows', { a, aOff, b, bOff, c, cOff, spec }, spec.m, WASM_MR, 2 * spec.m * spec.n * spec.k);
 }
 
 /**
@@ -38,5 +34,5 @@ export function wasmGemmBatched(args: WasmBatchedGemmArgs): void {
     for (let i = 0; i < nb; i++) wasmGemm(args.a, args.aOffs[i]!, args.b, args.bOffs[i]!, args.c, args.cOffs[i]!, args.spec);
     return;
   }
-  parallelRows(WASM_GEMM_BATCHED, args, nb, 1, 2 * m * n * k * nb);
+  parallelRows('wasmGemmBatches', args, nb, 1, 2 * m * n * k * nb);
 }

@@ -1,12 +1,13 @@
 /**
  * The wasm N:M kernels behind the backend's signatures (forward, dX, kept-position dW), split
  * over the worker pool: forward and dX by token rows, dW by weight rows. A worker that runs one
- * compiles its own instance on first use (threadNm), as for the wasm GEMM.
+ * compiles its own instance on first use (threadNm), as for the wasm GEMM. The row tasks
+ * (wasmNmGatherRows, wasmNmKeptGradRows in ./nm) are entries of the pool's task table.
  */
 import { allocF32, allocI32 } from '../storage.js';
-import { defineTask, parallelRows } from '../threads/pool.js';
+import { parallelRows } from '../threads/pool.js';
 import { DEFAULT_NM_SHAPE } from './nm-module.js';
-import { wasmNmGatherRows, wasmNmKeptGradRows, type NmGatherArgs, type NmKeptGradArgs } from './nm.js';
+import { wasmNmGatherRows, wasmNmKeptGradRows } from './nm.js';
 
 export { wasmNmGatherRows, wasmNmKeptGradRows };
 
@@ -61,13 +62,10 @@ function layoutOf(w: NMWeightView): PatternLayout {
   return layout;
 }
 
-const GATHER = defineTask<NmGatherArgs>(import.meta.url, 'wasmNmGatherRows', wasmNmGatherRows);
-const KEPT_GRAD = defineTask<NmKeptGradArgs>(import.meta.url, 'wasmNmKeptGradRows', wasmNmKeptGradRows);
-
 /** y [rows, out] = x [rows, in] · Wᵀ (+ bias). */
 export function wasmNmForward(x: Float32Array, rows: number, w: NMWeightView, bias: Float32Array | null, y: Float32Array): void {
   const { rowPtr, col } = layoutOf(w);
-  parallelRows(GATHER, { x, inDim: w.shape[1], rowPtr, col, val: w.values, y, bias }, rows, WASM_NM_ROW_BLOCK, 2 * rows * w.values.length);
+  parallelRows('wasmNmGatherRows', { x, inDim: w.shape[1], rowPtr, col, val: w.values, y, bias }, rows, WASM_NM_ROW_BLOCK, 2 * rows * w.values.length);
 }
 
 /** dX [rows, in] = dY [rows, out] · W, through the transposed pattern. */
@@ -76,7 +74,7 @@ export function wasmNmInputGrad(dy: Float32Array, rows: number, w: NMWeightView)
   const val = allocF32(tSource.length);
   for (let p = 0; p < tSource.length; p++) val[p] = w.values[tSource[p]!]!;
   const dx = allocF32(rows * w.shape[1]);
-  parallelRows(GATHER, { x: dy, inDim: w.shape[0], rowPtr: tRowPtr, col: tCol, val, y: dx, bias: null }, rows, WASM_NM_ROW_BLOCK, 2 * rows * val.length);
+  parallelRows('wasmNmGatherRows', { x: dy, inDim: w.shape[0], rowPtr: tRowPtr, col: tCol, val, y: dx, bias: null }, rows, WASM_NM_ROW_BLOCK, 2 * rows * val.length);
   return dx;
 }
 
@@ -84,6 +82,6 @@ export function wasmNmInputGrad(dy: Float32Array, rows: number, w: NMWeightView)
 export function wasmNmKeptWeightGrad(dy: Float32Array, x: Float32Array, rows: number, w: NMWeightView): Float32Array {
   const { rowPtr, col } = layoutOf(w);
   const grad = allocF32(col.length);
-  parallelRows(KEPT_GRAD, { dy, x, rows, inDim: w.shape[1], rowPtr, col, grad }, w.shape[0], 1, 2 * rows * col.length);
+  parallelRows('wasmNmKeptGradRows', { dy, x, rows, inDim: w.shape[1], rowPtr, col, grad }, w.shape[0], 1, 2 * rows * col.length);
   return grad;
 }

@@ -7,8 +7,6 @@
  * values an entry multiplies sit in one cache line. Every output element is a float64 sum over
  * its entries in storage order, whatever the row split: bitwise identical for any thread count.
  */
-import { allocF32 } from '../kernels/storage.js';
-import { defineTask, parallelRows } from '../kernels/threads/pool.js';
 
 const RB = 8;
 let xPack = new Float64Array(RB * 1024);
@@ -61,12 +59,7 @@ export function sparseGatherRows(args: GatherArgs, r0: number, r1: number): void
   }
 }
 
-const GATHER = defineTask<GatherArgs>(import.meta.url, 'sparseGatherRows', sparseGatherRows);
-
-/** Threaded `sparseGatherRows` over all `rows`. */
-export function sparseGather(args: GatherArgs, rows: number): void {
-  parallelRows(GATHER, args, rows, RB, 2 * rows * args.val.length);
-}
+export const GATHER_ROW_BLOCK = RB;
 
 export interface KeptGradArgs {
   /** dY transposed: [outDim, rows]. */
@@ -105,14 +98,6 @@ export function keptGradRows(args: KeptGradArgs, i0: number, i1: number): void {
   }
 }
 
-const KEPT_GRAD = defineTask<KeptGradArgs>(import.meta.url, 'keptGradRows', keptGradRows);
-
-/** Threaded `keptGradRows` over all weight rows. */
-export function keptGrad(args: KeptGradArgs): void {
-  const outDim = args.rowPtr.length - 1;
-  parallelRows(KEPT_GRAD, args, outDim, 1, 2 * args.rows * args.col.length);
-}
-
 export interface TransposeArgs {
   src: Float32Array;
   rows: number;
@@ -133,27 +118,65 @@ export function transposeRows(args: TransposeArgs, c0: number, c1: number): void
   }
 }
 
-const TRANSPOSE = defineTask<TransposeArgs>(import.meta.url, 'transposeRows', transposeRows);
-
-/** Threaded out-of-place transpose of a [rows, cols] matrix into dst [cols, rows]. */
-export function transposeInto(src: Float32Array, rows: number, cols: number, dst: Float32Array): void {
-  parallelRows(TRANSPOSE, { src, rows, cols, dst }, cols, 32, 64 * rows * cols);
+/** Ranks by |w| descending, then index ascending. NaN ranks lowest. */
+function magnitude(v: number): number {
+  const a = Math.abs(v);
+  return a === a ? a : -1;
 }
 
-/** dX [rows, inDim] = dY [rows, outDim] · W, through W's transposed CSR (`t`). */
-export function sparseInputGrad(dy: Float32Array, rows: number, outDim: number, inDim: number, t: { rowPtr: Int32Array; col: Int32Array; val: Float32Array }): Float32Array {
-  const dx = allocF32(rows * inDim);
-  sparseGather({ x: dy, inDim: outDim, rowPtr: t.rowPtr, col: t.col, val: t.val, y: dx, bias: null }, rows);
-  return dx;
+/**
+ * Offsets (ascending) of the N kept weights of each group, written to `out` (rows × groups × n).
+ * Selection keeps a sorted top-N list per group: O(M·N), no pattern enumeration.
+ */
+export function nmKeepOffsets(data: Float32Array, rows: number, cols: number, n: number, m: number, out: Uint8Array): void {
+  const groups = cols / m;
+  const topIdx = new Int32Array(n);
+  const topMag = new Float64Array(n);
+  let q = 0;
+  for (let r = 0; r < rows; r++) {
+    for (let g = 0; g < groups; g++) {
+      const base = r * cols + g * m;
+      let size = 0;
+      for (let j = 0; j < m; j++) {
+        const mag = magnitude(data[base + j]!);
+        // Strictly greater: an equal magnitude at a higher index never displaces a lower one.
+        if (size === n && mag <= topMag[n - 1]!) continue;
+        let pos = size < n ? size++ : n - 1;
+        while (pos > 0 && topMag[pos - 1]! < mag) {
+          topMag[pos] = topMag[pos - 1]!;
+          topIdx[pos] = topIdx[pos - 1]!;
+          pos--;
+        }
+        topMag[pos] = mag;
+        topIdx[pos] = j;
+      }
+      const kept = Array.from(topIdx.subarray(0, n)).sort((a, b) => a - b);
+      for (let t = 0; t < n; t++) out[q++] = kept[t]!;
+    }
+  }
 }
 
-/** Weight gradient at the kept entries only (compressed layout): dYᵀ·X evaluated where W keeps a weight. */
-export function keptWeightGrad(dy: Float32Array, x: Float32Array, rows: number, inDim: number, outDim: number, csr: { rowPtr: Int32Array; col: Int32Array }): Float32Array {
-  const dyT = allocF32(rows * outDim);
-  const xT = allocF32(rows * inDim);
-  transposeInto(dy, rows, outDim, dyT);
-  transposeInto(x, rows, inDim, xT);
-  const grad = allocF32(csr.col.length);
-  keptGrad({ dyT, xT, rows, rowPtr: csr.rowPtr, col: csr.col, grad });
-  return grad;
+export function nmGather(dense: Float32Array, n: number, m: number, indices: Uint8Array, values: Float32Array): void {
+  for (let e = 0; e < values.length; e++) values[e] = dense[Math.floor(e / n) * m + indices[e]!]!;
+}
+
+export function nmScatter(values: Float32Array, n: number, m: number, indices: Uint8Array, dense: Float32Array): void {
+  for (let e = 0; e < values.length; e++) dense[Math.floor(e / n) * m + indices[e]!] = values[e]!;
+}
+
+export function maskScale(keep: Float32Array, alpha: number): Float32Array {
+  return Float32Array.from(keep, (k) => (k === 1 ? 1 : alpha));
+}
+
+export function prunedGrad(gw: Float32Array, keep: Float32Array, w: Float32Array, coef: number, lambda: number): void {
+  for (let i = 0; i < gw.length; i++) {
+    if (keep[i] === 0) gw[i] = coef * gw[i]! + lambda * w[i]!;
+  }
+}
+
+export function topMagnitudeMask(data: Float32Array, keep: number, out: Float32Array): void {
+  const order = Array.from({ length: data.length }, (_v, i) => i);
+  order.sort((a, b) => magnitude(data[b]!) - magnitude(data[a]!) || a - b);
+  out.fill(0);
+  for (let i = 0; i < keep; i++) out[order[i]!] = 1;
 }

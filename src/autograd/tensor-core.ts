@@ -1,0 +1,286 @@
+import { AutogradError, DataError, ShapeError, ValueError, fmtShape } from '../errors.js';
+import { getBackend, type Backend } from '../kernels/backends.js';
+import { fillArange, fillNormal, fillUniform, type Rng } from '../kernels/random.js';
+import { copyNumbers, sizeOf } from '../kernels/shape.js';
+
+/**
+ * A tape node: the op that produced a tensor, its inputs, and the vector–Jacobian product
+ * that maps the output gradient to one gradient per input (null where none is needed).
+ */
+export interface TapeNode {
+  op: string;
+  inputs: Tensor[];
+  backward: (grad: Float32Array) => (Float32Array | null)[];
+}
+
+export type NestedArray = number | NestedArray[];
+
+let gradEnabled = true;
+
+/** Runs `fn` without recording a tape (evaluation, optimizer updates). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+function checkShape(op: string, shape: readonly number[]): number[] {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw new ShapeError(op, `invalid shape ${fmtShape(shape)}: dims must be non-negative integers`);
+  }
+  return [...shape];
+}
+
+/** A contiguous row-major float32 tensor with an optional autograd tape node. */
+export class Tensor {
+  readonly data: Float32Array;
+  readonly shape: readonly number[];
+  requiresGrad: boolean;
+  /** Accumulated gradient of a leaf after `backward()`. */
+  grad: Tensor | null = null;
+  /** The op that produced this tensor; null for leaves and after the graph is released. */
+  node: TapeNode | null = null;
+  /** Set once backward has consumed (and released) the graph through this tensor. */
+  released = false;
+  /** Optional label used in error messages and checkpoints. */
+  name: string | undefined;
+  /** Declared trainable parameter (set by `Parameter()`): its gradients count as weight gradients. */
+  isParameter = false;
+
+  constructor(data: Float32Array, shape: readonly number[], requiresGrad = false) {
+    const s = checkShape('Tensor', shape);
+    if (data.length !== sizeOf(s)) {
+      throw new ShapeError('Tensor', `data of length ${data.length} does not fit shape ${fmtShape(s)} (needs ${sizeOf(s)})`);
+    }
+    this.data = data;
+    this.shape = s;
+    this.requiresGrad = requiresGrad;
+  }
+
+  get size(): number {
+    return this.data.length;
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  /** The single value of a one-element tensor. */
+  item(): number {
+    if (this.size !== 1) throw new ShapeError('item', `needs a tensor with one element, got shape ${fmtShape(this.shape)}`);
+    return this.data[0]!;
+  }
+
+  /** Nested JS arrays (a number for a 0-d tensor). */
+  toArray(): NestedArray {
+    return getBackend().toNested(this.data, this.shape) as NestedArray;
+  }
+
+  /** A new leaf sharing no graph with this tensor (data is shared). */
+  detach(): Tensor {
+    return new Tensor(this.data, this.shape, false);
+  }
+
+  zeroGrad(): void {
+    this.grad = null;
+  }
+
+  /**
+   * Reverse-mode sweep from this tensor. A non-scalar needs an explicit seed gradient.
+   * Gradients accumulate into the `.grad` of leaves that require them; the graph is
+   * released afterwards.
+   */
+  backward(seed?: Tensor): void {
+    if (this.released) throw new AutogradError('backward', 'the graph through this tensor was already released by an earlier backward()');
+    if (!this.requiresGrad) throw new AutogradError('backward', `tensor of shape ${fmtShape(this.shape)} does not require grad (no input of its graph has requiresGrad)`);
+    let seedData: Float32Array;
+    if (seed === undefined) {
+      if (this.size !== 1) {
+        throw new AutogradError('backward', `a non-scalar output of shape ${fmtShape(this.shape)} needs an explicit seed gradient: backward(seed)`);
+      }
+      seedData = new Float32Array([1]);
+    } else {
+      if (seed.size !== this.size) throw new ShapeError('backward', `seed gradient shape ${fmtShape(seed.shape)} does not match output shape ${fmtShape(this.shape)}`);
+      seedData = getBackend().copy(seed.data);
+    }
+    runBackward(this, seedData);
+  }
+
+  toString(): string {
+    return `Tensor(shape=${fmtShape(this.shape)}${this.requiresGrad ? ', requiresGrad' : ''})`;
+  }
+
+  // ---- creation -------------------------------------------------------------------------
+
+  static zeros(shape: readonly number[], requiresGrad = false): Tensor {
+    return new Tensor(getBackend().alloc(sizeOf(checkShape('zeros', shape))), shape, requiresGrad);
+  }
+
+  static ones(shape: readonly number[], requiresGrad = false): Tensor {
+    return Tensor.full(shape, 1, requiresGrad);
+  }
+
+  static full(shape: readonly number[], value: number, requiresGrad = false): Tensor {
+    const data = getBackend().alloc(sizeOf(checkShape('full', shape)));
+    data.fill(value);
+    return new Tensor(data, shape, requiresGrad);
+  }
+
+  static scalar(value: number, requiresGrad = false): Tensor {
+    return new Tensor(new Float32Array([value]), [], requiresGrad);
+  }
+
+  /** [start, end) by step, like numpy.arange. */
+  static arange(start: number, end?: number, step = 1): Tensor {
+    if (end === undefined) {
+      end = start;
+      start = 0;
+    }
+    if (step === 0 || !Number.isFinite(step)) throw new ValueError('arange', `step must be a finite non-zero number, got ${step}`);
+    const n = Math.max(0, Math.ceil((end - start) / step));
+    const data = getBackend().alloc(n);
+    fillArange(data, start, step);
+    return new Tensor(data, [n]);
+  }
+
+  /**
+   * From a flat array plus shape, or from nested arrays (shape inferred). Validates that the
+   * length matches and the nesting is rectangular.
+   */
+  static fromArray(values: NestedArray | ArrayLike<number>, shape?: readonly number[], requiresGrad = false): Tensor {
+    if (shape !== undefined) {
+      const s = checkShape('fromArray', shape);
+      const flat = typeof values === 'number' ? [values] : Array.isArray(values) ? (values as NestedArray[]).flat(Infinity as 1) : Array.from(values as ArrayLike<number>);
+      if (flat.length !== sizeOf(s)) {
+        throw new ShapeError('fromArray', `got ${flat.length} values for shape ${fmtShape(s)} (needs ${sizeOf(s)})`);
+      }
+      const data = getBackend().alloc(flat.length);
+      const bad = copyNumbers(flat, data);
+      if (bad >= 0) throw new DataError('fromArray', `value at flat index ${bad} is not a number (${String(flat[bad])})`);
+      return new Tensor(data, s, requiresGrad);
+    }
+    if (typeof values === 'number') return Tensor.scalar(values, requiresGrad);
+    if (!Array.isArray(values)) return Tensor.fromArray(Array.from(values as ArrayLike<number>), [(values as ArrayLike<number>).length], requiresGrad);
+    const inferred: number[] = [];
+    let level: NestedArray = values;
+    while (Array.isArray(level)) {
+      inferred.push(level.length);
+      level = level[0] as NestedArray;
+      if (level === undefined) break;
+    }
+    const flat: number[] = [];
+    const walk = (v: NestedArray, depth: number, path: string): void => {
+      if (depth === inferred.length) {
+        if (typeof v !== 'number') throw new ShapeError('fromArray', `ragged nesting at ${path}: expected a number`);
+        flat.push(v);
+        return;
+      }
+      if (!Array.isArray(v) || v.length !== inferred[depth]) {
+        throw new ShapeError('fromArray', `ragged nesting at ${path}: expected an array of length ${inferred[depth]}, inferred shape ${fmtShape(inferred)}`);
+      }
+      v.forEach((x, i) => walk(x, depth + 1, `${path}[${i}]`));
+    };
+    walk(values, 0, 'values');
+    return Tensor.fromArray(flat, inferred, requiresGrad);
+  }
+
+  /** Standard normal × std + mean, from an explicit seeded generator. */
+  static randn(shape: readonly number[], rng: Rng, std = 1, mean = 0, requiresGrad = false): Tensor {
+    const t = Tensor.zeros(shape, requiresGrad);
+    fillNormal(t.data, rng, std, mean);
+    return t;
+  }
+
+  /** Uniform in [low, high), from an explicit seeded generator. */
+  static uniform(shape: readonly number[], rng: Rng, low = 0, high = 1, requiresGrad = false): Tensor {
+    const t = Tensor.zeros(shape, requiresGrad);
+    fillUniform(t.data, rng, low, high);
+    return t;
+  }
+}
+
+/**
+ * Wraps an op's output; records a tape node when grad is enabled and an input needs grad.
+ * `backward` returns one gradient per input, in the input's shape (checked in the sweep).
+ */
+export function result(op: string, data: Float32Array, shape: readonly number[], inputs: Tensor[], backward: TapeNode['backward']): Tensor {
+  const out = new Tensor(data, shape);
+  if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
+    out.requiresGrad = true;
+    out.node = { op, inputs, backward };
+  }
+  return out;
+}
+
+function runBackward(root: Tensor, seed: Float32Array): void {
+  // Iterative post-order DFS gives a topological order without recursion limits.
+  const order: Tensor[] = [];
+  const visited = new Set<Tensor>();
+  const stack: [Tensor, number][] = [[root, 0]];
+  visited.add(root);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    const [t, i] = top;
+    const inputs = t.node?.inputs ?? [];
+    if (i < inputs.length) {
+      top[1]++;
+      const next = inputs[i]!;
+      if (next.requiresGrad && !visited.has(next)) {
+        if (next.released) throw new AutogradError('backward', `a tensor produced by ${t.node!.op} depends on a graph already released by an earlier backward()`);
+        visited.add(next);
+        stack.push([next, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(t);
+    }
+  }
+  const backend = getBackend();
+  const grads = new Map<Tensor, Float32Array>();
+  grads.set(root, seed);
+  for (let idx = order.length - 1; idx >= 0; idx--) {
+    const t = order[idx]!;
+    const g = grads.get(t);
+    if (t.node === null) {
+      if (g !== undefined) accumulateLeaf(t, g, backend);
+      continue;
+    }
+    const node = t.node;
+    grads.delete(t);
+    if (g === undefined) continue;
+    const inputGrads = node.backward(g);
+    node.inputs.forEach((inp, k) => {
+      const ig = inputGrads[k];
+      if (!inp.requiresGrad || ig === null || ig === undefined) return;
+      if (ig.length !== inp.size) {
+        throw new ShapeError(`backward of ${node.op}`, `gradient for input ${k} has ${ig.length} elements but the input has shape ${fmtShape(inp.shape)}`);
+      }
+      const prev = grads.get(inp);
+      if (prev === undefined) grads.set(inp, ig === g || ig === seed ? backend.copy(ig) : ig);
+      else {
+        const sum = prev === ig ? backend.copy(prev) : prev;
+        backend.addInto(sum, ig);
+        grads.set(inp, sum);
+      }
+    });
+  }
+  for (const t of order) {
+    if (t.node !== null) {
+      t.node = null;
+      t.released = true;
+    }
+  }
+}
+
+function accumulateLeaf(t: Tensor, g: Float32Array, backend: Backend): void {
+  if (t.grad === null) t.grad = new Tensor(backend.copy(g), t.shape);
+  else backend.addInto(t.grad.data, g);
+}

@@ -1,0 +1,8 @@
+/**
+ * The backend registry with nmgrad's built-in backends loaded. Everything above src/kernels
+ * imports the seam from here, so the registry is never observed empty. A new built-in backend
+ * registers itself by adding its import below.
+ */
+import './js-backend.js';
+
+export { backendByName, getBackend, listBackends, registerBackend, setBackend, withBackend, withFallback, type Backend, type NMWeight, type BinaryOp, type UnaryOp } from './backend.js';

@@ -1,0 +1,142 @@
+/**
+ * The `js` backend: plain TypeScript kernels, the reference every other backend is checked
+ * against. Large products and the N:M kernels are split by output rows over this backend's
+ * private worker pool (threads/), so results are bitwise identical for any thread count.
+ */
+import { registerBackend, type Backend, type NMWeight } from './backend.js';
+import { addInto, addRowVector, binaryBackwardKernel, binaryKernel, divScalar, mulInto, selectGrad, unaryBackwardKernel, unaryKernel, whereKernel } from './elementwise.js';
+import { gemm, gemmBatched } from './gemm.js';
+import { GATHER_ROW_BLOCK, maskScale, nmGather, nmKeepOffsets, nmScatter, prunedGrad, topMagnitudeMask, type GatherArgs } from './nm.js';
+import { gatherBy, nmRowsCsr, transposeCsr, type Csr } from './nm-structure.js';
+import { crossEntropyBackward, crossEntropyLoss, gatherRows, layerNormBackwardRows, layerNormRows, logSoftmaxBackwardRows, scatterAddRows, softmaxBackwardRows, softmaxRows } from './norm.js';
+import { adamUpdate, sgdUpdate } from './optim.js';
+import { dropoutMask } from './random.js';
+import { columnSums, maxAxisBackward, maxAxisKernel, repeatAxis, scaleInPlace, sumAxisKernel, sumSquares } from './reduce.js';
+import { copyBlocks, expandKernel, permuteKernel, sumToShape, toNested } from './shape.js';
+import { allocF32, allocI32 } from './storage.js';
+import { parallelRows } from './threads/pool.js';
+
+/** Threaded row-blocked CSR × dense gather over all `rows`. */
+function sparseGather(args: GatherArgs, rows: number): void {
+  parallelRows('sparseGatherRows', args, rows, GATHER_ROW_BLOCK, 2 * rows * args.val.length);
+}
+
+/** Threaded out-of-place transpose of a [rows, cols] matrix into dst [cols, rows]. */
+function transposeInto(src: Float32Array, rows: number, cols: number, dst: Float32Array): void {
+  parallelRows('transposeRows', { src, rows, cols, dst }, cols, 32, 64 * rows * cols);
+}
+
+interface PatternLayout {
+  rows: Csr;
+  transposed: Csr & { source: Int32Array };
+}
+
+/** CSR layouts per pattern, keyed by its (immutable) offsets array. */
+const layouts = new WeakMap<Uint8Array, PatternLayout>();
+
+function layoutOf(w: NMWeight): PatternLayout {
+  let l = layouts.get(w.indices);
+  if (l === undefined) {
+    const rows = nmRowsCsr(w.shape, w.n, w.m, w.indices, allocI32);
+    l = { rows, transposed: transposeCsr(w.shape[0], w.shape[1], rows, allocI32) };
+    layouts.set(w.indices, l);
+  }
+  return l;
+}
+
+export const jsBackend: Backend = {
+  name: 'js',
+  alloc: allocF32,
+  allocI32,
+  copy(src) {
+    const out = allocF32(src.length);
+    out.set(src);
+    return out;
+  },
+  addInto,
+  toNested,
+
+  gemm,
+  gemmBatched,
+  addRowVector,
+  columnSums,
+
+  binary: binaryKernel,
+  binaryBackward: binaryBackwardKernel,
+  unary: unaryKernel,
+  unaryBackward: unaryBackwardKernel,
+  divScalar,
+  where: whereKernel,
+  selectGrad,
+
+  sumAxis: sumAxisKernel,
+  repeatAxis,
+  maxAxis: maxAxisKernel,
+  maxAxisBackward,
+  sumSquares,
+  scaleInPlace,
+
+  softmaxRows,
+  softmaxBackwardRows,
+  logSoftmaxBackwardRows,
+  layerNormRows,
+  layerNormBackwardRows(x, dy, rows, cols, gamma, mean, rstd, need) {
+    const dx = need.dx ? new Float32Array(x.length) : null;
+    const dg = need.dGamma ? new Float64Array(cols) : null;
+    const db = need.dBeta ? new Float64Array(cols) : null;
+    layerNormBackwardRows(x, dy, rows, cols, gamma, mean, rstd, dx, dg, db);
+    return { dx, dGamma: dg && Float32Array.from(dg), dBeta: db && Float32Array.from(db) };
+  },
+  crossEntropyLoss,
+  crossEntropyBackward,
+
+  permute: permuteKernel,
+  expand: expandKernel,
+  sumToShape,
+  copyBlocks,
+
+  gatherRows,
+  scatterAddRows,
+  dropoutMask,
+
+  nmKeepOffsets,
+  nmForward(x, rows, w, bias, y) {
+    const { rowPtr, col } = layoutOf(w).rows;
+    sparseGather({ x, inDim: w.shape[1], rowPtr, col, val: w.values, y, bias }, rows);
+  },
+  nmInputGrad(dy, rows, w) {
+    const t = layoutOf(w).transposed;
+    const val = allocF32(t.source.length);
+    gatherBy(w.values, t.source, val);
+    const dx = allocF32(rows * w.shape[1]);
+    sparseGather({ x: dy, inDim: w.shape[0], rowPtr: t.rowPtr, col: t.col, val, y: dx, bias: null }, rows);
+    return dx;
+  },
+  nmKeptWeightGrad(dy, x, rows, w) {
+    const [outDim, inDim] = w.shape;
+    const { rowPtr, col } = layoutOf(w).rows;
+    const dyT = allocF32(rows * outDim);
+    const xT = allocF32(rows * inDim);
+    transposeInto(dy, rows, outDim, dyT);
+    transposeInto(x, rows, inDim, xT);
+    const grad = allocF32(col.length);
+    parallelRows('keptGradRows', { dyT, xT, rows, rowPtr, col, grad }, outDim, 1, 2 * rows * col.length);
+    return grad;
+  },
+  nmGather: (dense, w, values) => nmGather(dense, w.n, w.m, w.indices, values),
+  nmScatter: (values, w, dense) => nmScatter(values, w.n, w.m, w.indices, dense),
+  mulInto,
+  maskScale,
+  prunedGrad,
+  topMagnitudeMask,
+
+  sgdUpdate,
+  adamUpdate,
+};
+
+registerBackend(jsBackend);
+
+/** The CSR structure the js backend runs a pattern with (benchmarks and tests). */
+export function jsPatternLayout(w: NMWeight): PatternLayout {
+  return layoutOf(w);
+}

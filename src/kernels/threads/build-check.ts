@@ -1,0 +1,55 @@
+/**
+ * Workers run compiled JavaScript; under a TypeScript runner (vitest) the calling thread runs
+ * the sources. This check makes the two impossible to diverge silently: every module the
+ * worker entry loads (its static import closure) must have been compiled from the source as
+ * it is now. The build's source maps carry the source text (`inlineSources`), so the check
+ * compares contents, not timestamps.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
+import { WorkerError } from '../../errors.js';
+
+const checked = new Set<string>();
+
+/** Static relative imports (`import … from './x.js'`, `import './x.js'`) of a source file. */
+function relativeImports(source: string): string[] {
+  const out: string[] = [];
+  const re = /(?:^|\n)\s*(?:import|export)\s[^;]*?['"](\.{1,2}\/[^'"]+)\.js['"]/g;
+  for (let m = re.exec(source); m !== null; m = re.exec(source)) out.push(m[1]!);
+  return out;
+}
+
+/**
+ * Throws a WorkerError naming the stale or missing compiled modules unless `builtEntry` (e.g.
+ * dist/src/kernels/threads/worker.js) and its import closure match `sourceEntry` and its own.
+ */
+export function assertFreshBuild(sourceEntry: string, builtEntry: string): void {
+  if (checked.has(sourceEntry)) return;
+  const srcRoot = dirname(sourceEntry);
+  const distRoot = dirname(builtEntry);
+  const stale: string[] = [];
+  const seen = new Set<string>();
+  const queue = [sourceEntry];
+  while (queue.length > 0) {
+    const ts = queue.pop()!;
+    if (seen.has(ts)) continue;
+    seen.add(ts);
+    const text = readFileSync(ts, 'utf8');
+    const js = resolve(distRoot, relative(srcRoot, ts)).replace(/\.ts$/, '.js');
+    const map = `${js}.map`;
+    let builtFrom: string | undefined;
+    if (existsSync(js) && existsSync(map)) {
+      const parsed = JSON.parse(readFileSync(map, 'utf8')) as { sourcesContent?: (string | null)[] };
+      builtFrom = parsed.sourcesContent?.[0] ?? undefined;
+    }
+    if (builtFrom !== text) stale.push(relative(process.cwd(), ts) + (existsSync(js) ? '' : ' (not compiled)'));
+    for (const spec of relativeImports(text)) {
+      const next = resolve(dirname(ts), `${spec}.ts`);
+      if (existsSync(next)) queue.push(next);
+    }
+  }
+  if (stale.length > 0) {
+    throw new WorkerError('pool', `the compiled worker code in ${relative(process.cwd(), distRoot) || distRoot} is stale: ${stale.sort().join(', ')} changed since the last build, so workers and this thread would run different code; run \`npm run build\``);
+  }
+  checked.add(sourceEntry);
+}

@@ -1,0 +1,30 @@
+/**
+ * The typed task table: every kernel the worker pool can run, imported statically by the pool
+ * and by the worker, so a renamed or removed task is a compile error, never a lookup failure
+ * inside a worker. A task is `fn(args, rowStart, rowEnd)` over a row (or batch) range and must
+ * live in a module that does not import the pool (the wasm tasks live in wasm/gemm.ts and
+ * wasm/nm.ts, their pool wrappers in the *-task.ts files). Adding a task (for any backend) is
+ * one entry here.
+ */
+import { gemmBatches, gemmRows } from '../matmul.js';
+import { keptGradRows, sparseGatherRows, transposeRows } from '../nm.js';
+import { wasmGemmBatches, wasmGemmRows } from '../wasm/gemm.js';
+import { wasmNmGatherRows, wasmNmKeptGradRows } from '../wasm/nm.js';
+import { exitingRows, throwingRows } from './faults.js';
+
+export const TASKS = {
+  gemmRows,
+  gemmBatches,
+  sparseGatherRows,
+  keptGradRows,
+  transposeRows,
+  wasmGemmRows,
+  wasmGemmBatches,
+  wasmNmGatherRows,
+  wasmNmKeptGradRows,
+  throwingRows,
+  exitingRows,
+};
+
+export type TaskName = keyof typeof TASKS;
+export type TaskArgs<K extends TaskName> = Parameters<(typeof TASKS)[K]>[0];
