@@ -89,6 +89,8 @@ describe('study runner: grid, shards, merge, config check', () => {
       [['--merge', tmp, '--shard', '0/2'], /--merge: cannot be combined with --shard/],
       [['--shards', '4'], /--shards: only applies to --list/],
       [['--seed', '3'], /give --seed or --seeds, not both/],
+      [['--resume', tmp], /compare resumes interrupted cells by itself/],
+      [['--beam', '4'], /--beam: not supported by compare/],
     ] as [string[], RegExp][]) {
       const r = compare('--out', join(tmp, 'err'), ...args);
       expect(r.status, args.join(' ')).toBe(2);

@@ -70,6 +70,8 @@ export async function compareCommand(flags: Flags, ctx: CompareContext): Promise
   const { log } = ctx;
   // Flags that would otherwise be silently ignored in combination are refused up front.
   const given = (k: string): boolean => flags[k] !== undefined;
+  if (given('resume')) throw new StudyConfigError('--resume', 'compare resumes interrupted cells by itself: rerun the same command');
+  for (const k of ['beam', 'eval-every']) if (given(k)) throw new StudyConfigError(`--${k}`, 'not supported by compare (every cell is scored greedily on val, once, at the end)');
   if (given('seed') && given('seeds')) throw new StudyConfigError('--seeds', 'give --seed or --seeds, not both');
   if (given('shards') && !given('list')) throw new StudyConfigError('--shards', 'only applies to --list (to run a shard, use --shard i/n)');
   if (given('merge') && (given('shard') || given('list') || given('force'))) throw new StudyConfigError('--merge', 'cannot be combined with --shard, --list or --force (it only reads finished runs)');
