@@ -6,12 +6,14 @@ import { matmulSuite } from './matmul.js';
 import { sparseSuite } from './sparse.js';
 import { recipesSuite } from './recipes.js';
 import { tokenizerSuite } from './tokenizer.js';
+import { trainStepSuite } from './train-step.js';
 
 const SUITES: Record<string, Suite> = {
   matmul: matmulSuite,
   sparse: sparseSuite,
   recipes: recipesSuite,
   tokenizer: tokenizerSuite,
+  'train-step': trainStepSuite,
 };
 
 async function main(): Promise<void> {

@@ -3,7 +3,7 @@ import { WorkerError } from '../../src/errors.js';
 import { gemm } from '../../src/kernels/gemm.js';
 import { matmulNaive } from '../../src/kernels/matmul.js';
 import { allocF32 } from '../../src/kernels/storage.js';
-import { getThreads, parallelRows, poolSize, setParallelMinCost, setThreads, shutdownPool, splitRows } from '../../src/kernels/threads/pool.js';
+import { getThreads, parallelRows, poolSize, poolStats, resetPoolStats, setParallelMinCost, setThreads, shutdownPool, splitRows } from '../../src/kernels/threads/pool.js';
 
 const prev = getThreads();
 afterAll(() => {
@@ -37,6 +37,23 @@ describe('worker pool', () => {
     checkGemm(); // the very first dispatch goes to workers that are just starting
     expect(poolSize()).toBe(2);
     for (let i = 0; i < 50; i++) checkGemm();
+  });
+
+  it('counts worker busy time: none before any job, then within the wall time of the interval', () => {
+    shutdownPool();
+    setThreads(2);
+    setParallelMinCost(0);
+    checkGemm(); // starts the pool
+    resetPoolStats();
+    expect(poolStats().busyMs).toEqual([0]);
+    for (let i = 0; i < 20; i++) checkGemm();
+    const { wallMs, busyMs, idleShare } = poolStats();
+    expect(busyMs).toHaveLength(1);
+    expect(busyMs[0]).toBeGreaterThan(0);
+    expect(busyMs[0]).toBeLessThanOrEqual(wallMs);
+    expect(idleShare).toBeCloseTo(1 - busyMs[0]! / wallMs, 12);
+    resetPoolStats();
+    expect(poolStats().busyMs).toEqual([0]);
   });
 
   it('a job that throws surfaces as a WorkerError, and the pool recovers', () => {

@@ -63,6 +63,8 @@ interface PoolState {
   workers: Worker[];
   errorPorts: MessagePort[];
   ctrl: Int32Array;
+  /** Milliseconds each worker has spent running jobs since the last resetPoolStats(). */
+  busy: Float64Array;
 }
 
 let pool: PoolState | null = null;
@@ -83,12 +85,13 @@ function workerUrl(): URL {
 
 function startPool(size: number): PoolState {
   const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_SLOTS * 4 + size * 4));
+  const busy = new Float64Array(new SharedArrayBuffer(size * 8));
   const url = workerUrl();
   const workers: Worker[] = [];
   const errorPorts: MessagePort[] = [];
   for (let i = 0; i < size; i++) {
     const { port1, port2 } = new MessageChannel();
-    const w = new Worker(url, { workerData: { ctrl, index: i, errorPort: port2 }, transferList: [port2] });
+    const w = new Worker(url, { workerData: { ctrl, busy, index: i, errorPort: port2 }, transferList: [port2] });
     w.on('error', () => {}); // reported synchronously through ctrl / the error port
     w.unref();
     port1.unref();
@@ -103,7 +106,7 @@ function startPool(size: number): PoolState {
     if (Date.now() > deadline) break;
     Atomics.wait(ctrl, CTRL_READY, seen, 50);
   }
-  const state = { workers, errorPorts, ctrl };
+  const state = { workers, errorPorts, ctrl, busy };
   if (Atomics.load(ctrl, CTRL_READY) < size) {
     const msg = drainErrors(state);
     terminate(state);
@@ -134,6 +137,26 @@ export function shutdownPool(): void {
 /** Number of live workers (0 before first use); for tests and diagnostics. */
 export function poolSize(): number {
   return pool?.workers.length ?? 0;
+}
+
+let statsSince = performance.now();
+
+/** Zeroes the workers' busy-time counters and starts a new measuring interval. */
+export function resetPoolStats(): void {
+  pool?.busy.fill(0);
+  statsSince = performance.now();
+}
+
+/**
+ * Worker utilisation since the last resetPoolStats(): wall time, each worker's busy time, and
+ * the share of worker time spent idle (1 − Σbusy / (workers · wall); 0 with no workers). A pool
+ * restarted inside the interval counts only the new pool's work.
+ */
+export function poolStats(): { wallMs: number; busyMs: number[]; idleShare: number } {
+  const wallMs = performance.now() - statsSince;
+  const busyMs = pool ? Array.from(pool.busy) : [];
+  const idleShare = busyMs.length === 0 || wallMs <= 0 ? 0 : Math.max(0, 1 - busyMs.reduce((a, b) => a + b, 0) / (busyMs.length * wallMs));
+  return { wallMs, busyMs, idleShare };
 }
 
 /**

@@ -5,7 +5,7 @@ import { TASKS } from './tasks.js';
 
 type TaskFn = (args: object, rowStart: number, rowEnd: number) => void;
 
-const { ctrl, index, errorPort } = workerData as { ctrl: Int32Array; index: number; errorPort: MessagePort };
+const { ctrl, busy, index, errorPort } = workerData as { ctrl: Int32Array; busy: Float64Array; index: number; errorPort: MessagePort };
 
 function signal(slot: number): void {
   Atomics.add(ctrl, slot, 1);
@@ -19,6 +19,7 @@ process.on('exit', () => {
 });
 
 parentPort!.on('message', (job: Job) => {
+  const t0 = performance.now();
   try {
     const fn = TASKS[job.task] as TaskFn | undefined;
     if (fn === undefined) throw new Error(`task '${job.task}' is not in this worker's task table (tasks: ${Object.keys(TASKS).join(', ')})`);
@@ -27,6 +28,8 @@ parentPort!.on('message', (job: Job) => {
     errorPort.postMessage({ index, message: e instanceof Error ? (e.stack ?? e.message) : String(e) });
     Atomics.store(ctrl, CTRL_ERROR, 1);
   }
+  // Only this worker writes its slot; the pool reads it after the job's completion signal.
+  busy[index]! += performance.now() - t0;
   signal(CTRL_DONE);
 });
 
