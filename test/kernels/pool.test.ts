@@ -3,7 +3,7 @@ import { WorkerError } from '../../src/errors.js';
 import { gemm } from '../../src/kernels/gemm.js';
 import { matmulNaive } from '../../src/kernels/matmul.js';
 import { allocF32 } from '../../src/kernels/storage.js';
-import { getThreads, parallelRows, poolSize, poolStats, resetPoolStats, setParallelMinCost, setThreads, shutdownPool, splitRows } from '../../src/kernels/threads/pool.js';
+import { getThreads, parallelRows, poolHasDeadWorker, poolSize, poolStats, resetPoolStats, setParallelMinCost, setThreads, shutdownPool, splitRows } from '../../src/kernels/threads/pool.js';
 
 const prev = getThreads();
 afterAll(() => {
@@ -74,6 +74,44 @@ describe('worker pool', () => {
     expect(Date.now() - t0).toBeLessThan(10_000);
     checkGemm();
     expect(poolSize()).toBe(1);
+  });
+
+  it('a worker that dies while idle is replaced quietly: the next healthy call succeeds', async () => {
+    setThreads(2);
+    setParallelMinCost(0);
+    const out = allocF32(4096);
+    parallelRows('exitingAfterRows', { out, failAt: -1 }, 4096, 1, 1e9);
+    out.forEach((v, r) => expect(v).toBe(r)); // the job itself completed
+    // Its worker exits just after; wait (bounded) until the pool has seen the exit.
+    for (let i = 0; i < 200 && !poolHasDeadWorker(); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(poolHasDeadWorker()).toBe(true);
+    checkGemm(); // formerly: WorkerError 'a worker died while running a job'
+    expect(poolHasDeadWorker()).toBe(false);
+    expect(poolSize()).toBe(1);
+  });
+
+  it('NMGRAD_WORKER_TIMEOUT_MS must be a positive integer; a valid one bounds the wait', () => {
+    const saved = process.env.NMGRAD_WORKER_TIMEOUT_MS;
+    setThreads(2);
+    setParallelMinCost(0);
+    try {
+      for (const bad of ['abc', '0', '-5', '1.5', 'Infinity']) {
+        process.env.NMGRAD_WORKER_TIMEOUT_MS = bad;
+        shutdownPool();
+        // Formerly read as NaN (or 0): a deadline that never expires, or one that always has.
+        expect(() => checkGemm()).toThrow(new RegExp(`pool: NMGRAD_WORKER_TIMEOUT_MS must be a positive integer \\(milliseconds\\), got '${bad}'`));
+        expect(() => checkGemm()).toThrow(WorkerError);
+      }
+      process.env.NMGRAD_WORKER_TIMEOUT_MS = '200';
+      shutdownPool();
+      const out = allocF32(4096);
+      expect(() => parallelRows('stallingRows', { out, failAt: 3000 }, 4096, 1, 1e9)).toThrow(/workers did not finish within 200 ms \(0\/1 jobs done\)/);
+    } finally {
+      if (saved === undefined) delete process.env.NMGRAD_WORKER_TIMEOUT_MS;
+      else process.env.NMGRAD_WORKER_TIMEOUT_MS = saved;
+      shutdownPool();
+    }
+    checkGemm();
   });
 
   it('rejects invalid thread counts with a typed error', () => {

@@ -65,11 +65,28 @@ interface PoolState {
   ctrl: Int32Array;
   /** Milliseconds each worker has spent running jobs since the last resetPoolStats(). */
   busy: Float64Array;
+  /** Bound on any wait for this pool's workers (read once, when the pool starts). */
+  watchdogMs: number;
 }
 
 let pool: PoolState | null = null;
-const WATCHDOG_MS = Number(process.env.NMGRAD_WORKER_TIMEOUT_MS ?? 300_000);
+const DEFAULT_WATCHDOG_MS = 300_000;
 const START_TIMEOUT_MS = 30_000;
+
+/**
+ * The watchdog from NMGRAD_WORKER_TIMEOUT_MS (milliseconds). A value that is not a positive
+ * integer is refused: read as a number it would be NaN, and a NaN deadline never expires, so a
+ * hung worker would hang the caller forever.
+ */
+export function watchdogMs(): number {
+  const raw = process.env.NMGRAD_WORKER_TIMEOUT_MS;
+  if (raw === undefined || raw.trim() === '') return DEFAULT_WATCHDOG_MS;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new WorkerError('pool', `NMGRAD_WORKER_TIMEOUT_MS must be a positive integer (milliseconds), got '${raw}' (unset it for the default ${DEFAULT_WATCHDOG_MS})`);
+  }
+  return n;
+}
 
 function workerUrl(): URL {
   const own = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url).href;
@@ -84,6 +101,7 @@ function workerUrl(): URL {
 }
 
 function startPool(size: number): PoolState {
+  const watchdog = watchdogMs();
   const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_SLOTS * 4 + size * 4));
   const busy = new Float64Array(new SharedArrayBuffer(size * 8));
   const url = workerUrl();
@@ -106,7 +124,7 @@ function startPool(size: number): PoolState {
     if (Date.now() > deadline) break;
     Atomics.wait(ctrl, CTRL_READY, seen, 50);
   }
-  const state = { workers, errorPorts, ctrl, busy };
+  const state = { workers, errorPorts, ctrl, busy, watchdogMs: watchdog };
   if (Atomics.load(ctrl, CTRL_READY) < size) {
     const msg = drainErrors(state);
     terminate(state);
@@ -132,6 +150,11 @@ function terminate(state: PoolState): void {
 export function shutdownPool(): void {
   if (pool) terminate(pool);
   pool = null;
+}
+
+/** Whether a worker of the current pool has exited (it is replaced at the next call); for tests. */
+export function poolHasDeadWorker(): boolean {
+  return pool !== null && Atomics.load(pool.ctrl, CTRL_DEAD) !== 0;
 }
 
 /** Number of live workers (0 before first use); for tests and diagnostics. */
@@ -174,7 +197,9 @@ export function parallelRows<K extends TaskName>(task: K, args: TaskArgs<K>, row
   }
   const { shared, restore } = shareArgs(args);
   const chunks = splitRows(rows, align, threads);
-  if (pool === null || pool.workers.length < chunks.length - 1) {
+  // A worker that exited between jobs took no work with it: replace the pool quietly rather
+  // than fail this call as if the worker had died running it.
+  if (pool === null || pool.workers.length < chunks.length - 1 || poolHasDeadWorker()) {
     shutdownPool();
     pool = startPool(threads - 1);
   }
@@ -199,7 +224,7 @@ export function parallelRows<K extends TaskName>(task: K, args: TaskArgs<K>, row
 
 function waitFor(state: PoolState, count: number): void {
   const { ctrl } = state;
-  const deadline = Date.now() + WATCHDOG_MS;
+  const deadline = Date.now() + state.watchdogMs;
   for (;;) {
     const done = Atomics.load(ctrl, CTRL_DONE);
     if (Atomics.load(ctrl, CTRL_DEAD) !== 0) {
@@ -210,7 +235,7 @@ function waitFor(state: PoolState, count: number): void {
     if (done >= count) break;
     if (Date.now() > deadline) {
       shutdownPool();
-      throw new WorkerError('pool', `workers did not finish within ${WATCHDOG_MS} ms (${done}/${count} jobs done); the pool will restart on the next call`);
+      throw new WorkerError('pool', `workers did not finish within ${state.watchdogMs} ms (${done}/${count} jobs done); the pool will restart on the next call`);
     }
     Atomics.wait(ctrl, CTRL_DONE, done, 100);
   }

@@ -10,7 +10,7 @@ import { gemmBatches, gemmRows } from '../matmul.js';
 import { keptGradRows, sparseGatherRows, transposeRows } from '../nm.js';
 import { wasmGemmBatches, wasmGemmRows } from '../wasm/gemm.js';
 import { wasmNmGatherRows, wasmNmKeptGradRows } from '../wasm/nm.js';
-import { exitingRows, throwingRows } from './faults.js';
+import { exitingAfterRows, exitingRows, stallingRows, throwingRows } from './faults.js';
 
 export const TASKS = {
   gemmRows,
@@ -24,6 +24,8 @@ export const TASKS = {
   wasmNmKeptGradRows,
   throwingRows,
   exitingRows,
+  exitingAfterRows,
+  stallingRows,
 };
 
 export type TaskName = keyof typeof TASKS;
