@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { NmgradError, Recipe, listBackends, setBackend, setThreads, writeFileAtomic } from 'nmgrad';
+import { NmgradError, Recipe, getThreads, listBackends, setBackend, setThreads, watchdogMs, writeFileAtomic } from 'nmgrad';
 import { corpusBleu, corpusChrf, type BpeTokenizer } from 'nmgrad/text';
 import { defaultDataDir, downloadFiles } from './data/parallel.js';
 import { exportRun, loadModel, loadRun, readRunConfig, type RunConfig } from './model-io.js';
@@ -203,6 +203,9 @@ async function main(): Promise<void> {
   checkCommand(cmd);
   const f = parse(cmd, rest);
   checkFlagValues(cmd, f);
+  // The pool reads these when it first starts; a bad value is refused now, not hours into training.
+  getThreads();
+  watchdogMs();
   // A resumed run keeps its shape; conflicting flags are reported by checkResume instead.
   if (cmd === 'train' && !f.resume) checkModelShape(num(f, 'd-model', preset(f).dModel), num(f, 'heads', preset(f).heads));
   if (f.threads) setThreads(num(f, 'threads', 1));

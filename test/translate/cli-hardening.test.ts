@@ -15,8 +15,8 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const S = ['--d-model', '32', '--heads', '2', '--ffn', '64', '--layers', '1', '--merges', '100', '--batch-tokens', '300', '--threads', '1', '--json'];
 const data = join(tmp, 'data');
 
-function cli(args: string[], input?: string | Buffer): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('node', [cliPath, ...args], { input, encoding: 'utf8' });
+function cli(args: string[], input?: string | Buffer, env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync('node', [cliPath, ...args], { input, encoding: 'utf8', env: { ...process.env, ...env } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -165,5 +165,21 @@ describe('translate CLI: input is read the same way everywhere', () => {
       expect(r.stderr).not.toMatch(/\n\s+at |EEXIST|ENOTDIR|ENOENT/);
     }
     expect(existsSync(join(file, 'below'))).toBe(false);
+  });
+});
+
+describe('translate CLI: the worker pool environment', () => {
+  it('a bad NMGRAD_WORKER_TIMEOUT_MS or NMGRAD_THREADS is refused at start, even when no pool would start', () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ NMGRAD_WORKER_TIMEOUT_MS: 'abc' }, /^translate: pool: NMGRAD_WORKER_TIMEOUT_MS must be a positive integer \(milliseconds\), got 'abc'/],
+      [{ NMGRAD_WORKER_TIMEOUT_MS: '0' }, /NMGRAD_WORKER_TIMEOUT_MS must be a positive integer \(milliseconds\), got '0'/],
+      [{ NMGRAD_THREADS: 'x' }, /^translate: threads: NMGRAD_THREADS must be a positive integer, got 'x'/],
+    ];
+    for (const [env, re] of cases) {
+      const r = cli(['train', ...S, '--steps', '1', '--out', join(tmp, 'env-probe')], undefined, env);
+      expect(r.status, JSON.stringify(env)).toBe(2);
+      expect(r.stderr).toMatch(re);
+      expect(existsSync(join(tmp, 'env-probe'))).toBe(false);
+    }
   });
 });
