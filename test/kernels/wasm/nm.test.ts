@@ -6,7 +6,8 @@ import { allocF32 } from '../../../src/kernels/storage.js';
 import { getThreads, setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
 import { hasRelaxedSimd } from '../../../src/kernels/wasm/features.js';
 import { DEFAULT_NM_SHAPE, buildNmModule } from '../../../src/kernels/wasm/nm-module.js';
-import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from '../../../src/kernels/wasm/nm-task.js';
+import { WASM_NM_DW_MIN_ROWS, WASM_NM_MIN_VOLUME, wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from '../../../src/kernels/wasm/nm-task.js';
+import { backendByName, listBackends } from '../../../src/kernels/backends.js';
 import { createWasmNm, type WasmNm } from '../../../src/kernels/wasm/nm.js';
 import { validates } from '../../../src/kernels/wasm/runtime.js';
 import { NMSparseTensor } from '../../../src/sparse/nm-tensor.js';
@@ -290,6 +291,59 @@ describe('wasm N:M kernels on the worker pool', () => {
       const [dwRef, dwMag] = keptGradOracle(p);
       expectWithin('kept dW', runs[0]![2]!, dwRef, dwMag, rows);
       for (const run of runs.slice(1)) for (let j = 0; j < 3; j++) expect(bits(run[j]!).equals(bits(runs[0]![j]!))).toBe(true);
+    }
+  });
+});
+
+describe.runIf(listBackends().includes('wasm'))('cross-backend: wasm N:M kernels against js and a float64 oracle', () => {
+  it('forward, dX and kept dW through the backends on 1 and 2 threads: both within the f32 bound of float64, wasm the same bits on both thread counts', () => {
+    setParallelMinCost(0);
+    const [wasm, js] = [backendByName('wasm'), backendByName('js')];
+    fc.assert(
+      fc.property(arbPattern, arbRows, arbOut, fc.nat(10_000), ({ m, n, groups }, rows, outDim, seed) => {
+        const p = problem(rows, outDim, groups, n, m, seed);
+        const [yRef, yMag] = forwardOracle(p, true);
+        const [dxRef, dxMag] = inputGradOracle(p);
+        const [dwRef, dwMag] = keptGradOracle(p);
+        const biasTol = (i: number): number => Math.abs(p.bias[i % outDim]!);
+        const runs = [1, 2].map((threads) => {
+          setThreads(threads);
+          return [wasm, js].map((b) => {
+            const y = allocF32(rows * outDim);
+            b.nmForward(p.x, rows, p.sp, p.bias, y);
+            return [y, b.nmInputGrad(p.dy, rows, p.sp), b.nmKeptWeightGrad(p.dy, p.x, rows, p.sp)] as const;
+          });
+        });
+        for (const [label, [y, dx, dw]] of [['wasm', runs[0]![0]!], ['js', runs[0]![1]!]] as const) {
+          expectWithin(`${label} forward`, y, yRef, yMag, groups * n, biasTol);
+          expectWithin(`${label} dX`, dx, dxRef, dxMag, outDim);
+          expectWithin(`${label} kept dW`, dw, dwRef, dwMag, rows);
+        }
+        for (let j = 0; j < 3; j++) expect(bits(runs[1]![0]![j]!).equals(bits(runs[0]![0]![j]!))).toBe(true);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('products below the size thresholds run the js kernels (same bits), larger ones the wasm kernels', () => {
+    setThreads(1);
+    const [wasm, js] = [backendByName('wasm'), backendByName('js')];
+    const direct = createWasmNm();
+    const cases: [number, number, number, number, number][] = [[1, 4, 1, 1, 4], [3, 8, 2, 2, 8], [2, 64, 2, 1, 8], [5, 16, 2, 2, 4], [40, 16, 2, 2, 4]];
+    for (const [rows, outDim, groups, n, m] of cases) {
+      const p = problem(rows, outDim, groups, n, m, rows * 7 + outDim);
+      const volume = rows * p.sp.nnz;
+      const y = new Float32Array(rows * outDim);
+      wasm.nmForward(p.x, rows, p.sp, p.bias, y);
+      const yJs = new Float32Array(rows * outDim);
+      js.nmForward(p.x, rows, p.sp, p.bias, yJs);
+      const dx = wasm.nmInputGrad(p.dy, rows, p.sp);
+      const dw = wasm.nmKeptWeightGrad(p.dy, p.x, rows, p.sp);
+      const small = volume < WASM_NM_MIN_VOLUME;
+      expect(bits(y).equals(bits(small ? yJs : runForward(direct, p, p.bias)))).toBe(true);
+      expect(bits(dx).equals(bits(small ? js.nmInputGrad(p.dy, rows, p.sp) : runInputGrad(direct, p)))).toBe(true);
+      const smallDw = rows < WASM_NM_DW_MIN_ROWS || volume < 2 * WASM_NM_MIN_VOLUME;
+      expect(bits(dw).equals(bits(smallDw ? js.nmKeptWeightGrad(p.dy, p.x, rows, p.sp) : runKeptGrad(direct, p)))).toBe(true);
     }
   });
 });
