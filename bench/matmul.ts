@@ -1,10 +1,10 @@
 import { Tensor, linear } from '../src/index.js';
-import { gemm, gemmBatched, type BatchedGemmArgs } from '../src/kernels/gemm.js';
+import type { BatchedGemmArgs } from '../src/kernels/backend.js';
+import { backendByName, getBackend, listBackends } from '../src/kernels/backends.js';
 import { matmulNaive } from '../src/kernels/matmul.js';
 import { Rng } from '../src/kernels/random.js';
 import { allocF32 } from '../src/kernels/storage.js';
 import { setThreads } from '../src/kernels/threads/pool.js';
-import { wasmGemm, wasmGemmBatched } from '../src/kernels/wasm/gemm-task.js';
 import { medianMs, randData, type BenchRecord, type SuiteOptions } from './lib.js';
 
 const SHAPES: [string, number, number, number][] = [
@@ -16,9 +16,16 @@ const SHAPES: [string, number, number, number][] = [
 ];
 
 
-/** GFLOP/s of the naive i-k-j loop vs nmgrad's packed kernel on 1 and 2 threads. */
+const threadsLabel = (t: number): string => `${t} thread${t > 1 ? 's' : ''}`;
+
+/**
+ * GFLOP/s of the naive i-k-j loop vs each backend's dense product on 1 and 2 threads; the
+ * wasm rows' baseline is the js backend at the same thread count.
+ */
 export async function matmulSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
   const out: BenchRecord[] = [];
+  const js = backendByName('js');
+  const wasm = listBackends().includes('wasm') ? backendByName('wasm') : null;
   const rng = new Rng(1);
   for (const [name, m, n, k] of SHAPES) {
     const a = randData(m * k, rng);
@@ -36,18 +43,18 @@ export async function matmulSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
     let wasmOne = 0;
     for (const threads of [1, 2]) {
       setThreads(threads);
-      const ms = await medianMs(`${name} nmgrad ${threads}t`, () => gemm(a, 0, b, 0, c, 0, spec), opts);
-      out.push(rec('nmgrad', threads, ms, naive));
-      const wasm = await medianMs(`${name} wasm ${threads}t`, () => wasmGemm(a, 0, b, 0, c, 0, spec), opts);
-      out.push({ ...rec('wasm', threads, wasm), baseline: `js ${threads} thread${threads > 1 ? 's' : ''}`, ratio: ms / wasm });
-      if (threads === 1) [one, wasmOne] = [ms, wasm];
+      const ms = await medianMs(`${name} js ${threads}t`, () => js.gemm(a, 0, b, 0, c, 0, spec), opts);
+      out.push(rec('js', threads, ms, naive));
+      const wms = wasm ? await medianMs(`${name} wasm ${threads}t`, () => wasm.gemm(a, 0, b, 0, c, 0, spec), opts) : 0;
+      if (wasm) out.push({ ...rec('wasm', threads, wms), baseline: `js ${threadsLabel(threads)}`, ratio: ms / wms });
+      if (threads === 1) [one, wasmOne] = [ms, wms];
       else {
-        out.push({ suite: 'matmul', case: name, variant: 'nmgrad 2t vs 1t', threads: 2, median_ms: ms, baseline: 'nmgrad 1 thread', ratio: one / ms });
-        out.push({ suite: 'matmul', case: name, variant: 'wasm 2t vs 1t', threads: 2, median_ms: wasm, baseline: 'wasm 1 thread', ratio: wasmOne / wasm });
+        out.push({ suite: 'matmul', case: name, variant: 'js 2t vs 1t', threads: 2, median_ms: ms, baseline: 'js 1 thread', ratio: one / ms });
+        if (wasm) out.push({ suite: 'matmul', case: name, variant: 'wasm 2t vs 1t', threads: 2, median_ms: wms, baseline: 'wasm 1 thread', ratio: wasmOne / wms });
       }
     }
   }
-  out.push(...(await attentionHeads(opts, rng)));
+  if (wasm) out.push(...(await attentionHeads(opts, rng)));
   // Autograd overhead: linear forward + both backward products vs the three raw kernel calls.
   const [rows, inF, outF] = [2048, 256, 1024];
   const x = new Tensor(randData(rows * inF, rng), [rows, inF], true);
@@ -58,10 +65,11 @@ export async function matmulSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
     const y = allocF32(rows * outF);
     const dx = allocF32(rows * inF);
     const dw = allocF32(outF * inF);
+    const backend = getBackend(); // the one linear() runs on
     const raw = await medianMs(`raw fwd+bwd ${threads}t`, () => {
-      gemm(x.data, 0, w.data, 0, y, 0, { m: rows, n: outF, k: inF, transA: false, transB: true, accumulate: false });
-      gemm(seed.data, 0, w.data, 0, dx, 0, { m: rows, n: inF, k: outF, transA: false, transB: false, accumulate: false });
-      gemm(seed.data, 0, x.data, 0, dw, 0, { m: outF, n: inF, k: rows, transA: true, transB: false, accumulate: false });
+      backend.gemm(x.data, 0, w.data, 0, y, 0, { m: rows, n: outF, k: inF, transA: false, transB: true, accumulate: false });
+      backend.gemm(seed.data, 0, w.data, 0, dx, 0, { m: rows, n: inF, k: outF, transA: false, transB: false, accumulate: false });
+      backend.gemm(seed.data, 0, x.data, 0, dw, 0, { m: outF, n: inF, k: rows, transA: true, transB: false, accumulate: false });
     }, opts);
     const auto = await medianMs(`autograd fwd+bwd ${threads}t`, () => {
       x.grad = null;
@@ -69,8 +77,9 @@ export async function matmulSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
       linear(x, w).backward(seed);
     }, opts);
     const flops = 3 * 2 * rows * inF * outF;
-    out.push({ suite: 'matmul', case: 'linear 2048x256→1024 fwd+bwd', variant: 'raw kernels', threads, median_ms: raw, gflops: flops / raw / 1e6 });
-    out.push({ suite: 'matmul', case: 'linear 2048x256→1024 fwd+bwd', variant: 'autograd', threads, median_ms: auto, gflops: flops / auto / 1e6, baseline: 'raw kernels', ratio: raw / auto });
+    const lin = `linear 2048x256→1024 fwd+bwd (${backend.name})`;
+    out.push({ suite: 'matmul', case: lin, variant: 'raw kernels', threads, median_ms: raw, gflops: flops / raw / 1e6 });
+    out.push({ suite: 'matmul', case: lin, variant: 'autograd', threads, median_ms: auto, gflops: flops / auto / 1e6, baseline: 'raw kernels', ratio: raw / auto });
   }
   return out;
 }
@@ -95,10 +104,10 @@ async function attentionHeads(opts: SuiteOptions, rng: Rng): Promise<BenchRecord
     const flops = 2 * m * n * k * heads;
     for (const threads of [1, 2]) {
       setThreads(threads);
-      const js = await medianMs(`${name} js ${threads}t`, () => gemmBatched(args), opts);
-      const wasm = await medianMs(`${name} wasm ${threads}t`, () => wasmGemmBatched(args), opts);
-      out.push({ suite: 'matmul', case: name, variant: 'nmgrad', threads, median_ms: js, gflops: flops / js / 1e6 });
-      out.push({ suite: 'matmul', case: name, variant: 'wasm', threads, median_ms: wasm, gflops: flops / wasm / 1e6, baseline: `js ${threads} thread${threads > 1 ? 's' : ''}`, ratio: js / wasm });
+      const jsMs = await medianMs(`${name} js ${threads}t`, () => backendByName('js').gemmBatched(args), opts);
+      const wasmMs = await medianMs(`${name} wasm ${threads}t`, () => backendByName('wasm').gemmBatched(args), opts);
+      out.push({ suite: 'matmul', case: name, variant: 'js', threads, median_ms: jsMs, gflops: flops / jsMs / 1e6 });
+      out.push({ suite: 'matmul', case: name, variant: 'wasm', threads, median_ms: wasmMs, gflops: flops / wasmMs / 1e6, baseline: `js ${threadsLabel(threads)}`, ratio: jsMs / wasmMs });
     }
   }
   return out;

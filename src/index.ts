@@ -13,7 +13,7 @@ export { nmMask, unstructuredMask, validateNM } from './sparse/mask.js';
 export { NMSparseTensor, type NMSparseJSON } from './sparse/nm-tensor.js';
 export { sparseLinear, sparseLinearValues } from './sparse/linear-op.js';
 export { getThreads, setThreads, shutdownPool, watchdogMs } from './kernels/threads/pool.js';
-export { registerBackend, setBackend, getBackend, listBackends, withBackend, withFallback, type Backend, type NMWeight } from './kernels/backends.js';
+export { registerBackend, setBackend, getBackend, listBackends, defaultBackendName, describeBackend, withBackend, withFallback, type Backend, type NMWeight } from './kernels/backends.js';
 export { Module, ModuleList, Parameter } from './nn/module.js';
 export { Linear, Embedding, LayerNorm, Dropout, FeedForward, sinusoidalPositions, type LinearLike, type LinearOptions } from './nn/layers.js';
 export { MultiHeadAttention, causalMask, type KVCache, type AttentionOptions } from './nn/attention.js';

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { NmgradError, Recipe, getThreads, listBackends, setBackend, setThreads, watchdogMs, writeFileAtomic } from 'nmgrad';
+import { NmgradError, Recipe, defaultBackendName, describeBackend, getThreads, listBackends, setBackend, setThreads, watchdogMs, writeFileAtomic } from 'nmgrad';
 import { corpusBleu, corpusChrf, type BpeTokenizer } from 'nmgrad/text';
 import { defaultDataDir, downloadFiles } from './data/parallel.js';
 import { exportRun, loadModel, loadRun, readRunConfig, type RunConfig } from './model-io.js';
@@ -28,7 +28,7 @@ interface FlagSpec {
 
 const COMMON: FlagSpec = {
   threads: { arg: 'N', help: 'worker threads for kernels (default: all cores; env NMGRAD_THREADS)' },
-  backend: { arg: 'NAME', help: `compute backend: ${listBackends().join(', ')} (default js; env NMGRAD_BACKEND)` },
+  backend: { arg: 'NAME', help: `compute backend: ${listBackends().join(', ')} (default ${defaultBackendName()}, the fastest this runtime validates; env NMGRAD_BACKEND)` },
   json: { arg: '', help: 'JSON-lines output (automatic when stdout is not a TTY)' },
   quiet: { arg: '', help: 'only the final summary' },
 };
@@ -215,6 +215,8 @@ async function main(): Promise<void> {
   const log = (s: string): void => {
     if (!quiet) console.log(s);
   };
+  // Once per run; not for translate, whose stdout is the translations alone.
+  if (cmd !== 'download' && cmd !== 'translate') log(`backend: ${describeBackend()}, ${getThreads()} thread${getThreads() > 1 ? 's' : ''}`);
 
   if (cmd === 'download') {
     const dir = str(f, 'dir', '');

@@ -199,12 +199,34 @@ export function setBackend(name: string): void {
   active = lookup('setBackend', name);
 }
 
-/** The backend in use: set by setBackend, else NMGRAD_BACKEND, else `js`. */
+/** Fastest first: the default is the first of these that is registered (wasm registers only where SIMD validates). */
+const PREFERENCE = ['wasm', 'js'];
+
+/** The backend used when neither setBackend nor NMGRAD_BACKEND chose one. */
+export function defaultBackendName(): string {
+  return PREFERENCE.find((name) => registry.has(name)) ?? listBackends()[0] ?? 'js';
+}
+
+/** The backend in use: set by setBackend, else NMGRAD_BACKEND, else defaultBackendName(). */
 export function getBackend(): Backend {
   if (active !== null) return active;
   const env = process.env.NMGRAD_BACKEND;
-  active = env !== undefined && env !== '' ? lookup('NMGRAD_BACKEND', env) : lookup('getBackend', 'js');
+  active = env !== undefined && env !== '' ? lookup('NMGRAD_BACKEND', env) : lookup('getBackend', defaultBackendName());
   return active;
+}
+
+const details = new Map<string, () => string>();
+
+/** Registers a one-line description of what a backend runs (shown by describeBackend). */
+export function setBackendDetail(name: string, detail: () => string): void {
+  details.set(name, detail);
+}
+
+/** `name (detail)` of the active backend, e.g. for a CLI's start-up line. */
+export function describeBackend(): string {
+  const { name } = getBackend();
+  const detail = details.get(name);
+  return detail ? `${name} (${detail()})` : name;
 }
 
 /** A registered backend by name, without selecting it (tests, cross-backend checks). */

@@ -4,5 +4,6 @@
  * registers itself by adding its import below.
  */
 import './js-backend.js';
+import './wasm-backend.js';
 
-export { backendByName, getBackend, listBackends, registerBackend, setBackend, withBackend, withFallback, type Backend, type NMWeight, type BinaryOp, type UnaryOp } from './backend.js';
+export { backendByName, defaultBackendName, describeBackend, getBackend, listBackends, registerBackend, setBackend, withBackend, withFallback, type Backend, type NMWeight, type BinaryOp, type UnaryOp } from './backend.js';

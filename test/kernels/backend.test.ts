@@ -4,19 +4,22 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BackendError, Rng, Tensor, WorkerError, crossEntropy, linear } from '../../src/index.js';
-import { backendByName, getBackend, listBackends, registerBackend, setBackend, withBackend, withFallback, type Backend } from '../../src/kernels/backends.js';
+import { backendByName, defaultBackendName, getBackend, listBackends, registerBackend, setBackend, withBackend, withFallback, type Backend } from '../../src/kernels/backends.js';
 import { CROSS_CHECK_RTOL, crossCheckBackend } from '../../src/kernels/cross-check.js';
 import { matmulNaive } from '../../src/kernels/matmul.js';
 import { assertFreshBuild } from '../../src/kernels/threads/build-check.js';
+import { hasSimd } from '../../src/kernels/wasm/features.js';
 
 const root = resolve(import.meta.dirname, '../..');
 
 describe('backend registry', () => {
   afterAll(() => setBackend('js'));
 
-  it('js is registered and is the default', () => {
+  it('js is always registered; wasm wherever a SIMD module validates, and then it is the default', () => {
     expect(listBackends()).toContain('js');
-    expect(getBackend().name).toBe(process.env.NMGRAD_BACKEND || 'js');
+    expect(listBackends().includes('wasm')).toBe(hasSimd());
+    expect(defaultBackendName()).toBe(hasSimd() ? 'wasm' : 'js');
+    expect(getBackend().name).toBe(process.env.NMGRAD_BACKEND || defaultBackendName());
   });
 
   it('an unknown name is a BackendError listing the registered backends', () => {
@@ -28,6 +31,8 @@ describe('backend registry', () => {
     const script = "import { getBackend } from './dist/src/index.js'; console.log(getBackend().name);";
     const run = (value: string): string => execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, env: { ...process.env, NMGRAD_BACKEND: value }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
     expect(run('js')).toBe('js');
+    if (hasSimd()) expect(run('wasm')).toBe('wasm');
+    expect(run('')).toBe(defaultBackendName()); // unset: the fastest backend this runtime validates
     expect(() => run('nope')).toThrow(/NMGRAD_BACKEND: unknown backend 'nope'; registered backends: js/);
   });
 
