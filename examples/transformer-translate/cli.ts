@@ -215,8 +215,9 @@ async function main(): Promise<void> {
   const log = (s: string): void => {
     if (!quiet) console.log(s);
   };
-  // Once per run; not for translate, whose stdout is the translations alone.
-  if (cmd !== 'download' && cmd !== 'translate') log(`backend: ${describeBackend()}, ${getThreads()} thread${getThreads() > 1 ? 's' : ''}`);
+  // Once per run, in human-readable mode only: translate's stdout is the translations alone,
+  // and --json output (or a pipe) must stay parseable.
+  if (!json && cmd !== 'download' && cmd !== 'translate') log(`backend: ${describeBackend()}, ${getThreads()} thread${getThreads() > 1 ? 's' : ''}`);
 
   if (cmd === 'download') {
     const dir = str(f, 'dir', '');
