@@ -1,21 +1,26 @@
 /**
- * The `wasm` backend: dense products (gemm, gemmBatched) on the WebAssembly SIMD GEMM whose
- * module nmgrad emits at run time (wasm/, docs/wasm.md); every other kernel falls through to
- * `js`. Registered only where the engine validates a SIMD module, and then the default backend.
- * The same worker pool drives it: each thread instantiates its own copy of the module.
+ * The `wasm` backend: dense products (gemm, gemmBatched) on the WebAssembly SIMD GEMM and the
+ * N:M products (forward, dX, kept-position dW) on the wasm SIMD N:M kernels, whose modules
+ * nmgrad emits at run time (wasm/, docs/wasm.md); every other kernel falls through to `js`.
+ * Registered only where the engine validates a SIMD module, and then the default backend.
+ * The same worker pool drives it: each thread instantiates its own copy of the modules.
  */
 import { registerBackend, setBackendDetail, withFallback, type Backend } from './backend.js';
 import { jsBackend } from './js-backend.js';
 import { hasRelaxedSimd, hasSimd } from './wasm/features.js';
 import { wasmGemm, wasmGemmBatched } from './wasm/gemm-task.js';
+import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from './wasm/nm-task.js';
 
 export const wasmBackend: Backend = withFallback({
   name: 'wasm',
   gemm: wasmGemm,
   gemmBatched: wasmGemmBatched,
+  nmForward: wasmNmForward,
+  nmInputGrad: wasmNmInputGrad,
+  nmKeptWeightGrad: wasmNmKeptWeightGrad,
 }, jsBackend);
 
 if (hasSimd()) {
   registerBackend(wasmBackend);
-  setBackendDetail('wasm', () => `WebAssembly SIMD dense products with ${hasRelaxedSimd() ? 'f32x4.relaxed_madd' : 'f32x4 mul + add'}; other kernels js`);
+  setBackendDetail('wasm', () => `WebAssembly SIMD dense and N:M products with ${hasRelaxedSimd() ? 'f32x4.relaxed_madd' : 'f32x4 mul + add'}; other kernels js`);
 }
