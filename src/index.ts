@@ -20,7 +20,7 @@ export { MultiHeadAttention, causalMask, type KVCache, type AttentionOptions } f
 export { Transformer, TransformerEncoderLayer, TransformerDecoderLayer, paddingMask, type TransformerConfig, type DecoderLayerCache } from './nn/transformer.js';
 export { Optimizer, SGD, Adam, AdamW, clipGradNorm, constantLr, inverseSqrtLr, cosineLr, type LrSchedule, type OptimizerState, type AdamOptions } from './nn/optim.js';
 export { labelSmoothedLoss, tokenAccuracy } from './nn/loss.js';
-export { encodeSafetensors, decodeSafetensors, saveSafetensors, loadSafetensors, saveCheckpoint, loadCheckpoint, readCheckpoint, writeFileAtomic, byteTensor, type ByteTensor, type Safetensors } from './nn/checkpoint.js';
+export { encodeSafetensors, decodeSafetensors, saveSafetensors, loadSafetensors, saveCheckpoint, loadCheckpoint, readCheckpoint, writeFileAtomic, removeStaleTempFiles, byteTensor, type ByteTensor, type Safetensors } from './nn/checkpoint.js';
 export { linearSites, replaceLinears, type LayerSelection, type LinearSite } from './nn/replace.js';
 export { FlopCounter, countFlops, withScope, currentScope, type Pass, type FlopCategory, type FlopTotals, type FlopScope } from './autograd/flops.js';
 export { Recipe, type RecipeConfig, type RecipeStep, type RecipeKind, type PrunedGrad, type DecayKind, type FrameKind } from './sparse/recipe.js';

@@ -118,7 +118,7 @@ export function loadRun(dir: string, overrides: Pick<Partial<RunConfig>, 'steps'
   const run = buildRun(config, BpeTokenizer.fromJSON(tok, join(dir, 'tokenizer.json')));
   const path = join(dir, 'checkpoint.safetensors');
   const loaded = readCheckpoint(path, run.model, { optimizer: run.optimizer });
-  const state = loaded.state as TrainState;
+  const state = checkTrainState(loaded.state, path, stored.steps);
   dropouts(run.model).forEach((d, i) => state.dropoutRngs[i] && d.rng.setState(state.dropoutRngs[i]!));
   for (const l of run.sparse) {
     const m = state.masks[l.path];
@@ -154,4 +154,22 @@ export function loadModel(path: string): { model: Transformer; tokenizer: BpeTok
   }
   const { run } = loadRun(path);
   return { model: run.model, tokenizer: run.tokenizer };
+}
+
+/** The training state of a checkpoint, shape-checked so a damaged file is a DataError, not a TypeError. */
+function checkTrainState(v: unknown, where: string, steps: number): TrainState {
+  const fail = (what: string): never => {
+    throw new DataError(where, `metadata 'state' is not an nmgrad training state: ${what} (got ${JSON.stringify(v)?.slice(0, 120)})`);
+  };
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) fail('expected an object');
+  const s = v as Record<string, unknown>;
+  for (const k of ['step', 'epoch', 'batchInEpoch'] as const) {
+    if (!Number.isInteger(s[k]) || (s[k] as number) < 0) fail(`'${k}' must be an integer ≥ 0`);
+  }
+  if ((s.step as number) > steps) fail(`'step' ${String(s.step)} is beyond the run's ${steps} steps`);
+  if (typeof s.elapsedMs !== 'number' || !Number.isFinite(s.elapsedMs)) fail("'elapsedMs' must be a number");
+  if (!Array.isArray(s.dropoutRngs) || !s.dropoutRngs.every((r) => Array.isArray(r) && r.every((x) => x === null || typeof x === 'number'))) fail("'dropoutRngs' must be a list of RNG states");
+  if (s.masks === null || typeof s.masks !== 'object' || Array.isArray(s.masks)) fail("'masks' must be an object");
+  if (s.flops !== null && (typeof s.flops !== 'object' || !Array.isArray((s.flops as { records?: unknown }).records))) fail("'flops' must be null or a FLOP counter record");
+  return v as TrainState;
 }

@@ -1,9 +1,9 @@
 /** The training loop of the translation example: data → BPE → Transformer + recipe → checkpoints. */
-import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DataError, FlopCounter, Rng, clipGradNorm, countFlops, flopReport, formatFlopReport, inverseSqrtLr, labelSmoothedLoss, noGrad,
-  type FlopReport,
+  removeStaleTempFiles, writeFileAtomic, type FlopReport,
 } from 'nmgrad';
 import { BpeTokenizer } from 'nmgrad/text';
 import { generateBuiltinCorpus, type Pair } from './data/builtin.js';
@@ -103,11 +103,13 @@ export function stepsForEpochs(splits: Splits, tok: BpeTokenizer, maxLen: number
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const { out, log } = opts;
   let { config } = opts;
+  for (const name of removeStaleTempFiles(out)) log(`removed ${name}, left by an interrupted checkpoint write`);
   let run: Run;
   let state: TrainState;
   if (opts.resume) {
     ({ run, state } = resumeRun(out, config, log));
     config = run.config;
+    cutMetricsBack(join(out, 'metrics.jsonl'), state.step);
   } else {
     prepareFreshRunDir(out, opts.overwrite);
     const tok = opts.tokenizer ?? trainTokenizer(opts.splits, config.merges, log);
@@ -224,6 +226,24 @@ function resumeRun(out: string, config: RunConfig, log: (line: string) => void):
  */
 function batchOrderSeed(seed: number, epoch: number): number {
   return (Math.imul(seed, 1000) + epoch) >>> 0;
+}
+
+/**
+ * A run killed after its last checkpoint has logged steps that the resumed run repeats; drops
+ * every record past the checkpoint's step (and a half-written last line) so each step appears once.
+ */
+function cutMetricsBack(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l !== '');
+  const kept = lines.filter((l) => {
+    try {
+      const r = JSON.parse(l) as { step?: unknown };
+      return typeof r.step === 'number' && r.step <= step;
+    } catch {
+      return false;
+    }
+  });
+  if (kept.length !== lines.length) writeFileAtomic(path, kept.map((l) => `${l}\n`).join(''));
 }
 
 function readStep(out: string): string {

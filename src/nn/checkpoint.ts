@@ -5,7 +5,8 @@
  * tensors (`optimizer.<slot>.<param>`) and the training state as JSON metadata, so one file
  * holds a whole checkpoint and one atomic rename publishes it.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { dirname, basename, join } from 'node:path';
 import { DataError, fmtShape } from '../errors.js';
@@ -42,11 +43,28 @@ function storedBytes(t: Stored): Uint8Array {
   return t instanceof Tensor ? new Uint8Array(t.data.buffer, t.data.byteOffset, t.size * 4) : t.data;
 }
 
+/**
+ * safetensors carries no checksum of its own, so flipped bytes would load silently. nmgrad adds
+ * SHA-256 digests of the data section and of the other metadata entries under these keys and
+ * verifies them on load; files from other tools lack them and load unchecked.
+ */
+export const DATA_SHA256_KEY = 'nmgrad.data_sha256';
+export const METADATA_SHA256_KEY = 'nmgrad.metadata_sha256';
+
+function metadataDigest(metadata: Record<string, string>): string {
+  const entries = Object.entries(metadata)
+    .filter(([k]) => k !== DATA_SHA256_KEY && k !== METADATA_SHA256_KEY)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return createHash('sha256').update(JSON.stringify(entries)).digest('hex');
+}
+
 /** Serialises F32 and U8 tensors (in the given order) and string metadata to safetensors bytes. */
 export function encodeSafetensors(tensors: Map<string, Stored> | [string, Stored][], metadata: Record<string, string> = {}): Uint8Array {
   const list = tensors instanceof Map ? [...tensors.entries()] : tensors;
   const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  const dataHash = createHash('sha256');
+  for (const [, t] of list) dataHash.update(storedBytes(t));
+  header.__metadata__ = { ...metadata, [DATA_SHA256_KEY]: dataHash.digest('hex'), [METADATA_SHA256_KEY]: metadataDigest(metadata) };
   let offset = 0;
   for (const [name, t] of list) {
     const len = storedBytes(t).length;
@@ -89,12 +107,14 @@ export function decodeSafetensors(bytes: Uint8Array, where = 'safetensors'): Saf
   const entries: [string, { dtype: 'F32' | 'U8'; shape: number[]; data_offsets: [number, number] }][] = [];
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') {
+      if (info === null || typeof info !== 'object' || Array.isArray(info)) throw new DataError(where, `__metadata__ must be an object of strings, got ${info === null ? 'null' : Array.isArray(info) ? 'an array' : typeof info}`);
       for (const [k, v] of Object.entries(info as Record<string, unknown>)) {
         if (typeof v !== 'string') throw new DataError(where, `metadata value '${k}' is not a string`);
         metadata[k] = v;
       }
       continue;
     }
+    if (info === null || typeof info !== 'object' || Array.isArray(info)) throw new DataError(where, `tensor '${name}' has no {dtype, shape, data_offsets} entry`);
     const i = info as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (i.dtype !== 'F32' && i.dtype !== 'U8') throw new DataError(where, `tensor '${name}' has dtype ${String(i.dtype)}; nmgrad reads F32 and U8 only`);
     if (!Array.isArray(i.shape) || !i.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new DataError(where, `tensor '${name}' has an invalid shape`);
@@ -124,12 +144,32 @@ export function decodeSafetensors(bytes: Uint8Array, where = 'safetensors'): Saf
     expected = e;
   }
   if (expected !== dataLen) throw new DataError(where, `${dataLen - expected} trailing bytes after the last tensor (corrupt file)`);
+  verifyChecksums(bytes.subarray(dataStart), metadata, where);
   return { tensors, bytes: byteTensors, metadata };
 }
 
+/** Checks (and then drops from `metadata`) the digests written by `encodeSafetensors`. */
+function verifyChecksums(data: Uint8Array, metadata: Record<string, string>, where: string): void {
+  const wantData = metadata[DATA_SHA256_KEY];
+  const wantMeta = metadata[METADATA_SHA256_KEY];
+  if (wantData !== undefined) {
+    const got = createHash('sha256').update(data).digest('hex');
+    if (got !== wantData) throw new DataError(where, `data section checksum mismatch (sha256 ${got}, header says ${wantData}): the tensor bytes are corrupt`);
+  }
+  if (wantMeta !== undefined) {
+    const got = metadataDigest(metadata);
+    if (got !== wantMeta) throw new DataError(where, `metadata checksum mismatch (sha256 ${got}, header says ${wantMeta}): the training state or optimizer entries are corrupt`);
+  }
+  delete metadata[DATA_SHA256_KEY];
+  delete metadata[METADATA_SHA256_KEY];
+}
+
+const TMP_MARK = '.tmp-';
+const TMP_NAME = /^\..+\.tmp-(\d+)-\d+$/;
+
 /** Writes to a temp file in the same folder, fsyncs it, renames it over `path`, fsyncs the folder. */
 export function writeFileAtomic(path: string, bytes: Uint8Array | string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now()}`);
+  const tmp = join(dirname(path), `.${basename(path)}${TMP_MARK}${process.pid}-${Date.now()}`);
   const fd = openSync(tmp, 'w');
   try {
     const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
@@ -150,6 +190,38 @@ export function writeFileAtomic(path: string, bytes: Uint8Array | string): void 
   } catch {
     // Some filesystems cannot fsync a directory; the rename is still atomic.
   }
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temp files that `writeFileAtomic` left in `dir` when its process was killed mid-write
+ * (`kill -9`, power loss). Files of a process that is still running are left alone, so a
+ * concurrent writer is never disturbed. Returns the names removed.
+ */
+export function removeStaleTempFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = TMP_NAME.exec(name);
+    if (!m || processAlive(Number(m[1]))) continue;
+    rmSync(join(dir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
 }
 
 export function saveSafetensors(path: string, tensors: Map<string, Stored> | [string, Stored][], metadata: Record<string, string> = {}): void {
@@ -196,19 +268,21 @@ export function saveCheckpoint(path: string, model: Module, opts: { optimizer?: 
  * file, the model's names and shapes and the optimizer slots are all validated before anything
  * is copied: an error never leaves a half-loaded model.
  */
-export function loadCheckpoint(path: string, model: Module, opts: { optimizer?: Optimizer } = {}): unknown {
+export function loadCheckpoint(path: string, model: Module, opts: { optimizer?: Optimizer; allowNonFinite?: boolean } = {}): unknown {
   return readCheckpoint(path, model, opts).state;
 }
 
 /** `loadCheckpoint` that also returns the checkpoint's U8 tensors (masks) by name. */
-export function readCheckpoint(path: string, model: Module, opts: { optimizer?: Optimizer } = {}): { state: unknown; bytes: Map<string, ByteTensor> } {
+export function readCheckpoint(path: string, model: Module, opts: { optimizer?: Optimizer; allowNonFinite?: boolean } = {}): { state: unknown; bytes: Map<string, ByteTensor> } {
   const { tensors, bytes, metadata } = loadSafetensors(path);
   const weights = new Map([...tensors].filter(([n]) => !n.startsWith(OPT_PREFIX)));
   model.checkStateDict(weights, path);
+  if (!opts.allowNonFinite) for (const [name, t] of tensors) checkFinite(path, name, t);
+  const state = metadata.state === undefined ? null : parseMetadataJson(path, 'state', metadata.state);
   let optState: OptimizerState | null = null;
   if (opts.optimizer) {
     if (!metadata.optimizer) throw new DataError(path, 'checkpoint holds no optimizer state');
-    const info = JSON.parse(metadata.optimizer) as { kind: string; step: number; lr: number; slots: string[] };
+    const info = optimizerInfo(path, parseMetadataJson(path, 'optimizer', metadata.optimizer));
     const names = model.namedParameters();
     const index = new Map(names.map(([n, p]) => [p, n]));
     const slots: Record<string, Float32Array[]> = {};
@@ -225,5 +299,29 @@ export function readCheckpoint(path: string, model: Module, opts: { optimizer?: 
   }
   model.loadStateDict(weights, path);
   if (optState && opts.optimizer) opts.optimizer.setState(optState);
-  return { state: metadata.state === undefined ? null : JSON.parse(metadata.state), bytes };
+  return { state, bytes };
+}
+
+/** NaN or ±Inf weights would train to NaN or decode to empty lines; refuse them by name. */
+function checkFinite(path: string, name: string, t: Tensor): void {
+  const d = t.data;
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i]!)) throw new DataError(path, `tensor '${name}' holds ${d[i]} at flat index ${i} of ${fmtShape(t.shape)}; refusing non-finite weights (pass allowNonFinite to inspect them)`);
+  }
+}
+
+function parseMetadataJson(path: string, key: string, text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new DataError(path, `metadata '${key}' is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+function optimizerInfo(path: string, v: unknown): { kind: string; step: number; lr: number; slots: string[] } {
+  const o = v as Record<string, unknown> | null;
+  const ok = o !== null && typeof o === 'object' && !Array.isArray(o) && typeof o.kind === 'string' && Number.isInteger(o.step) && (o.step as number) >= 0
+    && typeof o.lr === 'number' && Number.isFinite(o.lr) && Array.isArray(o.slots) && o.slots.every((s) => typeof s === 'string');
+  if (!ok) throw new DataError(path, `metadata 'optimizer' must be {kind: string, step: integer ≥ 0, lr: number, slots: string[]}, got ${JSON.stringify(v)?.slice(0, 200)}`);
+  return o as { kind: string; step: number; lr: number; slots: string[] };
 }
