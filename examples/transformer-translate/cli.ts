@@ -3,7 +3,7 @@
  *   train (default), translate, evaluate, compare, export, download. `--help` alone lists the
  *   commands; `--help` after one lists its flags.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { NmgradError, Recipe, defaultBackendName, describeBackend, getThreads, listBackends, setBackend, setThreads, watchdogMs, writeFileAtomic } from 'nmgrad';
 import { corpusBleu, corpusChrf, type BpeTokenizer } from 'nmgrad/text';
@@ -18,6 +18,7 @@ import { UsageError, checkFlagValues, checkModelShape } from './flags.js';
 import { decodeLines, normalizeSource, readTextLines } from './data/lines.js';
 import { resumeFlagConflicts } from './resume.js';
 import { checkFreshRunDir } from './run-files.js';
+import { translateStream } from './stream.js';
 
 /** Longest training sentence (BPE tokens, either side); longer pairs are filtered and counted. */
 const MAX_LEN = 100;
@@ -274,9 +275,13 @@ async function main(): Promise<void> {
     const beam = num(f, 'beam', 1);
     if (f['length-penalty'] !== undefined && beam === 1) warn('--length-penalty only applies to beam search (--beam 2 or more); greedy decoding ignores it');
     const run = loadModel(resolve(str(f, 'run', '') || fail('translate needs --run DIR|FILE')));
-    const lines = (f.input ? readTextLines(str(f, 'input', '')) : decodeLines(readFileSync(0), 'stdin')).map(normalizeSource);
-    const outLines = translateAll(run.model, run.tokenizer, lines, { beam, lengthPenalty: f['length-penalty'] !== undefined ? Number(f['length-penalty']) : 1, onTruncate: warnTruncated });
-    process.stdout.write(outLines.map((l) => `${l}\n`).join(''));
+    const input = f.input ? openInput(str(f, 'input', '')) : process.stdin;
+    const t0 = performance.now();
+    const progress = process.stderr.isTTY
+      ? (n: number): void => void process.stderr.write(`\rtranslated ${n} lines (${(n / ((performance.now() - t0) / 1000)).toFixed(1)} lines/s)`)
+      : undefined;
+    await translateStream(run.model, run.tokenizer, input, process.stdout, { beam, lengthPenalty: f['length-penalty'] !== undefined ? Number(f['length-penalty']) : 1, onTruncate: warnTruncated, onProgress: progress, normalize: normalizeSource, name: f.input ? str(f, 'input', '') : 'stdin' });
+    if (progress) process.stderr.write('\n');
     return;
   }
   if (cmd === 'evaluate') {
@@ -309,6 +314,11 @@ function checkCommand(cmd: string): void {
 
 function fail(msg: string): never {
   throw new UsageError(msg);
+}
+
+function openInput(path: string): ReturnType<typeof createReadStream> {
+  if (!existsSync(path)) throw new UsageError(`--input ${path}: file not found`);
+  return createReadStream(path);
 }
 
 function readLinesOf(path: string): string[] {

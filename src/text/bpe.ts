@@ -32,15 +32,38 @@ function cpBytes(cp: number): number[] {
   return [0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 63), 0x80 | ((cp >> 6) & 63), 0x80 | (cp & 63)];
 }
 
+/**
+ * UTF-8 bytes → text, WHATWG style: each maximal invalid subsequence becomes one U+FFFD, so an
+ * undertrained model's arbitrary byte tokens always decode. Surrogate code points (ED A0..BF xx)
+ * are accepted as lone surrogates, because `encode` writes lone surrogates that way (WTF-8).
+ */
 function decodeBytes(bytes: number[]): string {
   let out = '';
   for (let i = 0; i < bytes.length; ) {
     const b = bytes[i]!;
-    const len = b < 0x80 ? 1 : b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
-    let cp = len === 1 ? b : b & (0xff >> (len + 1));
-    for (let k = 1; k < len; k++) cp = (cp << 6) | ((bytes[i + k] ?? 0x80) & 63);
-    out += String.fromCodePoint(cp);
-    i += len;
+    if (b < 0x80) {
+      out += String.fromCharCode(b);
+      i++;
+      continue;
+    }
+    const len = b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+    if (len === 0) {
+      out += '\ufffd';
+      i++;
+      continue;
+    }
+    // The allowed range of the second byte rules out overlong forms and code points > U+10FFFF.
+    const lo = b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80;
+    const hi = b === 0xf4 ? 0x8f : 0xbf;
+    let cp = b & (0xff >> (len + 1));
+    let k = 1;
+    for (; k < len; k++) {
+      const c = bytes[i + k];
+      if (c === undefined || c < (k === 1 ? lo : 0x80) || c > (k === 1 ? hi : 0xbf)) break;
+      cp = (cp << 6) | (c & 63);
+    }
+    out += k === len ? String.fromCodePoint(cp) : '\ufffd';
+    i += k;
   }
   return out;
 }

@@ -199,6 +199,25 @@ describe('BPE tokenizer', () => {
     expect(pretokenize('A dog, two  cats.').join('')).toBe('A dog, two  cats.');
   });
 
+  it('arbitrary token id sequences decode: invalid UTF-8 bytes become U+FFFD exactly as the WHATWG decoder does', () => {
+    const byteToken = (b: number): number => 4 + b; // ids 4..259 are the <0xNN> byte tokens
+    const oracle = new TextDecoder('utf-8'); // replacement mode, maximal-subpart U+FFFD
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: bpe.size - 1 }), { maxLength: 40 }), fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 40 }), (ids, bytes) => {
+        expect(typeof bpe.decode(ids)).toBe('string');
+        const out = bpe.decode(bytes.map(byteToken));
+        // nmgrad additionally accepts ED A0..BF (surrogate code points, its own WTF-8 form of lone surrogates).
+        if (!bytes.some((b, i) => b === 0xed && (bytes[i + 1] ?? 0) >= 0xa0)) expect(out).toBe(oracle.decode(Uint8Array.from(bytes)));
+      }),
+      { numRuns: RUNS * 20 },
+    );
+    // Cases from the WHATWG/Unicode "maximal subpart" examples, checked against TextDecoder.
+    for (const bytes of [[0xff], [0xc0, 0x80], [0xe0, 0x80, 0x80], [0xf0, 0x9f, 0x98], [0xf4, 0x90, 0x80, 0x80], [0x61, 0xe2, 0x82, 0x62], [0xc3]]) {
+      expect(bpe.decode(bytes.map(byteToken))).toBe(oracle.decode(Uint8Array.from(bytes)));
+    }
+    expect(bpe.decode([0xe2, 0x82, 0xac].map(byteToken))).toBe('€');
+  });
+
   it('compresses in-domain text, is deterministic, and round-trips through JSON', () => {
     const s = corpus.train[0]!.de;
     expect(bpe.encode(s).length).toBeLessThan(s.length / 2);
