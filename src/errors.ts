@@ -24,10 +24,13 @@ export class DataError extends NmgradError {}
 /** Misuse of the autograd engine (backward twice, non-scalar without seed, ...). */
 export class AutogradError extends NmgradError {}
 
+/** Memory for a tensor could not be allocated (the shape is too large for this process). */
+export class AllocationError extends NmgradError {}
+
 /** A worker thread failed or the pool could not run a job. */
 export class WorkerError extends NmgradError {}
 
-/** An argument outside its valid range (learning rate, probability, smoothing, ...). */
+/** An argument outside its valid range (learning rate, probability, smoothing, a non-integer seed, ...). */
 export class ValueError extends NmgradError {}
 
 /** An unknown or unusable compute backend. */

@@ -1,6 +1,6 @@
 // The public API of nmgrad (re-exports only).
 
-export { NmgradError, ShapeError, SparsityConfigError, DataError, AutogradError, WorkerError, ValueError, BackendError } from './errors.js';
+export { NmgradError, ShapeError, SparsityConfigError, DataError, AutogradError, WorkerError, ValueError, BackendError, AllocationError } from './errors.js';
 export { Rng } from './kernels/random.js';
 export { Tensor, noGrad, isGradEnabled, type TapeNode, type NestedArray } from './autograd/tensor.js';
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from './autograd/gradcheck.js';

@@ -131,7 +131,11 @@ function preset(f: Record<string, string | true>): (typeof PRESETS)[PresetName] 
  */
 function resolveSteps(f: Record<string, string | true>, splits: Splits, log: (s: string) => void): { steps: number; tokenizer?: BpeTokenizer } {
   const p = preset(f);
-  if (f.epochs === undefined) return { steps: Math.floor(num(f, 'steps', p.steps)) };
+  if (f.epochs === undefined) {
+    const steps = num(f, 'steps', p.steps);
+    if (!Number.isInteger(steps)) throw new UsageError(`--steps must be a positive integer, got '${String(f.steps)}'`);
+    return { steps };
+  }
   if (f.steps !== undefined) throw new UsageError('give --steps or --epochs, not both');
   const epochs = num(f, 'epochs', 1);
   const tokenizer = trainTokenizer(splits, num(f, 'merges', p.merges), log);
@@ -287,6 +291,7 @@ async function main(): Promise<void> {
   if (cmd === 'evaluate') {
     const refPath = str(f, 'ref', '') || fail('evaluate needs --ref FILE');
     const refs = readLinesOf(refPath);
+    if (refs.length === 0) throw new UsageError(`--ref ${refPath} is empty: nothing to score`);
     let hyps: string[];
     if (f.hyp) hyps = readLinesOf(str(f, 'hyp', ''));
     else {

@@ -38,6 +38,8 @@ export function loadSplits(data: string, src: string, tgt: string, maxLen: numbe
   const train = readParallel(data, 'train', src, tgt, { maxLen });
   log(`train: ${train.summary.kept} pairs (${train.summary.skippedEmpty} empty skipped, ${train.summary.filteredLong} over ${maxLen} tokens filtered)`);
   const val = readParallel(data, 'val', src, tgt);
+  // Without val pairs a run would train for hours and then report BLEU 0 for an empty set.
+  if (val.pairs.length === 0) throw new DataError(val.summary.file, `the val split has no sentence pairs (${val.summary.lines} lines, ${val.summary.skippedEmpty} empty pairs skipped): nothing to score`);
   const test = existsSync(join(data, `test.${src}`)) ? readParallel(data, 'test', src, tgt).pairs : [];
   return { train: train.pairs, val: val.pairs, test, name: data };
 }
@@ -271,6 +273,7 @@ export interface Evaluation {
 /** Translates the held-out split, scores it, and reports training + inference FLOPs. */
 export function evaluateRun(run: Run, state: TrainState, pairs: Pair[], opts: { beam?: number } = {}): Evaluation {
   const { model, tokenizer } = run;
+  if (pairs.length === 0) throw new DataError('evaluateRun', 'no sentence pairs to score (the held-out split is empty)');
   const inference = new FlopCounter();
   const hyps = countFlops(inference, () => translateAll(model, tokenizer, pairs.map((p) => p.en), { beam: opts.beam }));
   const generated = hyps.reduce((n, h) => n + tokenizer.encode(h).length + 1, 0);

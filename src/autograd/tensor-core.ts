@@ -1,4 +1,4 @@
-import { AutogradError, DataError, ShapeError, ValueError, fmtShape } from '../errors.js';
+import { AllocationError, AutogradError, DataError, ShapeError, ValueError, fmtShape } from '../errors.js';
 import { getBackend, type Backend } from '../kernels/backends.js';
 import { fillArange, fillNormal, fillUniform, type Rng } from '../kernels/random.js';
 import { copyNumbers, sizeOf } from '../kernels/shape.js';
@@ -37,6 +37,18 @@ function checkShape(op: string, shape: readonly number[]): number[] {
     if (!Number.isInteger(d) || d < 0) throw new ShapeError(op, `invalid shape ${fmtShape(shape)}: dims must be non-negative integers`);
   }
   return [...shape];
+}
+
+/** Storage for a new tensor; a shape too large for memory is an AllocationError naming it, not a bare RangeError. */
+function allocFor(op: string, shape: readonly number[]): Float32Array {
+  const n = sizeOf(checkShape(op, shape));
+  try {
+    return getBackend().alloc(n);
+  } catch (e) {
+    if (!(e instanceof RangeError || e instanceof AllocationError)) throw e;
+    const reason = e instanceof AllocationError ? e.message.slice(e.where.length + 2) : e.message;
+    throw new AllocationError(`Tensor.${op}`, `cannot allocate a tensor of shape ${fmtShape(shape)} (${n} float32 values, ${((n * 4) / 2 ** 30).toFixed(2)} GiB): ${reason}`);
+  }
 }
 
 /** A contiguous row-major float32 tensor with an optional autograd tape node. */
@@ -121,7 +133,7 @@ export class Tensor {
   // ---- creation -------------------------------------------------------------------------
 
   static zeros(shape: readonly number[], requiresGrad = false): Tensor {
-    return new Tensor(getBackend().alloc(sizeOf(checkShape('zeros', shape))), shape, requiresGrad);
+    return new Tensor(allocFor('zeros', shape), shape, requiresGrad);
   }
 
   static ones(shape: readonly number[], requiresGrad = false): Tensor {
@@ -129,7 +141,7 @@ export class Tensor {
   }
 
   static full(shape: readonly number[], value: number, requiresGrad = false): Tensor {
-    const data = getBackend().alloc(sizeOf(checkShape('full', shape)));
+    const data = allocFor('full', shape);
     data.fill(value);
     return new Tensor(data, shape, requiresGrad);
   }

@@ -1,3 +1,5 @@
+import { ValueError } from '../errors.js';
+
 /**
  * Seeded pseudo-random numbers (xoshiro128**, seeded through splitmix32). One generator is
  * passed explicitly wherever randomness is needed, so the same seed gives the same run.
@@ -10,6 +12,10 @@ export class Rng {
   private spareNormal: number | null = null;
 
   constructor(seed = 0) {
+    // `>>> 0` would silently map NaN to 0, 1.5 to 1 and 2^32 to 0: refuse anything it would alter.
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
+      throw new ValueError('Rng', `seed must be an integer in [0, 4294967295] (the generator is 32-bit), got ${seed}`);
+    }
     let x = seed >>> 0;
     const next = (): number => {
       x = (x + 0x9e3779b9) >>> 0;

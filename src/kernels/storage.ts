@@ -3,11 +3,23 @@
  * a SharedArrayBuffer, so workers read and write them in place with no copy; small ones stay
  * on ordinary memory, which is cheaper to allocate.
  */
+import { AllocationError, fmtShape } from '../errors.js';
+
 export const SHARED_MIN_ELEMENTS = 2048;
 
-export function allocF32(n: number): Float32Array {
-  if (n >= SHARED_MIN_ELEMENTS) return new Float32Array(new SharedArrayBuffer(n * 4));
-  return new Float32Array(n);
+/** Runs an allocation; the engine's bare RangeError becomes an AllocationError with the size (and shape). */
+function allocating<T>(kind: string, n: number, shape: readonly number[] | undefined, make: () => T): T {
+  try {
+    return make();
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    const what = shape ? `a tensor of shape ${fmtShape(shape)} (${n} ${kind} values` : `${n} ${kind} values (`;
+    throw new AllocationError('alloc', `cannot allocate ${what}, ${(n * 4 / 2 ** 30).toFixed(2)} GiB): ${e.message}`);
+  }
+}
+
+export function allocF32(n: number, shape?: readonly number[]): Float32Array {
+  return allocating('float32', n, shape, () => (n >= SHARED_MIN_ELEMENTS ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n)));
 }
 
 export function isShared(a: Float32Array): boolean {
@@ -15,7 +27,6 @@ export function isShared(a: Float32Array): boolean {
 }
 
 /** Int32 counterpart of allocF32 (index arrays handed to workers). */
-export function allocI32(n: number): Int32Array {
-  if (n >= SHARED_MIN_ELEMENTS) return new Int32Array(new SharedArrayBuffer(n * 4));
-  return new Int32Array(n);
+export function allocI32(n: number, shape?: readonly number[]): Int32Array {
+  return allocating('int32', n, shape, () => (n >= SHARED_MIN_ELEMENTS ? new Int32Array(new SharedArrayBuffer(n * 4)) : new Int32Array(n)));
 }

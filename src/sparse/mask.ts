@@ -3,7 +3,7 @@
  * consecutive weights along the input axis of a [out, in] weight. Within a group the N largest
  * |w| are kept, ties going to the lower index, so masks are deterministic.
  */
-import { ShapeError, SparsityConfigError, fmtShape } from '../errors.js';
+import { DataError, ShapeError, SparsityConfigError, fmtShape } from '../errors.js';
 import { Tensor } from '../autograd/tensor-core.js';
 import { getBackend } from '../kernels/backends.js';
 
@@ -18,6 +18,20 @@ export function validateNM(where: string, n: number, m: number, inFeatures?: num
   }
 }
 
+/**
+ * A NaN weight has no magnitude, so any mask chosen around it is arbitrary (and the NaN would
+ * survive into the compressed values): refuse it, naming the position.
+ */
+export function refuseNaNWeights(where: string, w: Tensor): void {
+  const d = w.data;
+  for (let i = 0; i < d.length; i++) {
+    if (d[i] !== d[i]) {
+      const cols = w.shape[w.ndim - 1] ?? 1;
+      throw new DataError(where, `weight ${fmtShape(w.shape)} holds NaN at [${Math.floor(i / cols)}, ${i % cols}]; no magnitude mask can be chosen`);
+    }
+  }
+}
+
 function as2d(where: string, w: Tensor): [number, number] {
   if (w.ndim !== 2) throw new ShapeError(where, `expects a 2-D [out, in] weight, got ${fmtShape(w.shape)}`);
   return w.shape as [number, number];
@@ -27,6 +41,7 @@ function as2d(where: string, w: Tensor): [number, number] {
 export function nmMask(w: Tensor, n: number, m: number, name = 'nmMask'): Tensor {
   const [rows, cols] = as2d(name, w);
   validateNM(name, n, m, cols);
+  refuseNaNWeights(name, w);
   const indices = new Uint8Array(rows * (cols / m) * n);
   const backend = getBackend();
   backend.nmKeepOffsets(w.data, rows, cols, n, m, indices);
@@ -41,6 +56,7 @@ export function nmMask(w: Tensor, n: number, m: number, name = 'nmMask'): Tensor
  */
 export function unstructuredMask(w: Tensor, sparsity: number, name = 'unstructuredMask'): Tensor {
   if (!(sparsity >= 0 && sparsity < 1)) throw new SparsityConfigError(name, `sparsity must be in [0, 1), got ${sparsity}`);
+  refuseNaNWeights(name, w);
   const mask = Tensor.zeros(w.shape);
   getBackend().topMagnitudeMask(w.data, Math.round((1 - sparsity) * w.size), mask.data);
   return mask;

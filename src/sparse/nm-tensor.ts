@@ -8,7 +8,7 @@ import { Tensor } from '../autograd/tensor-core.js';
 import { getBackend, type NMWeight } from '../kernels/backends.js';
 import { firstInvalidOffset, gatherBy, nmForEachEntry, nmOffsetsFromMask, nmRowsCsr, transposeCsr } from '../kernels/nm-structure.js';
 import { allocI32 } from '../kernels/storage.js';
-import { validateNM } from './mask.js';
+import { refuseNaNWeights, validateNM } from './mask.js';
 
 export interface NMSparseJSON {
   shape: [number, number];
@@ -57,6 +57,7 @@ export class NMSparseTensor implements NMWeight {
     if (w.ndim !== 2) throw new ShapeError(name, `expects a 2-D [out, in] weight, got ${fmtShape(w.shape)}`);
     const [rows, cols] = w.shape as [number, number];
     validateNM(name, n, m, cols);
+    refuseNaNWeights(name, w);
     const count = (rows * cols * n) / m;
     const indices = new Uint8Array(count);
     if (opts.mask) {

@@ -112,10 +112,12 @@ export class Recipe {
     int('interval', interval, 1);
     int('kMax', kMax, 1);
     const threshold = partial.threshold ?? 1e-3;
+    // threshold 0 would make β = ln(1/0)/window infinite and α = exp(−∞·0) = NaN at the first decay step.
+    if (!(threshold > 0 && threshold < 1)) throw new SparsityConfigError(where, `threshold must be in (0, 1), got ${threshold}`);
     const beta = partial.beta ?? (decay === 'exponential' ? Math.log(1 / threshold) / Math.max(window, 1) : 1 / Math.max(window, 1));
     const w = partial.w ?? 1 / kMax;
     if (!(w > 0 && w <= 1)) throw new SparsityConfigError(where, `w must be in (0, 1], got ${w}`);
-    if (!(beta > 0)) throw new SparsityConfigError(where, `beta must be > 0, got ${beta}`);
+    if (!(beta > 0 && Number.isFinite(beta))) throw new SparsityConfigError(where, `beta must be a finite number > 0, got ${beta}`);
     const defaults: Record<RecipeKind, PrunedGrad> = { dense: 'zero', fixed: 'zero', ste: 'ste', srste: 'ste', pmd: 'scaled', ssd: 'zero', gradual: 'zero', unstructured: 'zero' };
     const given = partial.prunedGrad as PrunedGrad | 'frozen' | undefined;
     const prunedGrad: PrunedGrad = given === 'frozen' ? 'zero' : (given ?? defaults[kind]);
@@ -127,6 +129,7 @@ export class Recipe {
       throw new SparsityConfigError(where, `SR-STE (lambda) cannot be combined with ${kind}; use srste alone, or ${kind} without lambda`);
     }
     const lambda = kind === 'srste' ? (partial.lambda ?? 2e-4) : 0;
+    if (!(lambda >= 0 && Number.isFinite(lambda))) throw new SparsityConfigError(where, `lambda (the SR-STE decay λ_W) must be a finite number ≥ 0, got ${lambda}`);
     const frames = partial.frames ?? (kind === 'ssd' ? 'stepwise' : null);
     if (frames !== null && kind !== 'ssd' && kind !== 'pmd') throw new SparsityConfigError(where, `frames apply to ssd (and pmd + ssd), not ${kind}`);
     const sparsity = partial.sparsity ?? 1 - n / m;
@@ -330,6 +333,8 @@ function parseNum(where: string, name: string, s: string): number {
 
 function buildFrames(where: string, kind: FrameKind, n: number, m: number, custom: [number, number][]): [number, number][] {
   if (kind === 'stepwise') {
+    // N = M has nothing to decay to; the frame list would start at (M−1):M and end sparser than asked.
+    if (n === m) throw new SparsityConfigError(where, `stepwise SSD needs N < M (N kept of every M), got ${n}:${m}, which prunes nothing; use 'dense'`);
     const ratio = m / n;
     if (!Number.isInteger(Math.log2(ratio))) throw new SparsityConfigError(where, `stepwise SSD needs M/N to be a power of two, got ${n}:${m}`);
     const frames: [number, number][] = [[m - 1, m]];

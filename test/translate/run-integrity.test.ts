@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -97,4 +97,25 @@ describe('resume after a kill', () => {
     const steps = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trimEnd().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
     expect(steps).toEqual([25, 30]);
   }, 120_000);
+});
+
+describe('bad values reach the CLI as errors naming them', () => {
+  it('an empty val split is refused before training (it would report BLEU 0 of nothing)', () => {
+    const data = join(tmp, 'no-val');
+    mkdirSync(data, { recursive: true });
+    writeFileSync(join(data, 'train.en'), `${splits.train.slice(0, 50).map((p) => p.en).join('\n')}\n`);
+    writeFileSync(join(data, 'train.de'), `${splits.train.slice(0, 50).map((p) => p.de).join('\n')}\n`);
+    writeFileSync(join(data, 'val.en'), '\n\n');
+    writeFileSync(join(data, 'val.de'), '\n\n');
+    const r = cliRun(['train', '--data', data, '--steps', '2', '--out', join(tmp, 'no-val-run')]);
+    expectCleanRefusal(r, /val split has no sentence pairs \(2 lines, 2 empty pairs skipped\): nothing to score/);
+    expect(existsSync(join(tmp, 'no-val-run', 'checkpoint.safetensors'))).toBe(false);
+  });
+
+  it("--steps 0.5 is a --steps error, not a recipe error", () => {
+    const r = cliRun(['train', '--steps', '0.5']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--steps .*0\.5/);
+    expect(r.stderr).not.toMatch(/recipe/);
+  });
 });
