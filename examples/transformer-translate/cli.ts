@@ -257,7 +257,7 @@ async function main(): Promise<void> {
     log(`recipe: ${Recipe.parse(config.recipe, { steps: config.steps }).describe()}`);
     const t0 = performance.now();
     const r = await trainInterruptibly({ config, out, resume: !!f.resume, overwrite: f.overwrite === true, log, json, splits, tokenizer, evalEvery: f['eval-every'] ? num(f, 'eval-every', 1) : undefined });
-    if (r.stopped === 'interrupted') return;
+    if (r.stopped === 'interrupted') return interruptedExit();
     const held = splits.test.length ? splits.test : splits.val;
     const e = evaluateRun(r.run, r.state, held, { beam: f.beam ? num(f, 'beam', 1) : undefined });
     const summary = { recipe: config.recipe, data: splits.name, split: splits.test.length ? 'test' : 'val', steps: r.state.step, finalLoss: r.lastLoss, ...e, wallSeconds: (performance.now() - t0) / 1000, trainSeconds: r.state.elapsedMs / 1000 };
@@ -315,6 +315,12 @@ function checkCommand(cmd: string): void {
   if (HELP[cmd]) return;
   const guess = nearest(cmd, Object.keys(HELP));
   throw new UsageError(`unknown command '${cmd}'${guess ? `; did you mean '${guess}'?` : ''} (commands: ${Object.keys(HELP).join(', ')}; add --help to any)`);
+}
+
+/** 128 + SIGINT, what a shell reports for Ctrl-C: scripts see that the run did not finish. */
+const INTERRUPTED_EXIT = 130;
+function interruptedExit(): void {
+  process.exitCode = INTERRUPTED_EXIT;
 }
 
 function fail(msg: string): never {

@@ -119,7 +119,7 @@ describe('translation example end to end', () => {
     const dir = join(tmp, 'sigint');
     const first = await interruptWhen(['train', '--steps', '5000', '--threads', '1', '--json', '--out', dir], /"step":25,/);
     expect(first.stderr).toBe('');
-    expect(first.code).toBe(0);
+    expect(first.code).toBe(130); // 128 + SIGINT, after the checkpoint is saved
     const m = /interrupted: checkpoint saved at step (\d+)/.exec(first.stdout);
     expect(m, first.stdout).not.toBeNull();
     const saved = Number(m![1]);
@@ -128,7 +128,7 @@ describe('translation example end to end', () => {
     expect(loadRun(dir).state.step).toBe(saved);
     // --resume continues from that step; a second Ctrl-C stops it again with a later checkpoint.
     const second = await interruptWhen(['train', '--resume', dir, '--threads', '1', '--json'], new RegExp(`resuming .* at step ${saved}`));
-    expect(second.code).toBe(0);
+    expect(second.code).toBe(130);
     const again = Number(/interrupted: checkpoint saved at step (\d+)/.exec(second.stdout)?.[1]);
     expect(again).toBeGreaterThan(saved);
     expect(loadRun(dir).state.step).toBe(again);

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -118,4 +118,27 @@ describe('bad values reach the CLI as errors naming them', () => {
     expect(r.stderr).toMatch(/--steps .*0\.5/);
     expect(r.stderr).not.toMatch(/recipe/);
   });
+});
+
+describe('Ctrl-C', () => {
+  it('compare stops with the checkpoint saved and exits 130 (128 + SIGINT), writing no results', async () => {
+    const out = join(tmp, 'compare');
+    const tinyModel = ['--layers', '1', '--d-model', '16', '--heads', '2', '--ffn', '32', '--merges', '50', '--batch-tokens', '300'];
+    const child = spawn(process.execPath, [cli, 'compare', '--recipes', 'dense', '--steps', '5000', ...tinyModel, '--threads', '1', '--json', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let sent = false;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (!sent && /"step":25,/.test(stdout)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    expect(sent).toBe(true);
+    expect(code).toBe(130);
+    expect(stdout).toMatch(/interrupted: checkpoint saved at step \d+/);
+    expect(existsSync(join(out, 'dense', 'checkpoint.safetensors'))).toBe(true);
+    expect(existsSync(join(out, 'results.json'))).toBe(false);
+  }, 180_000);
 });

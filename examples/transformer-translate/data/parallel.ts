@@ -5,14 +5,15 @@
  * Empty lines: a pair where either side is empty is skipped and counted (the summary reports
  * it); the line numbering of the remaining pairs is unaffected.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
-import { DataError, writeFileAtomic } from 'nmgrad';
+import { DataError } from 'nmgrad';
 import type { Pair } from './builtin.js';
 import { readTextLines } from './lines.js';
+import { downloadFiles as download, type DownloadOptions, type RemoteFile } from './download.js';
+
+export type { DownloadOptions, RemoteFile } from './download.js';
 
 export interface ReadSummary {
   file: string;
@@ -62,15 +63,6 @@ export function defaultDataDir(): string | null {
   return candidates.find((c) => existsSync(join(c, 'train.en'))) ?? null;
 }
 
-export interface RemoteFile {
-  /** File name written into the target directory (e.g. `train.en`). */
-  name: string;
-  /** URL of the gzip-compressed file. */
-  url: string;
-  /** sha256 of the decompressed file. */
-  sha256: string;
-}
-
 const RAW = 'https://github.com/multi30k/dataset/raw/a3d2e0d26b56f3846f66a952536ffed4e401d05a/data/task1/raw';
 
 /** The public Multi30k Task 1 raw files with the checksums of the shared README. */
@@ -81,30 +73,7 @@ export const MULTI30K_FILES: RemoteFile[] = [
   { name: 'val.de', url: `${RAW}/val.de.gz`, sha256: '660e09eb7e1da2f856ea13ee5ad3cf6d36b3d5b0b733c857e94c5747a3dfc660' },
 ];
 
-/**
- * Downloads, gunzips and verifies each file, writing it atomically into `dir`. A checksum
- * mismatch or a corrupt gzip is a DataError and leaves no file behind.
- */
-export async function downloadFiles(dir: string, files: RemoteFile[] = MULTI30K_FILES, log: (s: string) => void = () => {}): Promise<void> {
-  mkdirSync(dir, { recursive: true });
-  for (const f of files) {
-    let res: Response;
-    try {
-      res = await fetch(f.url);
-    } catch (e) {
-      throw new DataError(f.url, `download failed: ${(e as Error).message} (no network? copy the files into ${dir} by hand)`);
-    }
-    if (!res.ok) throw new DataError(f.url, `download failed: HTTP ${res.status}`);
-    const gz = Buffer.from(await res.arrayBuffer());
-    let raw: Buffer;
-    try {
-      raw = gunzipSync(gz);
-    } catch (e) {
-      throw new DataError(f.url, `not a valid gzip file: ${(e as Error).message}`);
-    }
-    const sum = createHash('sha256').update(raw).digest('hex');
-    if (sum !== f.sha256) throw new DataError(f.url, `sha256 mismatch: got ${sum}, expected ${f.sha256}`);
-    writeFileAtomic(join(dir, f.name), raw);
-    log(`${f.name}: ${raw.length} bytes, sha256 ok`);
-  }
+/** Downloads and verifies `files` (default: Multi30k Task 1) into `dir`; see data/download.ts. */
+export async function downloadFiles(dir: string, files: RemoteFile[] = MULTI30K_FILES, log: (s: string) => void = () => {}, opts: DownloadOptions = {}): Promise<void> {
+  await download(dir, files, log, opts);
 }

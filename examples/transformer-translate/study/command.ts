@@ -159,7 +159,7 @@ export async function compareCommand(flags: Flags, ctx: CompareContext): Promise
     const resume = states[i] === 'resume' && existsSync(join(dir, 'checkpoint.safetensors'));
     if (!resume) tokenizer ??= trainTokenizer(splits, first.merges, log);
     const r = await ctx.trainInterruptibly({ config: cell.config, out: dir, resume, log, json: ctx.json, splits, tokenizer: resume ? undefined : tokenizer });
-    if (r.stopped === 'interrupted') return 0;
+    if (r.stopped === 'interrupted') return 130; // 128 + SIGINT, like train: the study did not finish
     const e = evaluateRun(r.run, r.state, val);
     const summary: CellSummary = {
       cell: cell.name, hash: cell.hash, recipe: cell.recipe, seed: cell.seed, split: 'val', sentences: val.length, steps: r.state.step,
