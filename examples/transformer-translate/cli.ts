@@ -3,7 +3,7 @@
  *   train (default), translate, evaluate, compare, export, download. `--help` alone lists the
  *   commands; `--help` after one lists its flags.
  */
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { NmgradError, Recipe, defaultBackendName, describeBackend, getThreads, listBackends, setBackend, setThreads, watchdogMs, writeFileAtomic } from 'nmgrad';
 import { corpusBleu, corpusChrf, type BpeTokenizer } from 'nmgrad/text';
@@ -329,6 +329,7 @@ function fail(msg: string): never {
 
 function openInput(path: string): ReturnType<typeof createReadStream> {
   if (!existsSync(path)) throw new UsageError(`--input ${path}: file not found`);
+  if (statSync(path).isDirectory()) throw new UsageError(`--input ${path}: is a directory, expected a text file`);
   return createReadStream(path);
 }
 
