@@ -102,8 +102,13 @@ describe('compressed N:M export', () => {
     const start = bytes.length - h[Object.keys(h).at(-1)!]!.data_offsets[1];
     const corrupt = Uint8Array.from(bytes);
     corrupt[start + h[name]!.data_offsets[0]] = 9; // offset 9 in a group of 8
-    expect(() => decodeCompressedInto(corrupt, target, 'corrupt.safetensors')).toThrow(SparsityConfigError);
-    expect(() => decodeCompressedInto(corrupt, target, 'corrupt.safetensors')).toThrow(/corrupt.safetensors: encoder.0.ffn.fc1: index 9 at entry 0/);
+    // A flipped byte is caught by the file's SHA-256 first; re-encoded with fresh digests, by the index check.
+    expect(() => decodeCompressedInto(corrupt, target, 'corrupt.safetensors')).toThrow(/corrupt.safetensors: data section checksum mismatch/);
+    const parts = decodeSafetensors(bytes);
+    parts.bytes.get(name)!.data[0] = 9;
+    const badIndex = encodeSafetensors([...parts.tensors, ...parts.bytes], parts.metadata);
+    expect(() => decodeCompressedInto(badIndex, target, 'corrupt.safetensors')).toThrow(SparsityConfigError);
+    expect(() => decodeCompressedInto(badIndex, target, 'corrupt.safetensors')).toThrow(/corrupt.safetensors: encoder.0.ffn.fc1: index 9 at entry 0/);
     const other = new Transformer({ ...config, ffn: 40 });
     expect(() => decodeCompressedInto(bytes, other, 'm')).toThrow(/layer 'encoder.0.ffn.fc1' is \[40, 16\] in this model but \[32, 16\] in the file/);
     const { tensors, bytes: u8, metadata } = decodeSafetensors(bytes);

@@ -54,8 +54,8 @@ describe('damaged run directories', () => {
     ] as const) {
       const dir = savedRun(`state-${label}`);
       const ckpt = join(dir, 'checkpoint.safetensors');
-      const { tensors, metadata } = loadSafetensors(ckpt);
-      saveSafetensors(ckpt, tensors, { ...metadata, state });
+      const { tensors, bytes, metadata } = loadSafetensors(ckpt);
+      saveSafetensors(ckpt, [...tensors, ...bytes], { ...metadata, state });
       expect(() => loadRun(dir), label).toThrow(DataError);
       expect(() => loadRun(dir), label).toThrow(re);
       expectCleanRefusal(cliRun(['translate', '--run', dir]), re);
