@@ -3,7 +3,7 @@
  *   train (default), translate, evaluate, compare, export, download. `--help` alone lists the
  *   commands; `--help` after one lists its flags.
  */
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { NmgradError, Recipe, defaultBackendName, describeBackend, getThreads, listBackends, setBackend, setThreads, watchdogMs, writeFileAtomic } from 'nmgrad';
 import { corpusBleu, corpusChrf, type BpeTokenizer } from 'nmgrad/text';
@@ -279,7 +279,8 @@ async function main(): Promise<void> {
     const beam = num(f, 'beam', 1);
     if (f['length-penalty'] !== undefined && beam === 1) warn('--length-penalty only applies to beam search (--beam 2 or more); greedy decoding ignores it');
     const run = loadModel(resolve(str(f, 'run', '') || fail('translate needs --run DIR|FILE')));
-    const input = f.input ? openInput(str(f, 'input', '')) : process.stdin;
+    // checkFlagValues has already refused a missing --input or one that is not a regular file.
+    const input = f.input ? createReadStream(str(f, 'input', '')) : process.stdin;
     const t0 = performance.now();
     const progress = process.stderr.isTTY
       ? (n: number): void => void process.stderr.write(`\rtranslated ${n} lines (${(n / ((performance.now() - t0) / 1000)).toFixed(1)} lines/s)`)
@@ -325,12 +326,6 @@ function interruptedExit(): void {
 
 function fail(msg: string): never {
   throw new UsageError(msg);
-}
-
-function openInput(path: string): ReturnType<typeof createReadStream> {
-  if (!existsSync(path)) throw new UsageError(`--input ${path}: file not found`);
-  if (statSync(path).isDirectory()) throw new UsageError(`--input ${path}: is a directory, expected a text file`);
-  return createReadStream(path);
 }
 
 function readLinesOf(path: string): string[] {
