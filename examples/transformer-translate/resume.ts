@@ -3,7 +3,7 @@
  * that disagrees with it would either be ignored (misleading) or silently change the run
  * half-way (worse), so it is refused. Only the step count may change: `--steps` extends a run.
  */
-import { Recipe } from '../../src/sparse/recipe.js';
+import { Recipe } from 'nmgrad';
 import type { RunConfig } from './model-io.js';
 
 /** Config fields a flag sets (or, for --preset, the fields a preset sets unless overridden). */

@@ -1,7 +1,7 @@
 /** The files of a run folder, and creating one without clobbering a run that is already there. */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataError } from '../../src/index.js';
+import { DataError } from 'nmgrad';
 
 /** What `train` writes into a run folder; any of them means the folder holds (part of) a run. */
 export const RUN_FILES = ['checkpoint.safetensors', 'config.json', 'tokenizer.json', 'metrics.jsonl', 'summary.json'] as const;

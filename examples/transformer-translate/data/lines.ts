@@ -5,7 +5,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { TextDecoder } from 'node:util';
-import { DataError } from '../../../src/index.js';
+import { DataError } from 'nmgrad';
 
 /** Decodes UTF-8 text into lines; `name` (a path or `stdin`) is used in error messages. */
 export function decodeLines(bytes: Uint8Array, name: string): string[] {
