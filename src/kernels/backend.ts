@@ -160,6 +160,8 @@ export interface Backend {
   maskScale(keep: Float32Array, alpha: number): Float32Array;
   /** Where keep = 0: gw = coef·gw + λ·w (pruned weights' gradient rule). */
   prunedGrad(gw: Float32Array, keep: Float32Array, w: Float32Array, coef: number, lambda: number): void;
+  /** Number of non-zero elements (kept positions of a 0/1 mask). */
+  countNonZero(x: Float32Array): number;
   /** 0/1 mask keeping the `keep` largest |w| of the tensor (ties to the lower flat index). */
   topMagnitudeMask(data: Float32Array, keep: number, out: Float32Array): void;
 

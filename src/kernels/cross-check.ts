@@ -183,7 +183,7 @@ function buildCases(seed: number): Case[] {
     } });
   }
   const keep = Float32Array.from(dense, (v) => (Math.abs(v) > 0.7 ? 1 : 0));
-  cases.push({ name: 'masks (maskScale, mulInto, prunedGrad, topMagnitudeMask)', scale: 1, run: (b) => {
+  cases.push({ name: 'masks (maskScale, mulInto, prunedGrad, topMagnitudeMask, countNonZero)', scale: 1, run: (b) => {
     const scale = b.maskScale(keep, 0.25);
     const wt = new Float32Array(dense.length);
     b.mulInto(dense, scale, wt);
@@ -191,7 +191,7 @@ function buildCases(seed: number): Case[] {
     b.prunedGrad(gw, keep, dense, 0.5, 2e-4);
     const top = new Float32Array(dense.length);
     b.topMagnitudeMask(dense, 100, top);
-    return [scale, wt, gw, top];
+    return [scale, wt, gw, top, b.countNonZero(keep)];
   } });
   cases.push({ name: 'optimizers (sgd, adam, adamw)', scale: 1, run: (b) => {
     const outs: Out[] = [];

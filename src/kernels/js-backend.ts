@@ -6,7 +6,7 @@
 import { registerBackend, type Backend, type NMWeight } from './backend.js';
 import { addInto, addRowVector, binaryBackwardKernel, binaryKernel, divScalar, mulInto, selectGrad, unaryBackwardKernel, unaryKernel, whereKernel } from './elementwise.js';
 import { gemm, gemmBatched } from './gemm.js';
-import { GATHER_ROW_BLOCK, maskScale, nmGather, nmKeepOffsets, nmScatter, prunedGrad, topMagnitudeMask, type GatherArgs } from './nm.js';
+import { GATHER_ROW_BLOCK, countNonZero, maskScale, nmGather, nmKeepOffsets, nmScatter, prunedGrad, topMagnitudeMask, type GatherArgs } from './nm.js';
 import { gatherBy, nmRowsCsr, transposeCsr, type Csr } from './nm-structure.js';
 import { crossEntropyBackward, crossEntropyLoss, gatherRows, layerNormBackwardRows, layerNormRows, logSoftmaxBackwardRows, scatterAddRows, softmaxBackwardRows, softmaxRows } from './norm.js';
 import { adamUpdate, sgdUpdate } from './optim.js';
@@ -128,6 +128,7 @@ export const jsBackend: Backend = {
   mulInto,
   maskScale,
   prunedGrad,
+  countNonZero,
   topMagnitudeMask,
 
   sgdUpdate,

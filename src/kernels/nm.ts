@@ -174,6 +174,12 @@ export function prunedGrad(gw: Float32Array, keep: Float32Array, w: Float32Array
   }
 }
 
+export function countNonZero(x: Float32Array): number {
+  let count = 0;
+  for (let i = 0; i < x.length; i++) if (x[i] !== 0) count++;
+  return count;
+}
+
 export function topMagnitudeMask(data: Float32Array, keep: number, out: Float32Array): void {
   const order = Array.from({ length: data.length }, (_v, i) => i);
   order.sort((a, b) => magnitude(data[b]!) - magnitude(data[a]!) || a - b);

@@ -7,6 +7,9 @@
  * - `nmLatentLinear`: the hard N:M phases. Forward and dX run the compressed kernels; dW is the
  *   kept-position kernel scattered into the dense latent gradient when pruned weights get none,
  *   else the dense product masked as above.
+ *
+ * Beyond the products, both count their elementwise work: building W ⊙ s while α > 0 and the
+ * pruned-gradient rule (α·g, λ·W) on the pruned weights.
  */
 import { recordLinear } from '../autograd/linear-record.js';
 import type { Tensor } from '../autograd/tensor-core.js';
@@ -16,6 +19,15 @@ import { prunedGradCoefficient, type RecipeStep } from './recipe.js';
 
 /** What a sparse Linear needs from its recipe step: the pruned-gradient rule and the FLOP rule. */
 export type PrunedGradRule = Pick<RecipeStep, 'prunedGrad' | 'alpha' | 'lambda' | 'density' | 'denseWeightGrad'>;
+
+/**
+ * Elementwise cost of the pruned-gradient rule on `pruned` weights: c·g is one multiply when
+ * 0 < c < 1 (PMD's α·g; c = 0 or 1 needs none), λ·W a multiply and an add (SR-STE).
+ */
+function prunedRuleFlops(rule: PrunedGradRule, pruned: number): number {
+  const c = prunedGradCoefficient(rule);
+  return pruned * ((c !== 0 && c !== 1 ? 1 : 0) + (rule.lambda !== 0 ? 2 : 0));
+}
 
 function weightGradMasked(g: Float32Array, x: Float32Array, w: Float32Array, keep: Float32Array, rows: number, inF: number, outF: number, rule: PrunedGradRule): Float32Array {
   const backend = getBackend();
@@ -35,7 +47,14 @@ export function maskedLinear(x: Tensor, w: Tensor, bias: Tensor | null, keep: Fl
   const y = backend.alloc(rows * outF);
   backend.gemm(x.data, 0, wt, 0, y, 0, { m: rows, n: outF, k: inF, transA: false, transB: true, accumulate: false });
   if (bias) backend.addRowVector(y, rows, outF, bias.data);
-  return recordLinear(op, x, w, bias, outF, inF, y, { density: rule.density, denseWeightGrad: rule.denseWeightGrad }, {
+  // W ⊙ (E + α·Ē) costs one multiply per weight while α > 0; a 0/1 mask alone is a selection.
+  const cost = {
+    density: rule.density,
+    denseWeightGrad: rule.denseWeightGrad,
+    forwardExtra: rule.alpha > 0 ? w.size : 0,
+    weightGradExtra: prunedRuleFlops(rule, w.size - backend.countNonZero(keep)),
+  };
+  return recordLinear(op, x, w, bias, outF, inF, y, cost, {
     input: (g) => {
       const gx = getBackend().alloc(x.size);
       getBackend().gemm(g, 0, wt, 0, gx, 0, { m: rows, n: inF, k: outF, transA: false, transB: false, accumulate: false });
@@ -56,10 +75,12 @@ export function nmLatentLinear(x: Tensor, w: Tensor, bias: Tensor | null, patter
   backend.nmGather(w.data, pattern, pattern.values);
   const y = backend.alloc(rows * outF);
   backend.nmForward(x.data, rows, pattern, bias ? bias.data : null, y);
-  return recordLinear(op, x, w, bias, outF, inF, y, { density: rule.density, denseWeightGrad: rule.denseWeightGrad }, {
+  const maskedWeightGrad = prunedGradCoefficient(rule) !== 0 || rule.lambda !== 0;
+  const cost = { density: rule.density, denseWeightGrad: rule.denseWeightGrad, weightGradExtra: maskedWeightGrad ? prunedRuleFlops(rule, w.size - pattern.nnz) : 0 };
+  return recordLinear(op, x, w, bias, outF, inF, y, cost, {
     input: (g) => getBackend().nmInputGrad(g, rows, pattern),
     weight: (g) => {
-      if (prunedGradCoefficient(rule) !== 0 || rule.lambda !== 0) return weightGradMasked(g, x.data, w.data, keep, rows, inF, outF, rule);
+      if (maskedWeightGrad) return weightGradMasked(g, x.data, w.data, keep, rows, inF, outF, rule);
       const kept = getBackend().nmKeptWeightGrad(g, x.data, rows, pattern);
       const gw = getBackend().alloc(w.size);
       getBackend().nmScatter(kept, pattern, gw);

@@ -59,7 +59,12 @@ export interface RecipeConfig {
 
 export interface RecipeStep {
   step: number;
-  phase: 'dense' | 'decay' | 'finetune';
+  /**
+   * 'dense' (no mask: the dense recipe, or t < d), 'sparse' (a hard mask that does not change
+   * shape: fixed, ste, srste, unstructured from d on), 'decay' (pmd, ssd, gradual inside the
+   * window [d, T − f), where α, the frame or s_t moves), 'finetune' (t ≥ T − f, hard target mask).
+   */
+  phase: 'dense' | 'sparse' | 'decay' | 'finetune';
   /** Pattern in force (N_t:M_t); n = m means dense. */
   n: number;
   m: number;
@@ -165,7 +170,8 @@ export class Recipe {
     const c = this.config;
     const t = step;
     const windowEnd = c.steps - c.finetune;
-    const phase: RecipeStep['phase'] = t < c.dense ? 'dense' : t >= windowEnd ? 'finetune' : 'decay';
+    const decays = c.kind === 'pmd' || c.kind === 'ssd' || c.kind === 'gradual';
+    const phase: RecipeStep['phase'] = c.kind === 'dense' || t < c.dense ? 'dense' : t >= windowEnd ? 'finetune' : decays ? 'decay' : 'sparse';
     const base = { step: t, phase, lambda: c.lambda, sparsity: 0 };
     const denseStep = (): RecipeStep => ({ ...base, n: 1, m: 1, alpha: 1, refreshMask: false, prunedGrad: 'zero', structure: 'none', density: 1, denseWeightGrad: true, lambda: 0 });
     if (c.kind === 'dense' || phase === 'dense') return denseStep();
@@ -194,15 +200,15 @@ export class Recipe {
         return nm(fn, fm, 0, periodic || frameChanged, c.prunedGrad === 'ste' ? 'ste' : 'zero');
       }
       case 'gradual': {
-        const span = Math.max(1, windowEnd - c.dense);
-        const p = Math.min(1, Math.max(0, tau / span));
-        const s = c.sparsity * (1 - Math.pow(1 - p, 3));
+        // s_t is held between refreshes (Zhu & Gupta): it moves only on the Δ grid, and jumps
+        // to the target when fine-tune starts, so every change of pattern is a flagged refresh.
+        const s = this.gradualSparsity(t);
+        const pattern = (sp: number): number => (c.structure === 'unstructured' ? sp : this.gradualN(sp));
+        const refresh = periodic || (t === windowEnd && pattern(s) !== pattern(this.gradualSparsity(t - 1)));
         if (c.structure === 'unstructured') {
-          return { ...base, n: 1, m: 1, alpha: 0, refreshMask: periodic, prunedGrad: 'zero', structure: 'unstructured', sparsity: s, density: 1 - s, denseWeightGrad: false, lambda: 0 };
+          return { ...base, n: 1, m: 1, alpha: 0, refreshMask: refresh, prunedGrad: 'zero', structure: 'unstructured', sparsity: s, density: 1 - s, denseWeightGrad: false, lambda: 0 };
         }
-        // Nearest N:M at or below the density 1 − s_t, never below the target N.
-        const nt = Math.max(c.n, Math.min(c.m, Math.floor((1 - s) * c.m + 1e-9)));
-        return nm(nt, c.m, 0, periodic, 'zero');
+        return nm(this.gradualN(s), c.m, 0, refresh, 'zero');
       }
       case 'unstructured':
         return {
@@ -210,6 +216,23 @@ export class Recipe {
           sparsity: c.sparsity, density: 1 - c.sparsity, denseWeightGrad: c.prunedGrad === 'ste',
         };
     }
+  }
+
+  /** Gradual s_t at step t: the cubic ramp evaluated at the last Δ-grid step (the target in fine-tune). */
+  private gradualSparsity(t: number): number {
+    const c = this.config;
+    const windowEnd = c.steps - c.finetune;
+    if (t >= windowEnd) return c.sparsity;
+    const tau = Math.max(0, t - c.dense);
+    const held = tau - (tau % c.interval);
+    const p = Math.min(1, Math.max(0, held / Math.max(1, windowEnd - c.dense)));
+    return c.sparsity * (1 - Math.pow(1 - p, 3));
+  }
+
+  /** Nearest N:M at or below the density 1 − s, never below the target N. */
+  private gradualN(s: number): number {
+    const c = this.config;
+    return Math.max(c.n, Math.min(c.m, Math.floor((1 - s) * c.m + 1e-9)));
   }
 
   /** PMD α at τ steps into the decay window. */

@@ -23,7 +23,8 @@ function sumOne(x: Tensor, axis: number): Tensor {
   const [outer, len, inner] = split(x, axis);
   const out = getBackend().alloc(outer * inner);
   getBackend().sumAxis(x.data, outer, len, inner, out);
-  report(currentScope(), 'forward', 'elementwise', x.size);
+  // len − 1 additions per output element: a full reduction of n elements costs n − 1.
+  report(currentScope(), 'forward', 'elementwise', outer * inner * Math.max(0, len - 1));
   const shape = [...x.shape];
   shape[axis] = 1;
   return result('sum', out, shape, [x], (g) => {
