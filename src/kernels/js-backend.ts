@@ -8,8 +8,9 @@ import { addInto, addRowVector, binaryBackwardKernel, binaryKernel, divScalar, m
 import { gemm, gemmBatched } from './gemm.js';
 import { GATHER_ROW_BLOCK, countNonZero, maskScale, nmGather, nmKeepOffsets, nmScatter, prunedGrad, topMagnitudeMask, type GatherArgs } from './nm.js';
 import { gatherBy, nmRowsCsr, transposeCsr, type Csr } from './nm-structure.js';
-import { crossEntropyBackward, crossEntropyLoss, gatherRows, layerNormBackwardRows, layerNormRows, logSoftmaxBackwardRows, scatterAddRows, softmaxBackwardRows, softmaxRows } from './norm.js';
-import { adamUpdate, sgdUpdate } from './optim.js';
+import { crossEntropyLoss, gatherRows, layerNormBackwardRows, scatterAddRows } from './norm.js';
+import { sgdUpdate } from './optim.js';
+import { adamUpdateThreaded, crossEntropyBackwardThreaded, layerNormRowsThreaded, logSoftmaxBackwardRowsThreaded, softmaxBackwardRowsThreaded, softmaxRowsThreaded } from './threaded-rows.js';
 import { dropoutMask } from './random.js';
 import { columnSums, maxAxisBackward, maxAxisKernel, repeatAxis, scaleInPlace, sumAxisKernel, sumSquares } from './reduce.js';
 import { copyBlocks, expandKernel, permuteKernel, sumToShape, toNested } from './shape.js';
@@ -76,10 +77,10 @@ export const jsBackend: Backend = {
   sumSquares,
   scaleInPlace,
 
-  softmaxRows,
-  softmaxBackwardRows,
-  logSoftmaxBackwardRows,
-  layerNormRows,
+  softmaxRows: softmaxRowsThreaded,
+  softmaxBackwardRows: softmaxBackwardRowsThreaded,
+  logSoftmaxBackwardRows: logSoftmaxBackwardRowsThreaded,
+  layerNormRows: layerNormRowsThreaded,
   layerNormBackwardRows(x, dy, rows, cols, gamma, mean, rstd, need) {
     const dx = need.dx ? new Float32Array(x.length) : null;
     const dg = need.dGamma ? new Float64Array(cols) : null;
@@ -88,7 +89,7 @@ export const jsBackend: Backend = {
     return { dx, dGamma: dg && Float32Array.from(dg), dBeta: db && Float32Array.from(db) };
   },
   crossEntropyLoss,
-  crossEntropyBackward,
+  crossEntropyBackward: crossEntropyBackwardThreaded,
 
   permute: permuteKernel,
   expand: expandKernel,
@@ -132,7 +133,7 @@ export const jsBackend: Backend = {
   topMagnitudeMask,
 
   sgdUpdate,
-  adamUpdate,
+  adamUpdate: adamUpdateThreaded,
 };
 
 registerBackend(jsBackend);

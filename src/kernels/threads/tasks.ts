@@ -8,6 +8,7 @@
  */
 import { gemmBatches, gemmRows } from '../matmul.js';
 import { keptGradRows, sparseGatherRows, transposeRows } from '../nm.js';
+import { adamRange, crossEntropyBackwardRowRange, layerNormRowRange, softmaxBackwardRowRange, softmaxRowRange } from '../row-tasks.js';
 import { wasmGemmBatches, wasmGemmRows } from '../wasm/gemm.js';
 import { wasmNmGatherRows, wasmNmKeptGradRows } from '../wasm/nm.js';
 import { exitingAfterRows, exitingRows, stallingRows, throwingRows } from './faults.js';
@@ -18,6 +19,11 @@ export const TASKS = {
   sparseGatherRows,
   keptGradRows,
   transposeRows,
+  softmaxRowRange,
+  softmaxBackwardRowRange,
+  layerNormRowRange,
+  crossEntropyBackwardRowRange,
+  adamRange,
   wasmGemmRows,
   wasmGemmBatches,
   wasmNmGatherRows,
