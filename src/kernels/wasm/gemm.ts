@@ -12,7 +12,8 @@
  * so results are bitwise identical however rows are split between threads.
  */
 import { WorkerError } from '../../errors.js';
-import { matmulRows as jsMatmulRows, type MatmulSpec } from '../matmul.js';
+import { matmulRows as jsMatmulRows, type GemmArgs, type MatmulSpec } from '../matmul.js';
+import type { BatchedGemmArgs } from '../backend.js';
 import { DEFAULT_SHAPE, buildGemmModule, type GemmKernelShape } from './gemm-module.js';
 import { hasRelaxedSimd } from './features.js';
 import { wasmApi, type WasmMemory } from './runtime.js';
@@ -132,27 +133,9 @@ function rowsKernel(spec: MatmulSpec): typeof jsMatmulRows {
   return spec.m * spec.n * spec.k < WASM_MIN_VOLUME ? jsMatmulRows : wasmMatmulRows;
 }
 
-/** One product's operands, as the pool hands them to a row-range task. */
-export interface WasmGemmArgs {
-  a: Float32Array;
-  aOff: number;
-  b: Float32Array;
-  bOff: number;
-  c: Float32Array;
-  cOff: number;
-  spec: MatmulSpec;
-}
-
-/** Many products of one shape at per-batch element offsets. */
-export interface WasmBatchedGemmArgs {
-  a: Float32Array;
-  b: Float32Array;
-  c: Float32Array;
-  aOffs: Int32Array;
-  bOffs: Int32Array;
-  cOffs: Int32Array;
-  spec: MatmulSpec;
-}
+/** The same argument records as the js kernels, so a pool task of either backend takes one shape. */
+export type WasmGemmArgs = GemmArgs;
+export type WasmBatchedGemmArgs = BatchedGemmArgs;
 
 /** Pool task: rows [rowStart, rowEnd) of one product (wasm, or JS below WASM_MIN_VOLUME). */
 export function wasmGemmRows(args: WasmGemmArgs, rowStart: number, rowEnd: number): void {

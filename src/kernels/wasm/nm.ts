@@ -12,6 +12,7 @@
  * are bitwise identical for any thread count.
  */
 import { WorkerError } from '../../errors.js';
+import type { GatherArgs } from '../nm.js';
 import { hasRelaxedSimd } from './features.js';
 import { DEFAULT_NM_SHAPE, buildNmModule, type NmKernelShape } from './nm-module.js';
 import { wasmApi, type WasmMemory } from './runtime.js';
@@ -19,15 +20,7 @@ import { wasmApi, type WasmMemory } from './runtime.js';
 const PAGE = 65536;
 
 /** CSR × dense: y[r, i] = Σ_e val[e]·x[r, col[e]] (+ bias[i]), i < rowPtr.length − 1. */
-export interface NmGatherArgs {
-  x: Float32Array;
-  inDim: number;
-  rowPtr: Int32Array;
-  col: Int32Array;
-  val: Float32Array;
-  y: Float32Array;
-  bias: Float32Array | null;
-}
+export type NmGatherArgs = GatherArgs;
 
 /** grad[e] = Σ_r dy[r, i]·x[r, col[e]] for the entries e of weight row i. */
 export interface NmKeptGradArgs {
