@@ -4,6 +4,7 @@
  * on ordinary memory, which is cheaper to allocate.
  */
 import { AllocationError, fmtShape } from '../errors.js';
+import { noteSharedBytes } from './shared-gc.js';
 
 export const SHARED_MIN_ELEMENTS = 2048;
 
@@ -19,7 +20,9 @@ function allocating<T>(kind: string, n: number, shape: readonly number[] | undef
 }
 
 export function allocF32(n: number, shape?: readonly number[]): Float32Array {
-  return allocating('float32', n, shape, () => (n >= SHARED_MIN_ELEMENTS ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n)));
+  if (n < SHARED_MIN_ELEMENTS) return allocating('float32', n, shape, () => new Float32Array(n));
+  noteSharedBytes(n * 4);
+  return allocating('float32', n, shape, () => new Float32Array(new SharedArrayBuffer(n * 4)));
 }
 
 export function isShared(a: Float32Array): boolean {
@@ -28,5 +31,7 @@ export function isShared(a: Float32Array): boolean {
 
 /** Int32 counterpart of allocF32 (index arrays handed to workers). */
 export function allocI32(n: number, shape?: readonly number[]): Int32Array {
-  return allocating('int32', n, shape, () => (n >= SHARED_MIN_ELEMENTS ? new Int32Array(new SharedArrayBuffer(n * 4)) : new Int32Array(n)));
+  if (n < SHARED_MIN_ELEMENTS) return allocating('int32', n, shape, () => new Int32Array(n));
+  noteSharedBytes(n * 4);
+  return allocating('int32', n, shape, () => new Int32Array(new SharedArrayBuffer(n * 4)));
 }

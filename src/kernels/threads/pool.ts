@@ -14,6 +14,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { WorkerError } from '../../errors.js';
+import { noteSharedBytes } from '../shared-gc.js';
 import { isShared } from '../storage.js';
 import { assertFreshBuild } from './build-check.js';
 import { CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_READY, CTRL_SLOTS, type Job } from './protocol.js';
@@ -265,6 +266,7 @@ function shareArgs<A extends object>(args: A): { shared: A; restore: () => void 
   for (const [k, v] of Object.entries(args)) {
     if ((v instanceof Float32Array || v instanceof Uint8Array || v instanceof Int32Array) && !isShared(v as Float32Array)) {
       const Ctor = v.constructor as { new (b: SharedArrayBuffer): Float32Array };
+      noteSharedBytes(v.byteLength);
       const s = new Ctor(new SharedArrayBuffer(v.byteLength));
       s.set(v as Float32Array);
       shared[k] = s;

@@ -2,6 +2,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_READY, type Job } from './protocol.js';
 import { TASKS } from './tasks.js';
+import { noteSharedBytes } from '../shared-gc.js';
 
 type TaskFn = (args: object, rowStart: number, rowEnd: number) => void;
 
@@ -31,6 +32,14 @@ parentPort!.on('message', (job: Job) => {
   // Only this worker writes its slot; the pool reads it after the job's completion signal.
   busy[index]! += performance.now() - t0;
   signal(CTRL_DONE);
+  // The wrappers this job received are garbage now; let this isolate collect them in time.
+  noteSharedBytes(sharedBytesOf(job.args));
 });
+
+function sharedBytesOf(args: object): number {
+  let bytes = 0;
+  for (const v of Object.values(args)) if (ArrayBuffer.isView(v) && v.buffer instanceof SharedArrayBuffer) bytes += v.byteLength;
+  return bytes;
+}
 
 signal(CTRL_READY);
