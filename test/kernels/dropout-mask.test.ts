@@ -1,0 +1,76 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { dropoutMask, Rng } from '../../src/kernels/random.js';
+
+/**
+ * The dropout mask kernel keeps the generator in locals for the whole buffer. It must give the
+ * per-element loop `rng.uniform() >= p ? scale : 0` bit for bit, and leave the generator in the
+ * same state (the next draws, getState(), the spare normal).
+ */
+function oldMask(rng: Rng, p: number, scale: number, n: number): Float32Array {
+  const keep = new Float32Array(n);
+  for (let i = 0; i < n; i++) keep[i] = rng.uniform() >= p ? scale : 0;
+  return keep;
+}
+
+function expectSame(seed: number, warmup: number, p: number, n: number): void {
+  const a = new Rng(seed);
+  const b = new Rng(seed);
+  for (let i = 0; i < warmup; i++) {
+    a.nextU32();
+    b.nextU32();
+  }
+  if (warmup % 2 === 1) {
+    a.normal();
+    b.normal();
+  }
+  const scale = 1 / (1 - Math.min(p, 0.5));
+  const want = oldMask(a, p, scale, n);
+  const got = new Float32Array(n);
+  dropoutMask(b, p, scale, got);
+  for (let i = 0; i < n; i++) if (!Object.is(got[i], want[i])) expect.fail(`seed ${seed}, p ${p}, n ${n}: element ${i} is ${got[i]}, the per-element loop gives ${want[i]}`);
+  expect(b.getState()).toEqual(a.getState());
+  expect([b.nextU32(), b.normal(), b.uniform()]).toEqual([a.nextU32(), a.normal(), a.uniform()]);
+}
+
+describe('dropoutMask', () => {
+  it('equals the per-element uniform() loop for many lengths, rates and seeds', () => {
+    for (const n of [0, 1, 2, 3, 7, 64, 1000, 4099]) {
+      for (const p of [0, 1e-12, 0.1, 0.25, 0.5, 0.9, 0.999999]) {
+        for (const seed of [0, 1, 42, 0xffffffff]) expectSame(seed, n % 5, p, n);
+      }
+    }
+  });
+
+  it('equals it for arbitrary seeds, offsets into the stream and rates (property)', () => {
+    fc.assert(
+      fc.property(fc.nat(0xffffffff), fc.nat(20), fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }), fc.nat(600), (seed, warmup, p, n) => {
+        expectSame(seed, warmup, p, n);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('compares at the exact boundary u/2^32 = p the way uniform() >= p does', () => {
+    for (const seed of [3, 17, 99]) {
+      const peek = new Rng(seed);
+      const u = peek.nextU32();
+      for (const [p, kept] of [[u / 2 ** 32, 1], [(u + 1) / 2 ** 32, 0], [(u - 0.5) / 2 ** 32, 1], [(u + 0.5) / 2 ** 32, 0]] as const) {
+        const keep = new Float32Array(1);
+        dropoutMask(new Rng(seed), p, 2, keep);
+        expect(keep[0], `u = ${u}, p·2^32 = ${p * 2 ** 32}`).toBe(kept * 2);
+        expectSame(seed, 0, p, 5);
+      }
+    }
+  });
+
+  it('gives the same masks across consecutive calls as one long loop', () => {
+    const a = new Rng(5);
+    const b = new Rng(5);
+    const want = oldMask(a, 0.3, 1.5, 300);
+    const parts = [new Float32Array(1), new Float32Array(0), new Float32Array(150), new Float32Array(149)];
+    for (const part of parts) dropoutMask(b, 0.3, 1.5, part);
+    expect(Array.from(parts.flatMap((q) => Array.from(q)))).toEqual(Array.from(want));
+    expect(b.getState()).toEqual(a.getState());
+  });
+});
