@@ -1,5 +1,6 @@
 import type { BinaryOp, UnaryOp } from './backend.js';
-import { broadcastStrides, expandKernel, sameShape, sizeOf, sumToShape } from './shape.js';
+import { allocF32 } from './storage.js';
+import { broadcastStrides, expandKernel, odometerAt, outerRows, sameShape, sizeOf, sumToShape } from './shape.js';
 
 function apply(op: BinaryOp, a: Float32Array, ai: number, as: number, b: Float32Array, bi: number, bs: number, out: Float32Array, o: number, n: number): void {
   switch (op) {
@@ -18,21 +19,23 @@ function apply(op: BinaryOp, a: Float32Array, ai: number, as: number, b: Float32
   }
 }
 
-/** `out = a ⊙ b` under numpy broadcasting; `outShape` must be the broadcast shape. */
-export function binaryKernel(op: BinaryOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[], outShape: readonly number[], out: Float32Array): void {
+/**
+ * `out = a ⊙ b` under numpy broadcasting; `outShape` must be the broadcast shape. `rowStart`/
+ * `rowEnd` restrict the work to those outer rows of `outShape` (all dims but the last; for equal
+ * shapes, to those elements), for splitting over threads.
+ */
+export function binaryKernel(op: BinaryOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[], outShape: readonly number[], out: Float32Array, rowStart = 0, rowEnd = binaryRows(aShape, bShape, outShape)): void {
   if (sameShape(aShape, bShape)) {
-    apply(op, a, 0, 1, b, 0, 1, out, 0, out.length);
+    apply(op, a, rowStart, 1, b, rowStart, 1, out, rowStart, rowEnd - rowStart);
     return;
   }
   const nd = outShape.length;
   const sa = broadcastStrides(aShape, outShape);
   const sb = broadcastStrides(bShape, outShape);
   const inner = outShape[nd - 1]!;
-  const outer = inner === 0 ? 0 : sizeOf(outShape) / inner;
   const idx = new Array<number>(nd).fill(0);
-  let pa = 0;
-  let pb = 0;
-  for (let r = 0, o = 0; r < outer; r++, o += inner) {
+  let [pa, pb] = odometerAt(rowStart, outShape, idx, sa, sb) as [number, number];
+  for (let r = rowStart, o = rowStart * inner; r < rowEnd; r++, o += inner) {
     apply(op, a, pa, sa[nd - 1]!, b, pb, sb[nd - 1]!, out, o, inner);
     for (let d = nd - 2; d >= 0; d--) {
       idx[d]!++;
@@ -44,6 +47,11 @@ export function binaryKernel(op: BinaryOp, a: Float32Array, aShape: readonly num
       idx[d] = 0;
     }
   }
+}
+
+/** The range `binaryKernel` splits: elements for equal shapes, else outer rows of `outShape`. */
+export function binaryRows(aShape: readonly number[], bShape: readonly number[], outShape: readonly number[]): number {
+  return sameShape(aShape, bShape) ? sizeOf(outShape) : outerRows(outShape);
 }
 
 /** Error function, Abramowitz–Stegun 7.1.26 refined (|error| < 1.5e-7, below float32 epsilon). */
@@ -119,18 +127,39 @@ export function unaryBackwardKernel(op: UnaryOp, x: Float32Array, y: Float32Arra
   }
 }
 
-function expandedView(t: Float32Array, shape: readonly number[], outShape: readonly number[]): Float32Array {
-  if (sameShape(shape, outShape)) return t;
-  const out = new Float32Array(sizeOf(outShape));
-  expandKernel(t, shape, outShape, out);
-  return out;
+/**
+ * The elementwise kernels `binaryBackward` is composed of, so a backend can hand it threaded
+ * ones; each must compute every element exactly as the single-threaded kernel does.
+ */
+export interface BinaryBackwardParts {
+  alloc(n: number): Float32Array;
+  unary: typeof unaryKernel;
+  mulInto: typeof mulInto;
+  binary: typeof binaryKernel;
+  divGradB: typeof divGradB;
+  expand: typeof expandKernel;
+  sumToShape: typeof sumToShape;
+}
+
+const SERIAL_PARTS: BinaryBackwardParts = { alloc: allocF32, unary: unaryKernel, mulInto, binary: binaryKernel, divGradB, expand: expandKernel, sumToShape };
+
+/** gb = −g ⊙ a / (b ⊙ b): the divisor's gradient of a / b, all at the output shape. */
+export function divGradB(g: Float32Array, a: Float32Array, b: Float32Array, out: Float32Array): void {
+  for (let i = 0; i < out.length; i++) out[i] = (-g[i]! * a[i]!) / (b[i]! * b[i]!);
 }
 
 /** Gradients of `binaryKernel` for g at outShape, each summed back to its operand's shape. */
-export function binaryBackwardKernel(op: BinaryOp, g: Float32Array, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[], outShape: readonly number[], needA: boolean, needB: boolean): [Float32Array | null, Float32Array | null] {
+export function binaryBackwardKernel(op: BinaryOp, g: Float32Array, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[], outShape: readonly number[], needA: boolean, needB: boolean, parts: BinaryBackwardParts = SERIAL_PARTS): [Float32Array | null, Float32Array | null] {
   let ga: Float32Array | null = null;
   let gb: Float32Array | null = null;
   const n = g.length;
+  const view = (t: Float32Array, shape: readonly number[]): Float32Array => {
+    if (sameShape(shape, outShape)) return t;
+    const out = parts.alloc(n);
+    parts.expand(t, shape, outShape, out);
+    return out;
+  };
+  const nShape = [n];
   switch (op) {
     case 'add':
       if (needA) ga = g;
@@ -138,24 +167,20 @@ export function binaryBackwardKernel(op: BinaryOp, g: Float32Array, a: Float32Ar
       break;
     case 'sub':
       if (needA) ga = g;
-      if (needB) { gb = new Float32Array(n); for (let i = 0; i < n; i++) gb[i] = -g[i]!; }
+      if (needB) { gb = parts.alloc(n); parts.unary('neg', g, gb, 0); }
       break;
     case 'mul':
-      if (needA) { const bv = expandedView(b, bShape, outShape); ga = new Float32Array(n); for (let i = 0; i < n; i++) ga[i] = g[i]! * bv[i]!; }
-      if (needB) { const av = expandedView(a, aShape, outShape); gb = new Float32Array(n); for (let i = 0; i < n; i++) gb[i] = g[i]! * av[i]!; }
+      if (needA) { const bv = view(b, bShape); ga = parts.alloc(n); parts.mulInto(g, bv, ga); }
+      if (needB) { const av = view(a, aShape); gb = parts.alloc(n); parts.mulInto(g, av, gb); }
       break;
     case 'div': {
-      const bv = expandedView(b, bShape, outShape);
-      if (needA) { ga = new Float32Array(n); for (let i = 0; i < n; i++) ga[i] = g[i]! / bv[i]!; }
-      if (needB) {
-        const av = expandedView(a, aShape, outShape);
-        gb = new Float32Array(n);
-        for (let i = 0; i < n; i++) gb[i] = (-g[i]! * av[i]!) / (bv[i]! * bv[i]!);
-      }
+      const bv = view(b, bShape);
+      if (needA) { ga = parts.alloc(n); parts.binary('div', g, nShape, bv, nShape, nShape, ga); }
+      if (needB) { const av = view(a, aShape); gb = parts.alloc(n); parts.divGradB(g, av, bv, gb); }
       break;
     }
   }
-  return [ga && sumToShape(ga, outShape, aShape), gb && sumToShape(gb, outShape, bShape)];
+  return [ga && parts.sumToShape(ga, outShape, aShape), gb && parts.sumToShape(gb, outShape, bShape)];
 }
 
 export function divScalar(x: Float32Array, d: number, out: Float32Array): void {

@@ -1,19 +1,23 @@
 /**
  * The `js` backend: plain TypeScript kernels, the reference every other backend is checked
- * against. Large products and the N:M kernels are split by output rows over this backend's
- * private worker pool (threads/), so results are bitwise identical for any thread count.
+ * against. Large products, the N:M kernels and the row-wise and elementwise kernels are split
+ * by output rows (elements, columns) over this backend's private worker pool (threads/), so
+ * results are bitwise identical for any thread count.
  */
 import { registerBackend, type Backend, type NMWeight } from './backend.js';
-import { addInto, addRowVector, binaryBackwardKernel, binaryKernel, divScalar, mulInto, selectGrad, unaryBackwardKernel, unaryKernel, whereKernel } from './elementwise.js';
+import { divScalar, selectGrad, whereKernel } from './elementwise.js';
 import { gemm, gemmBatched } from './gemm.js';
 import { GATHER_ROW_BLOCK, countNonZero, maskScale, nmGather, nmKeepOffsets, nmScatter, prunedGrad, topMagnitudeMask, type GatherArgs } from './nm.js';
 import { gatherBy, nmRowsCsr, transposeCsr, type Csr } from './nm-structure.js';
-import { crossEntropyLoss, gatherRows, layerNormBackwardRows, scatterAddRows } from './norm.js';
+import { crossEntropyLoss, gatherRows, scatterAddRows } from './norm.js';
 import { sgdUpdate } from './optim.js';
+import {
+  addIntoThreaded, addRowVectorThreaded, binaryBackwardThreaded, binaryThreaded, columnSumsThreaded, expandThreaded, layerNormBackwardThreaded, mulIntoThreaded, unaryBackwardThreaded, unaryThreaded,
+} from './threaded-elementwise.js';
 import { adamUpdateThreaded, crossEntropyBackwardThreaded, layerNormRowsThreaded, logSoftmaxBackwardRowsThreaded, softmaxBackwardRowsThreaded, softmaxRowsThreaded } from './threaded-rows.js';
 import { dropoutMask } from './random.js';
-import { columnSums, maxAxisBackward, maxAxisKernel, repeatAxis, scaleInPlace, sumAxisKernel, sumSquares } from './reduce.js';
-import { copyBlocks, expandKernel, permuteKernel, sumToShape, toNested } from './shape.js';
+import { maxAxisBackward, maxAxisKernel, repeatAxis, scaleInPlace, sumAxisKernel, sumSquares } from './reduce.js';
+import { copyBlocks, permuteKernel, sumToShape, toNested } from './shape.js';
 import { allocF32, allocI32 } from './storage.js';
 import { parallelRows } from './threads/pool.js';
 
@@ -54,18 +58,18 @@ export const jsBackend: Backend = {
     out.set(src);
     return out;
   },
-  addInto,
+  addInto: addIntoThreaded,
   toNested,
 
   gemm,
   gemmBatched,
-  addRowVector,
-  columnSums,
+  addRowVector: addRowVectorThreaded,
+  columnSums: columnSumsThreaded,
 
-  binary: binaryKernel,
-  binaryBackward: binaryBackwardKernel,
-  unary: unaryKernel,
-  unaryBackward: unaryBackwardKernel,
+  binary: binaryThreaded,
+  binaryBackward: binaryBackwardThreaded,
+  unary: unaryThreaded,
+  unaryBackward: unaryBackwardThreaded,
   divScalar,
   where: whereKernel,
   selectGrad,
@@ -81,18 +85,12 @@ export const jsBackend: Backend = {
   softmaxBackwardRows: softmaxBackwardRowsThreaded,
   logSoftmaxBackwardRows: logSoftmaxBackwardRowsThreaded,
   layerNormRows: layerNormRowsThreaded,
-  layerNormBackwardRows(x, dy, rows, cols, gamma, mean, rstd, need) {
-    const dx = need.dx ? new Float32Array(x.length) : null;
-    const dg = need.dGamma ? new Float64Array(cols) : null;
-    const db = need.dBeta ? new Float64Array(cols) : null;
-    layerNormBackwardRows(x, dy, rows, cols, gamma, mean, rstd, dx, dg, db);
-    return { dx, dGamma: dg && Float32Array.from(dg), dBeta: db && Float32Array.from(db) };
-  },
+  layerNormBackwardRows: layerNormBackwardThreaded,
   crossEntropyLoss,
   crossEntropyBackward: crossEntropyBackwardThreaded,
 
   permute: permuteKernel,
-  expand: expandKernel,
+  expand: expandThreaded,
   sumToShape,
   copyBlocks,
 
@@ -126,7 +124,7 @@ export const jsBackend: Backend = {
   },
   nmGather: (dense, w, values) => nmGather(dense, w.n, w.m, w.indices, values),
   nmScatter: (values, w, dense) => nmScatter(values, w.n, w.m, w.indices, dense),
-  mulInto,
+  mulInto: mulIntoThreaded,
   maskScale,
   prunedGrad,
   countNonZero,

@@ -64,9 +64,13 @@ export function layerNormRows(x: Float32Array, rows: number, cols: number, gamma
   }
 }
 
-/** Input gradient of layer norm; also accumulates dγ, dβ when given. */
-export function layerNormBackwardRows(x: Float32Array, dy: Float32Array, rows: number, cols: number, gamma: Float32Array | null, mean: Float32Array, rstd: Float32Array, dx: Float32Array | null, dGamma: Float64Array | null, dBeta: Float64Array | null): void {
-  for (let r = 0; r < rows; r++) {
+/**
+ * Input gradient of layer norm for rows [r0, r1): dx = 1/σ·(g − mean(g) − x̂·mean(g⊙x̂)) with
+ * g = dy⊙γ and x̂ = (x − μ)/σ.
+ */
+export function layerNormInputGradRows(x: Float32Array, dy: Float32Array, cols: number, gamma: Float32Array | null, mean: Float32Array, rstd: Float32Array, dx: Float32Array, r0: number, r1: number): void {
+  const inv = 1 / cols;
+  for (let r = r0; r < r1; r++) {
     const o = r * cols;
     const mu = mean[r]!;
     const rs = rstd[r]!;
@@ -77,17 +81,33 @@ export function layerNormBackwardRows(x: Float32Array, dy: Float32Array, rows: n
       const gj = dy[o + j]! * (gamma ? gamma[j]! : 1);
       sumG += gj;
       sumGX += gj * xh;
-      if (dGamma) dGamma[j] += dy[o + j]! * xh;
-      if (dBeta) dBeta[j] += dy[o + j]!;
     }
-    if (dx) {
-      const inv = 1 / cols;
-      for (let j = 0; j < cols; j++) {
-        const xh = (x[o + j]! - mu) * rs;
-        const gj = dy[o + j]! * (gamma ? gamma[j]! : 1);
-        dx[o + j] = rs * (gj - inv * sumG - xh * inv * sumGX);
-      }
+    for (let j = 0; j < cols; j++) {
+      const xh = (x[o + j]! - mu) * rs;
+      const gj = dy[o + j]! * (gamma ? gamma[j]! : 1);
+      dx[o + j] = rs * (gj - inv * sumG - xh * inv * sumGX);
     }
+  }
+}
+
+/**
+ * dγ[j] = Σ_r dy[r, j]·x̂[r, j] and dβ[j] = Σ_r dy[r, j] for columns [c0, c1), each summed in
+ * float64 in row order (so a split over columns matches one thread bitwise).
+ */
+export function layerNormParamGradCols(x: Float32Array, dy: Float32Array, rows: number, cols: number, mean: Float32Array, rstd: Float32Array, dGamma: Float32Array | null, dBeta: Float32Array | null, c0: number, c1: number): void {
+  const w = c1 - c0;
+  const accG = dGamma ? new Float64Array(w) : null;
+  const accB = dBeta ? new Float64Array(w) : null;
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols + c0;
+    const mu = mean[r]!;
+    const rs = rstd[r]!;
+    if (accG) for (let j = 0; j < w; j++) accG[j] += dy[o + j]! * ((x[o + j]! - mu) * rs);
+    if (accB) for (let j = 0; j < w; j++) accB[j] += dy[o + j]!;
+  }
+  for (let j = 0; j < w; j++) {
+    if (dGamma) dGamma[c0 + j] = accG![j]!;
+    if (dBeta) dBeta[c0 + j] = accB![j]!;
   }
 }
 

@@ -50,12 +50,23 @@ export function maxAxisBackward(g: Float32Array, argmax: Int32Array, outer: numb
 }
 
 export function columnSums(g: Float32Array, rows: number, cols: number): Float32Array {
-  const acc = new Float64Array(cols);
+  const out = new Float32Array(cols);
+  columnSumsRange(g, rows, cols, out, 0, cols);
+  return out;
+}
+
+/**
+ * out[j] = Σ_r g[r, j] for columns [c0, c1), each summed in float64 in row order: a split over
+ * columns gives every column the same sum as one thread would.
+ */
+export function columnSumsRange(g: Float32Array, rows: number, cols: number, out: Float32Array, c0: number, c1: number): void {
+  const w = c1 - c0;
+  const acc = new Float64Array(w);
   for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    for (let j = 0; j < cols; j++) acc[j] += g[o + j]!;
+    const o = r * cols + c0;
+    for (let j = 0; j < w; j++) acc[j] += g[o + j]!;
   }
-  return Float32Array.from(acc);
+  for (let j = 0; j < w; j++) out[c0 + j] = acc[j]!;
 }
 
 /** acc + Σ x² (float64), continuing a running sum so several buffers add up in order. */

@@ -58,10 +58,35 @@ export function normAxis(op: string, axis: number, ndim: number): number {
 }
 
 /**
- * Materialises `src` (shape `shape`) broadcast to `outShape`. Walks the output once with an
- * odometer over all but the last dim.
+ * Starts an odometer over all but the last dim of `shape` at outer row `row`: fills `idx` with
+ * the row's digits and returns Σ idx[d]·strides[d] for each strides array given.
  */
-export function expandKernel(src: Float32Array, shape: readonly number[], outShape: readonly number[], out: Float32Array): void {
+export function odometerAt(row: number, shape: readonly number[], idx: number[], ...strides: (readonly number[])[]): number[] {
+  const bases = strides.map(() => 0);
+  for (let d = shape.length - 2; d >= 0; d--) {
+    const n = shape[d]!;
+    const i = row % n;
+    row = (row - i) / n;
+    idx[d] = i;
+    for (let k = 0; k < strides.length; k++) bases[k]! += i * strides[k]![d]!;
+  }
+  return bases;
+}
+
+/** Rows (products of all but the last dim) of a shape; 0 when the last dim is 0, 1 for 0-d. */
+export function outerRows(shape: readonly number[]): number {
+  const nd = shape.length;
+  if (nd === 0) return 1;
+  const inner = shape[nd - 1]!;
+  return inner === 0 ? 0 : sizeOf(shape) / inner;
+}
+
+/**
+ * Materialises `src` (shape `shape`) broadcast to `outShape`. Walks the output once with an
+ * odometer over all but the last dim; `rowStart`/`rowEnd` restrict it to those outer rows
+ * (the rows of `outShape` without its last dim), for splitting over threads.
+ */
+export function expandKernel(src: Float32Array, shape: readonly number[], outShape: readonly number[], out: Float32Array, rowStart = 0, rowEnd = outerRows(outShape)): void {
   const st = broadcastStrides(shape, outShape);
   const nd = outShape.length;
   if (nd === 0) {
@@ -70,11 +95,10 @@ export function expandKernel(src: Float32Array, shape: readonly number[], outSha
   }
   const inner = outShape[nd - 1]!;
   const sInner = st[nd - 1]!;
-  const outer = sizeOf(outShape) / Math.max(inner, 1);
   const idx = new Array<number>(nd).fill(0);
-  let base = 0;
-  let o = 0;
-  for (let r = 0; r < outer; r++) {
+  let base = odometerAt(rowStart, outShape, idx, st)[0]!;
+  let o = rowStart * inner;
+  for (let r = rowStart; r < rowEnd; r++) {
     for (let j = 0, p = base; j < inner; j++, p += sInner) out[o++] = src[p]!;
     for (let d = nd - 2; d >= 0; d--) {
       idx[d]!++;

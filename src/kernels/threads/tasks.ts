@@ -6,6 +6,7 @@
  * wasm/nm.ts, their pool wrappers in the *-task.ts files). Adding a task (for any backend) is
  * one entry here.
  */
+import { addRange, addRowVectorRange, binaryRange, columnSumsColRange, divGradBRange, expandRange, layerNormBackwardRange, mulRange, unaryBackwardRange, unaryRange } from '../elementwise-tasks.js';
 import { gemmBatches, gemmRows } from '../matmul.js';
 import { keptGradRows, sparseGatherRows, transposeRows } from '../nm.js';
 import { adamRange, crossEntropyBackwardRowRange, layerNormRowRange, softmaxBackwardRowRange, softmaxRowRange } from '../row-tasks.js';
@@ -24,6 +25,16 @@ export const TASKS = {
   layerNormRowRange,
   crossEntropyBackwardRowRange,
   adamRange,
+  mulRange,
+  addRange,
+  divGradBRange,
+  unaryRange,
+  unaryBackwardRange,
+  binaryRange,
+  expandRange,
+  addRowVectorRange,
+  columnSumsColRange,
+  layerNormBackwardRange,
   wasmGemmRows,
   wasmGemmBatches,
   wasmNmGatherRows,

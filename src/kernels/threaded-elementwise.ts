@@ -1,0 +1,97 @@
+/**
+ * The js backend's threaded elementwise kernels: products and sums of buffers, unary ops and
+ * their backward, binary ops (with broadcasting) and their backward, broadcasting itself, the
+ * bias add and bias gradient, and the layer-norm backward, split over the pool by elements,
+ * rows or columns so that every output is computed exactly as one thread computes it (bitwise
+ * identical for any thread count).
+ *
+ * Costs are in the pool's units (PARALLEL_MIN_COST, rough FLOP equivalents), estimated per
+ * element from measured times: a streaming pass over two or three float32 buffers counts
+ * ELEMENT_COST (so passes of about 175k+ elements leave the calling thread, where a 2-thread
+ * split measured faster than one thread), an exp / tanh / erf a few times that. Smaller work
+ * stays on the calling thread, where a dispatch would cost more than it saves.
+ */
+import type { BinaryOp, UnaryOp } from './backend.js';
+import { binaryBackwardKernel, binaryRows, type BinaryBackwardParts } from './elementwise.js';
+import { outerRows, sumToShape } from './shape.js';
+import { allocF32 } from './storage.js';
+import { parallelRows } from './threads/pool.js';
+
+/** Cost of one element of a streaming elementwise pass. */
+export const ELEMENT_COST = 6;
+const EXP_COST = 24;
+/** Elements per chunk start of an element split (chunk edges on cache lines). */
+const ELEMENT_ALIGN = 256;
+
+const UNARY_COST: Record<UnaryOp, number> = {
+  neg: ELEMENT_COST, relu: ELEMENT_COST, abs: ELEMENT_COST, pow: 2 * EXP_COST,
+  exp: EXP_COST, log: EXP_COST, sqrt: ELEMENT_COST, tanh: EXP_COST, sigmoid: EXP_COST,
+  gelu: 2 * EXP_COST, 'gelu-tanh': EXP_COST,
+};
+
+export function mulIntoThreaded(a: Float32Array, b: Float32Array, out: Float32Array): void {
+  parallelRows('mulRange', { a, b, out }, out.length, ELEMENT_ALIGN, ELEMENT_COST * out.length);
+}
+
+export function addIntoThreaded(dst: Float32Array, src: Float32Array): void {
+  parallelRows('addRange', { dst, src }, dst.length, ELEMENT_ALIGN, ELEMENT_COST * dst.length);
+}
+
+export function divGradBThreaded(g: Float32Array, a: Float32Array, b: Float32Array, out: Float32Array): void {
+  parallelRows('divGradBRange', { g, a, b, out }, out.length, ELEMENT_ALIGN, 2 * ELEMENT_COST * out.length);
+}
+
+export function unaryThreaded(op: UnaryOp, x: Float32Array, out: Float32Array, param: number): void {
+  const cost = op === 'pow' && param === 2 ? ELEMENT_COST : UNARY_COST[op];
+  parallelRows('unaryRange', { op, x, out, param }, x.length, ELEMENT_ALIGN, cost * x.length);
+}
+
+export function unaryBackwardThreaded(op: UnaryOp, x: Float32Array, y: Float32Array, g: Float32Array, gx: Float32Array, param: number): void {
+  const cost = op === 'pow' && param === 2 ? ELEMENT_COST : UNARY_COST[op] + ELEMENT_COST;
+  parallelRows('unaryBackwardRange', { op, x, y, g, gx, param }, x.length, ELEMENT_ALIGN, cost * x.length);
+}
+
+export function binaryThreaded(op: BinaryOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[], outShape: readonly number[], out: Float32Array): void {
+  const rows = binaryRows(aShape, bShape, outShape);
+  const align = rows === out.length ? ELEMENT_ALIGN : 1;
+  parallelRows('binaryRange', { op, a, aShape, b, bShape, outShape, out }, rows, align, ELEMENT_COST * out.length);
+}
+
+export function expandThreaded(src: Float32Array, shape: readonly number[], outShape: readonly number[], out: Float32Array): void {
+  parallelRows('expandRange', { src, shape, outShape, out }, outerRows(outShape), 1, ELEMENT_COST * out.length);
+}
+
+const PARTS: BinaryBackwardParts = {
+  alloc: allocF32,
+  unary: unaryThreaded,
+  mulInto: mulIntoThreaded,
+  binary: binaryThreaded,
+  divGradB: divGradBThreaded,
+  expand: expandThreaded,
+  sumToShape,
+};
+
+export function binaryBackwardThreaded(op: BinaryOp, g: Float32Array, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[], outShape: readonly number[], needA: boolean, needB: boolean): [Float32Array | null, Float32Array | null] {
+  return binaryBackwardKernel(op, g, a, aShape, b, bShape, outShape, needA, needB, PARTS);
+}
+
+export function addRowVectorThreaded(out: Float32Array, rows: number, cols: number, v: Float32Array): void {
+  parallelRows('addRowVectorRange', { out, cols, v }, rows, 1, ELEMENT_COST * rows * cols);
+}
+
+/** Σ_r g[r, j], split over columns (each column summed over all rows in order). */
+export function columnSumsThreaded(g: Float32Array, rows: number, cols: number): Float32Array {
+  const out = allocF32(cols);
+  parallelRows('columnSumsColRange', { g, rows, cols, out }, cols, 16, ELEMENT_COST * rows * cols);
+  return out;
+}
+
+/** Layer-norm backward: dx split by rows, dγ and dβ by columns (see layerNormBackwardRange). */
+export function layerNormBackwardThreaded(x: Float32Array, dy: Float32Array, rows: number, cols: number, gamma: Float32Array | null, mean: Float32Array, rstd: Float32Array, need: { dx: boolean; dGamma: boolean; dBeta: boolean }): { dx: Float32Array | null; dGamma: Float32Array | null; dBeta: Float32Array | null } {
+  const dx = need.dx ? allocF32(x.length) : null;
+  const dGamma = need.dGamma ? allocF32(cols) : null;
+  const dBeta = need.dBeta ? allocF32(cols) : null;
+  const cost = ((dx ? 27 : 0) + (dGamma ? 10 : 0) + (dBeta ? 2 : 0)) * rows * cols;
+  parallelRows('layerNormBackwardRange', { x, dy, rows, cols, gamma, mean, rstd, dx, dGamma, dBeta }, rows, 1, cost);
+  return { dx, dGamma, dBeta };
+}
