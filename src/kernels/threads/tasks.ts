@@ -12,6 +12,7 @@ import { keptGradRows, sparseGatherRows, transposeRows } from '../nm.js';
 import { adamRange, crossEntropyBackwardRowRange, layerNormRowRange, softmaxBackwardRowRange, softmaxRowRange } from '../row-tasks.js';
 import { wasmGemmBatches, wasmGemmRows } from '../wasm/gemm.js';
 import { wasmNmGatherRows, wasmNmKeptGradRows } from '../wasm/nm.js';
+import { wasmCrossEntropyBackwardRowRange, wasmSoftmaxBackwardRowRange, wasmSoftmaxRowRange } from '../wasm/rows.js';
 import { exitingAfterRows, exitingRows, stallingRows, throwingRows } from './faults.js';
 
 export const TASKS = {
@@ -39,6 +40,9 @@ export const TASKS = {
   wasmGemmBatches,
   wasmNmGatherRows,
   wasmNmKeptGradRows,
+  wasmSoftmaxRowRange,
+  wasmSoftmaxBackwardRowRange,
+  wasmCrossEntropyBackwardRowRange,
   throwingRows,
   exitingRows,
   exitingAfterRows,

@@ -30,6 +30,7 @@ export const PLAIN_OPS = {
   'i32x4.splat': [SIMD_PREFIX, 17], 'f32x4.splat': [SIMD_PREFIX, 19],
   'f32x4.eq': [SIMD_PREFIX, 65], 'f32x4.ne': [SIMD_PREFIX, 66], 'f32x4.lt': [SIMD_PREFIX, 67],
   'f32x4.gt': [SIMD_PREFIX, 68], 'f32x4.le': [SIMD_PREFIX, 69], 'f32x4.ge': [SIMD_PREFIX, 70],
+  'f32x4.nearest': [SIMD_PREFIX, 106], 'i32x4.shl': [SIMD_PREFIX, 171], 'i32x4.trunc_sat_f32x4_s': [SIMD_PREFIX, 248],
   'i32x4.add': [SIMD_PREFIX, 174], 'i32x4.sub': [SIMD_PREFIX, 177], 'i32x4.mul': [SIMD_PREFIX, 181],
   'f32x4.abs': [SIMD_PREFIX, 224], 'f32x4.neg': [SIMD_PREFIX, 225], 'f32x4.sqrt': [SIMD_PREFIX, 227],
   'f32x4.add': [SIMD_PREFIX, 228], 'f32x4.sub': [SIMD_PREFIX, 229], 'f32x4.mul': [SIMD_PREFIX, 230], 'f32x4.div': [SIMD_PREFIX, 231],

@@ -1,0 +1,204 @@
+/**
+ * Emits the wasm SIMD module of the row kernels whose cost is an exponential per element:
+ * softmax / log-softmax over the vocabulary and over attention scores, their backward, and the
+ * cross-entropy backward. Rows are stored with a stride `cp` that is a multiple of 4 (the
+ * caller pads each row: −∞ for logits / log-probabilities, 0 for gradients), so every loop is
+ * whole f32x4 vectors.
+ *
+ * exp is the Cephes single-precision scheme, four lanes at once: n = round(x·log2 e),
+ * r = x − n·ln 2 (in two parts), exp r by a degree-5 polynomial plus 1 + r, times 2ⁿ built in
+ * the exponent bits. Inputs below −87.34 (2⁻¹²⁶) give exactly 0, so masked scores (−∞) vanish;
+ * NaN stays NaN. Relative error ≈ 1–2 ulp against Math.exp (tested).
+ *
+ * Sums are four lane partials combined as (l0 + l1) + (l2 + l3) at the end of a row: one fixed
+ * f32 sequence per row, so a row's result does not depend on which thread computes it.
+ *
+ * Exports (byte addresses; `rows`, `cp` in elements):
+ * - `expRows(x, out, rows, cp, stats)`: stats[2r] = max of row r (0 if −∞), stats[2r+1] =
+ *   Σ exp(x − max); out (if non-zero) = exp(x − max).
+ * - `shiftRows(x, out, rows, cp, shift)`: out = x − shift[r] (log-softmax once shift = max + log Σ).
+ * - `scaleRows(out, rows, cp, scale)`: out ×= scale[r] (softmax once scale = 1/Σ).
+ * - `logSoftmaxBackward(y, dy, dx, rows, cp)`: dx = dy − exp(y)·Σ dy.
+ * - `softmaxBackward(y, dy, dx, rows, cp)`: dx = y·(dy − Σ dy·y).
+ * - `expAffine(x, out, n, a, b)`: out = (exp(x) − a)·b over n elements (n a multiple of 4):
+ *   the cross-entropy backward before its target and ignored-row fix-ups.
+ */
+import { F32, I32, ModuleBuilder, V128, type FunctionBuilder, type Local } from './assembler.js';
+
+const EXP_LO = -87.33654; // ln 2⁻¹²⁶
+const EXP_HI = 88.37626;
+const LOG2E = 1.44269504088896341;
+const LN2_HI = 0.693359375;
+const LN2_LO = -2.12194440e-4;
+const POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
+
+const splat = (v: number): [number, number, number, number] => [v, v, v, v];
+
+/** Pushes exp of the v128 in `x` (4 lanes); `t` and `n` are scratch v128 locals. */
+function emitExp(f: FunctionBuilder, x: Local, t: Local, n: Local): void {
+  // t = clamp(x); n = nearest(t·log2 e); t = r = t − n·ln2_hi − n·ln2_lo
+  f.get(x).f32x4Const(splat(EXP_LO)).op('f32x4.max').f32x4Const(splat(EXP_HI)).op('f32x4.min').set(t);
+  f.get(t).f32x4Const(splat(LOG2E)).op('f32x4.mul').op('f32x4.nearest').set(n);
+  f.get(t).get(n).f32x4Const(splat(LN2_HI)).op('f32x4.mul').op('f32x4.sub');
+  f.get(n).f32x4Const(splat(LN2_LO)).op('f32x4.mul').op('f32x4.sub').set(t);
+  // polynomial p(r), Horner
+  f.f32x4Const(splat(POLY[0]!));
+  for (let i = 1; i < POLY.length; i++) f.get(t).op('f32x4.mul').f32x4Const(splat(POLY[i]!)).op('f32x4.add');
+  // y = p·r² + r + 1
+  f.get(t).get(t).op('f32x4.mul').op('f32x4.mul').get(t).op('f32x4.add').f32x4Const(splat(1)).op('f32x4.add');
+  // × 2ⁿ: ((n + 127) << 23) as f32 bits
+  f.get(n).op('i32x4.trunc_sat_f32x4_s').i32Const(127).op('i32x4.splat').op('i32x4.add').i32Const(23).op('i32x4.shl');
+  f.op('f32x4.mul');
+  // lanes with x < EXP_LO (−∞ included) become +0; NaN compares false and stays NaN
+  f.get(x).f32x4Const(splat(EXP_LO)).op('f32x4.lt').op('v128.andnot');
+}
+
+/** Pushes (l0 + l1) + (l2 + l3) of the v128 in `v`. */
+function emitHsum(f: FunctionBuilder, v: Local): void {
+  f.get(v).lane('f32x4.extract_lane', 0).get(v).lane('f32x4.extract_lane', 1).op('f32.add');
+  f.get(v).lane('f32x4.extract_lane', 2).get(v).lane('f32x4.extract_lane', 3).op('f32.add');
+  f.op('f32.add');
+}
+
+/** `for` over the rows, with `at` = byte offset of the row start (r·cp·4) and `end` = at + cp·4. */
+function forRows(f: FunctionBuilder, rows: Local, cp: Local, at: Local, end: Local, body: (r: Local) => void): void {
+  const r = f.local(I32);
+  const rowBytes = f.local(I32);
+  f.get(cp).i32Const(2).op('i32.shl').set(rowBytes);
+  f.forRange(r, 0, rows, 1, () => {
+    f.get(r).get(rowBytes).op('i32.mul').tee(at).get(rowBytes).op('i32.add').set(end);
+    body(r);
+  });
+}
+
+/** `for (j = at; j < end; j += 16)` over one row's bytes. */
+function forVec(f: FunctionBuilder, j: Local, at: Local, end: Local, body: () => void): void {
+  f.forRange(j, at, end, 16, body);
+}
+
+function emitExpRows(f: FunctionBuilder): void {
+  const [x, out, rows, cp, stats] = f.params as Local[];
+  const at = f.local(I32);
+  const end = f.local(I32);
+  const j = f.local(I32);
+  const v = f.local(V128);
+  const acc = f.local(V128);
+  const t = f.local(V128);
+  const n = f.local(V128);
+  const e = f.local(V128);
+  const mx = f.local(F32);
+  forRows(f, rows!, cp!, at, end, (r) => {
+    f.f32x4Const(splat(-Infinity)).set(acc);
+    forVec(f, j, at, end, () => {
+      f.get(acc).get(x!).get(j).op('i32.add').mem('v128.load').op('f32x4.max').set(acc);
+    });
+    f.get(acc).lane('f32x4.extract_lane', 0).get(acc).lane('f32x4.extract_lane', 1).op('f32.max');
+    f.get(acc).lane('f32x4.extract_lane', 2).get(acc).lane('f32x4.extract_lane', 3).op('f32.max').op('f32.max').set(mx);
+    // a fully masked row: shift by 0, so its exps are 0 rather than NaN from −∞ − (−∞)
+    f.get(mx).f32Const(-Infinity).op('f32.eq').if(() => {
+      f.f32Const(0).set(mx);
+    });
+    f.get(mx).op('f32x4.splat').set(v);
+    f.f32x4Const(splat(0)).set(acc);
+    forVec(f, j, at, end, () => {
+      f.get(x!).get(j).op('i32.add').mem('v128.load').get(v).op('f32x4.sub').set(e);
+      emitExp(f, e, t, n);
+      f.set(e);
+      f.get(acc).get(e).op('f32x4.add').set(acc);
+      f.get(out!).if(() => {
+        f.get(out!).get(j).op('i32.add').get(e).mem('v128.store');
+      });
+    });
+    f.get(stats!).get(r).i32Const(3).op('i32.shl').op('i32.add').get(mx).mem('f32.store');
+    f.get(stats!).get(r).i32Const(3).op('i32.shl').op('i32.add');
+    emitHsum(f, acc);
+    f.mem('f32.store', 4);
+  });
+}
+
+/** out = x (op) perRow[r] for op sub (shift) or mul (scale, in place when x = out). */
+function emitPerRow(f: FunctionBuilder, op: 'f32x4.sub' | 'f32x4.mul', inPlace: boolean): void {
+  const params = f.params as Local[];
+  const [x, out, rows, cp, perRow] = inPlace ? [params[0]!, params[0]!, params[1]!, params[2]!, params[3]!] : (params as [Local, Local, Local, Local, Local]);
+  const at = f.local(I32);
+  const end = f.local(I32);
+  const j = f.local(I32);
+  const s = f.local(V128);
+  forRows(f, rows, cp, at, end, (r) => {
+    f.get(perRow).get(r).i32Const(2).op('i32.shl').op('i32.add').mem('v128.load32_splat').set(s);
+    forVec(f, j, at, end, () => {
+      f.get(out).get(j).op('i32.add');
+      f.get(x).get(j).op('i32.add').mem('v128.load').get(s).op(op);
+      f.mem('v128.store');
+    });
+  });
+}
+
+function emitSoftmaxBackward(f: FunctionBuilder, log: boolean): void {
+  const [y, dy, dx, rows, cp] = f.params as Local[];
+  const at = f.local(I32);
+  const end = f.local(I32);
+  const j = f.local(I32);
+  const acc = f.local(V128);
+  const s = f.local(V128);
+  const t = f.local(V128);
+  const n = f.local(V128);
+  const e = f.local(V128);
+  forRows(f, rows!, cp!, at, end, () => {
+    f.f32x4Const(splat(0)).set(acc);
+    forVec(f, j, at, end, () => {
+      f.get(acc).get(dy!).get(j).op('i32.add').mem('v128.load');
+      if (!log) f.get(y!).get(j).op('i32.add').mem('v128.load').op('f32x4.mul');
+      f.op('f32x4.add').set(acc);
+    });
+    emitHsum(f, acc);
+    f.op('f32x4.splat').set(s);
+    forVec(f, j, at, end, () => {
+      f.get(dx!).get(j).op('i32.add');
+      if (log) {
+        // dy − exp(y)·s
+        f.get(y!).get(j).op('i32.add').mem('v128.load').set(e);
+        f.get(dy!).get(j).op('i32.add').mem('v128.load');
+        emitExp(f, e, t, n);
+        f.get(s).op('f32x4.mul').op('f32x4.sub');
+      } else {
+        // y·(dy − s)
+        f.get(y!).get(j).op('i32.add').mem('v128.load');
+        f.get(dy!).get(j).op('i32.add').mem('v128.load').get(s).op('f32x4.sub').op('f32x4.mul');
+      }
+      f.mem('v128.store');
+    });
+  });
+}
+
+function emitExpAffine(f: FunctionBuilder): void {
+  const [x, out, count, a, b] = f.params as Local[];
+  const j = f.local(I32);
+  const end = f.local(I32);
+  const va = f.local(V128);
+  const vb = f.local(V128);
+  const t = f.local(V128);
+  const n = f.local(V128);
+  const e = f.local(V128);
+  f.get(a!).op('f32x4.splat').set(va);
+  f.get(b!).op('f32x4.splat').set(vb);
+  f.get(count!).i32Const(2).op('i32.shl').set(end);
+  f.forRange(j, 0, end, 16, () => {
+    f.get(out!).get(j).op('i32.add');
+    f.get(x!).get(j).op('i32.add').mem('v128.load').set(e);
+    emitExp(f, e, t, n);
+    f.get(va).op('f32x4.sub').get(vb).op('f32x4.mul');
+    f.mem('v128.store');
+  });
+}
+
+export function buildRowsModule(): Uint8Array {
+  const m = new ModuleBuilder().defineMemory({ initial: 1 });
+  m.func('expRows', [I32, I32, I32, I32, I32], [], emitExpRows);
+  m.func('shiftRows', [I32, I32, I32, I32, I32], [], (f) => emitPerRow(f, 'f32x4.sub', false));
+  m.func('scaleRows', [I32, I32, I32, I32], [], (f) => emitPerRow(f, 'f32x4.mul', true));
+  m.func('logSoftmaxBackward', [I32, I32, I32, I32, I32], [], (f) => emitSoftmaxBackward(f, true));
+  m.func('softmaxBackward', [I32, I32, I32, I32, I32], [], (f) => emitSoftmaxBackward(f, false));
+  m.func('expAffine', [I32, I32, I32, F32, F32], [], emitExpAffine);
+  return m.toBytes();
+}

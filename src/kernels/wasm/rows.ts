@@ -1,0 +1,164 @@
+/**
+ * The wasm SIMD row kernels (softmax / log-softmax and their backward, cross-entropy backward)
+ * with the row-range contracts of the js ones in ../row-tasks.ts. Memory model as in the wasm
+ * GEMM: each thread owns one instance with a private growable memory; a call copies blocks of
+ * rows in (padded to a multiple of 4 columns), runs them, and copies the results out.
+ *
+ * Determinism: each row is one fixed f32 sequence (./rows-module.ts), independent of the
+ * block or thread it falls in, so results are bitwise identical for any thread count. They are
+ * not bitwise equal to the js kernels (f32 lane sums and a polynomial exp instead of float64
+ * sums and Math.exp); tests bound the difference.
+ */
+import { WorkerError } from '../../errors.js';
+import type { CrossEntropyBackwardArgs, SoftmaxArgs, SoftmaxBackwardArgs } from '../row-tasks.js';
+import { buildRowsModule } from './rows-module.js';
+import { wasmApi, type WasmMemory } from './runtime.js';
+
+const PAGE = 65536;
+/** Bytes of one operand block: rows are processed in blocks that stay in cache. */
+const BLOCK_BYTES = 1 << 19;
+
+type ExpRows = (x: number, out: number, rows: number, cp: number, stats: number) => void;
+type PerRow = (x: number, out: number, rows: number, cp: number, perRow: number) => void;
+type ScaleRows = (out: number, rows: number, cp: number, scale: number) => void;
+type Backward = (y: number, dy: number, dx: number, rows: number, cp: number) => void;
+type ExpAffine = (x: number, out: number, n: number, a: number, b: number) => void;
+
+export interface WasmRows {
+  softmaxRows(args: SoftmaxArgs, r0: number, r1: number): void;
+  softmaxBackwardRows(args: SoftmaxBackwardArgs, r0: number, r1: number): void;
+  crossEntropyBackwardRows(args: CrossEntropyBackwardArgs, r0: number, r1: number): void;
+}
+
+export function createWasmRows(): WasmRows {
+  const api = wasmApi();
+  if (api === null) throw new WorkerError('wasm.rows', 'this runtime has no WebAssembly');
+  const inst = new api.Instance(new api.Module(buildRowsModule()));
+  const memory = inst.exports.memory as WasmMemory;
+  const ex = inst.exports as Record<string, unknown>;
+  const expRows = ex.expRows as ExpRows;
+  const shiftRows = ex.shiftRows as PerRow;
+  const scaleRows = ex.scaleRows as ScaleRows;
+  const logSoftmaxBackward = ex.logSoftmaxBackward as Backward;
+  const softmaxBackward = ex.softmaxBackward as Backward;
+  const expAffine = ex.expAffine as ExpAffine;
+  let heap = new Float32Array(memory.buffer);
+
+  /** Byte addresses of `count` regions of `bytes` each, from byte 16 (0 means "no output"). */
+  const regions = (count: number, bytes: number, extra: number, what: string): number[] => {
+    const size = Math.ceil(bytes / 16) * 16;
+    const end = 16 + count * size + extra;
+    if (end > memory.buffer.byteLength) {
+      try {
+        memory.grow(Math.ceil((end - memory.buffer.byteLength) / PAGE));
+      } catch (e) {
+        throw new WorkerError('wasm.rows', `cannot grow wasm memory to ${end} bytes for ${what} (${e instanceof Error ? e.message : String(e)})`);
+      }
+    }
+    if (heap.buffer !== memory.buffer) heap = new Float32Array(memory.buffer);
+    return Array.from({ length: count + 1 }, (_, i) => 16 + i * size);
+  };
+
+  /** Copies rows [r, r + n) of src (cols wide) to `at` with row stride cp, padding with `pad`. */
+  const load = (src: Float32Array, cols: number, cp: number, r: number, n: number, at: number, pad: number): void => {
+    const base = at / 4;
+    if (cp === cols) {
+      heap.set(src.subarray(r * cols, (r + n) * cols), base);
+      return;
+    }
+    for (let i = 0; i < n; i++) {
+      heap.set(src.subarray((r + i) * cols, (r + i + 1) * cols), base + i * cp);
+      heap.fill(pad, base + i * cp + cols, base + (i + 1) * cp);
+    }
+  };
+
+  const store = (dst: Float32Array, cols: number, cp: number, r: number, n: number, at: number): void => {
+    const base = at / 4;
+    if (cp === cols) {
+      dst.set(heap.subarray(base, base + n * cols), r * cols);
+      return;
+    }
+    for (let i = 0; i < n; i++) dst.set(heap.subarray(base + i * cp, base + i * cp + cols), (r + i) * cols);
+  };
+
+  const blockRows = (cp: number): number => Math.max(1, Math.floor(BLOCK_BYTES / (4 * cp)));
+
+  function softmaxRows(a: SoftmaxArgs, r0: number, r1: number): void {
+    const { x, out, cols, logSpace } = a;
+    if (r1 <= r0 || cols === 0) return;
+    const cp = Math.ceil(cols / 4) * 4;
+    const B = Math.min(blockRows(cp), r1 - r0);
+    const [xAt, oAt, statsAt] = regions(2, 4 * B * cp, 8 * B + 16, `a softmax over rows of ${cols}`) as [number, number, number];
+    const perRowAt = statsAt + 8 * B;
+    for (let r = r0; r < r1; r += B) {
+      const n = Math.min(B, r1 - r);
+      load(x, cols, cp, r, n, xAt, -Infinity);
+      expRows(xAt, logSpace ? 0 : oAt, n, cp, statsAt);
+      const s = statsAt / 4;
+      const p = perRowAt / 4;
+      for (let i = 0; i < n; i++) heap[p + i] = logSpace ? heap[s + 2 * i]! + Math.log(heap[s + 2 * i + 1]!) : 1 / heap[s + 2 * i + 1]!;
+      if (logSpace) shiftRows(xAt, oAt, n, cp, perRowAt);
+      else scaleRows(oAt, n, cp, perRowAt);
+      store(out, cols, cp, r, n, oAt);
+    }
+  }
+
+  function softmaxBackwardRows(a: SoftmaxBackwardArgs, r0: number, r1: number): void {
+    const { y, dy, dx, cols, log } = a;
+    if (r1 <= r0 || cols === 0) return;
+    const cp = Math.ceil(cols / 4) * 4;
+    const B = Math.min(blockRows(cp), r1 - r0);
+    const [yAt, dyAt, dxAt] = regions(3, 4 * B * cp, 0, `a softmax backward over rows of ${cols}`) as [number, number, number];
+    for (let r = r0; r < r1; r += B) {
+      const n = Math.min(B, r1 - r);
+      load(y, cols, cp, r, n, yAt, log ? -Infinity : 0);
+      load(dy, cols, cp, r, n, dyAt, 0);
+      (log ? logSoftmaxBackward : softmaxBackward)(yAt, dyAt, dxAt, n, cp);
+      store(dx, cols, cp, r, n, dxAt);
+    }
+  }
+
+  function crossEntropyBackwardRows(a: CrossEntropyBackwardArgs, r0: number, r1: number): void {
+    const { logp, targets, classes, ignore, eps, scale, gx } = a;
+    if (r1 <= r0 || classes === 0) return;
+    const cp = Math.ceil(classes / 4) * 4;
+    const B = Math.min(blockRows(cp), r1 - r0);
+    const [pAt, gAt] = regions(2, 4 * B * cp, 0, `a cross-entropy backward over ${classes} classes`) as [number, number];
+    const off = Math.fround(eps / classes);
+    const sc = Math.fround(scale);
+    const hit = (1 - eps) * scale;
+    for (let r = r0; r < r1; r += B) {
+      const n = Math.min(B, r1 - r);
+      load(logp, classes, cp, r, n, pAt, -Infinity);
+      expAffine(pAt, gAt, n * cp, off, sc);
+      const g = gAt / 4;
+      for (let i = 0; i < n; i++) {
+        const t = targets[r + i]!;
+        if (t === ignore) heap.fill(0, g + i * cp, g + i * cp + classes);
+        else heap[g + i * cp + t] -= hit;
+      }
+      store(gx, classes, cp, r, n, gAt);
+    }
+  }
+
+  return { softmaxRows, softmaxBackwardRows, crossEntropyBackwardRows };
+}
+
+let perThread: WasmRows | null = null;
+
+/** This thread's row-kernel instance, compiled on first use (each worker compiles its own). */
+export function threadRows(): WasmRows {
+  perThread ??= createWasmRows();
+  return perThread;
+}
+
+/** Pool tasks (entries of threads/tasks.ts), with the js row tasks' argument records. */
+export function wasmSoftmaxRowRange(a: SoftmaxArgs, r0: number, r1: number): void {
+  threadRows().softmaxRows(a, r0, r1);
+}
+export function wasmSoftmaxBackwardRowRange(a: SoftmaxBackwardArgs, r0: number, r1: number): void {
+  threadRows().softmaxBackwardRows(a, r0, r1);
+}
+export function wasmCrossEntropyBackwardRowRange(a: CrossEntropyBackwardArgs, r0: number, r1: number): void {
+  threadRows().crossEntropyBackwardRows(a, r0, r1);
+}
