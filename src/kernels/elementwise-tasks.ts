@@ -5,7 +5,7 @@
  * are bitwise identical for any thread count. This module must not import the pool (tasks.ts).
  */
 import type { BinaryOp, UnaryOp } from './backend.js';
-import { addInto, addRowVector, binaryKernel, divGradB, mulInto, unaryBackwardKernel, unaryKernel } from './elementwise.js';
+import { addInto, addRowVector, binaryKernel, divGradB, mulInto, selectGrad, unaryBackwardKernel, unaryKernel, whereKernel } from './elementwise.js';
 import { layerNormInputGradRows, layerNormParamGradCols } from './norm.js';
 import { columnSumsRange } from './reduce.js';
 import { expandKernel } from './shape.js';
@@ -28,6 +28,18 @@ export interface DivGradArgs { g: Float32Array; a: Float32Array; b: Float32Array
 /** out = −g ⊙ a / (b ⊙ b) over elements [e0, e1). */
 export function divGradBRange(x: DivGradArgs, e0: number, e1: number): void {
   divGradB(part(x.g, e0, e1), part(x.a, e0, e1), part(x.b, e0, e1), part(x.out, e0, e1));
+}
+
+export interface WhereArgs { cond: Float32Array; a: Float32Array; b: Float32Array; out: Float32Array }
+/** out = cond ≠ 0 ? a : b over elements [e0, e1). */
+export function whereRange(x: WhereArgs, e0: number, e1: number): void {
+  whereKernel(part(x.cond, e0, e1), part(x.a, e0, e1), part(x.b, e0, e1), part(x.out, e0, e1));
+}
+
+export interface SelectGradArgs { cond: Float32Array; g: Float32Array; whenSet: boolean; out: Float32Array }
+/** out = (cond ≠ 0) === whenSet ? g : 0 over elements [e0, e1). */
+export function selectGradRange(x: SelectGradArgs, e0: number, e1: number): void {
+  selectGrad(part(x.cond, e0, e1), part(x.g, e0, e1), x.whenSet, part(x.out, e0, e1));
 }
 
 export interface UnaryArgs { op: UnaryOp; x: Float32Array; out: Float32Array; param: number }

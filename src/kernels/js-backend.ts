@@ -5,14 +5,14 @@
  * results are bitwise identical for any thread count.
  */
 import { registerBackend, type Backend, type NMWeight } from './backend.js';
-import { divScalar, selectGrad, whereKernel } from './elementwise.js';
+import { divScalar } from './elementwise.js';
 import { gemm, gemmBatched } from './gemm.js';
 import { GATHER_ROW_BLOCK, countNonZero, maskScale, nmGather, nmKeepOffsets, nmScatter, prunedGrad, topMagnitudeMask, type GatherArgs } from './nm.js';
 import { gatherBy, nmRowsCsr, transposeCsr, type Csr } from './nm-structure.js';
 import { crossEntropyLoss, gatherRows, scatterAddRows } from './norm.js';
 import { sgdUpdate } from './optim.js';
 import {
-  addIntoThreaded, addRowVectorThreaded, binaryBackwardThreaded, binaryThreaded, columnSumsThreaded, expandThreaded, layerNormBackwardThreaded, mulIntoThreaded, unaryBackwardThreaded, unaryThreaded,
+  addIntoThreaded, addRowVectorThreaded, binaryBackwardThreaded, binaryThreaded, columnSumsThreaded, expandThreaded, layerNormBackwardThreaded, mulIntoThreaded, selectGradThreaded, unaryBackwardThreaded, unaryThreaded, whereThreaded,
 } from './threaded-elementwise.js';
 import { adamUpdateThreaded, crossEntropyBackwardThreaded, layerNormRowsThreaded, logSoftmaxBackwardRowsThreaded, softmaxBackwardRowsThreaded, softmaxRowsThreaded } from './threaded-rows.js';
 import { dropoutMask } from './random.js';
@@ -71,8 +71,8 @@ export const jsBackend: Backend = {
   unary: unaryThreaded,
   unaryBackward: unaryBackwardThreaded,
   divScalar,
-  where: whereKernel,
-  selectGrad,
+  where: whereThreaded,
+  selectGrad: selectGradThreaded,
 
   sumAxis: sumAxisKernel,
   repeatAxis,

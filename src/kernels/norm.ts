@@ -70,23 +70,36 @@ export function layerNormRows(x: Float32Array, rows: number, cols: number, gamma
  */
 export function layerNormInputGradRows(x: Float32Array, dy: Float32Array, cols: number, gamma: Float32Array | null, mean: Float32Array, rstd: Float32Array, dx: Float32Array, r0: number, r1: number): void {
   const inv = 1 / cols;
+  // x̂ and g of the row, kept in float64 for the second pass (the same values it would recompute).
+  const xs = new Float64Array(cols);
+  const gs = new Float64Array(cols);
   for (let r = r0; r < r1; r++) {
     const o = r * cols;
     const mu = mean[r]!;
     const rs = rstd[r]!;
     let sumG = 0;
     let sumGX = 0;
-    for (let j = 0; j < cols; j++) {
-      const xh = (x[o + j]! - mu) * rs;
-      const gj = dy[o + j]! * (gamma ? gamma[j]! : 1);
-      sumG += gj;
-      sumGX += gj * xh;
+    if (gamma) {
+      for (let j = 0; j < cols; j++) {
+        const xh = (x[o + j]! - mu) * rs;
+        const gj = dy[o + j]! * gamma[j]!;
+        xs[j] = xh;
+        gs[j] = gj;
+        sumG += gj;
+        sumGX += gj * xh;
+      }
+    } else {
+      for (let j = 0; j < cols; j++) {
+        const xh = (x[o + j]! - mu) * rs;
+        const gj = dy[o + j]!;
+        xs[j] = xh;
+        gs[j] = gj;
+        sumG += gj;
+        sumGX += gj * xh;
+      }
     }
-    for (let j = 0; j < cols; j++) {
-      const xh = (x[o + j]! - mu) * rs;
-      const gj = dy[o + j]! * (gamma ? gamma[j]! : 1);
-      dx[o + j] = rs * (gj - inv * sumG - xh * inv * sumGX);
-    }
+    const meanG = inv * sumG;
+    for (let j = 0; j < cols; j++) dx[o + j] = rs * (gs[j]! - meanG - xs[j]! * inv * sumGX);
   }
 }
 
@@ -102,8 +115,17 @@ export function layerNormParamGradCols(x: Float32Array, dy: Float32Array, rows: 
     const o = r * cols + c0;
     const mu = mean[r]!;
     const rs = rstd[r]!;
-    if (accG) for (let j = 0; j < w; j++) accG[j] += dy[o + j]! * ((x[o + j]! - mu) * rs);
-    if (accB) for (let j = 0; j < w; j++) accB[j] += dy[o + j]!;
+    if (accG && accB) {
+      for (let j = 0; j < w; j++) {
+        const d = dy[o + j]!;
+        accG[j] += d * ((x[o + j]! - mu) * rs);
+        accB[j] += d;
+      }
+    } else if (accG) {
+      for (let j = 0; j < w; j++) accG[j] += dy[o + j]! * ((x[o + j]! - mu) * rs);
+    } else if (accB) {
+      for (let j = 0; j < w; j++) accB[j] += dy[o + j]!;
+    }
   }
   for (let j = 0; j < w; j++) {
     if (dGamma) dGamma[c0 + j] = accG![j]!;

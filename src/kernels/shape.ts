@@ -87,19 +87,35 @@ export function outerRows(shape: readonly number[]): number {
  * (the rows of `outShape` without its last dim), for splitting over threads.
  */
 export function expandKernel(src: Float32Array, shape: readonly number[], outShape: readonly number[], out: Float32Array, rowStart = 0, rowEnd = outerRows(outShape)): void {
-  const st = broadcastStrides(shape, outShape);
   const nd = outShape.length;
   if (nd === 0) {
     out[0] = src[0]!;
     return;
   }
   const inner = outShape[nd - 1]!;
+  const [o0, o1] = [rowStart * inner, rowEnd * inner];
+  if (expandIsCopy(shape, outShape)) {
+    // Same element count: only size-1 dims were added, the layout is unchanged.
+    out.set(src.subarray(o0, o1), o0);
+    return;
+  }
+  if (sizeOf(shape) === 1) {
+    out.fill(src[0]!, o0, o1);
+    return;
+  }
+  const st = broadcastStrides(shape, outShape);
   const sInner = st[nd - 1]!;
   const idx = new Array<number>(nd).fill(0);
   let base = odometerAt(rowStart, outShape, idx, st)[0]!;
-  let o = rowStart * inner;
+  let o = o0;
+  const rowCopy = sInner === 1 && inner >= 64;
   for (let r = rowStart; r < rowEnd; r++) {
-    for (let j = 0, p = base; j < inner; j++, p += sInner) out[o++] = src[p]!;
+    if (rowCopy) {
+      out.set(src.subarray(base, base + inner), o);
+      o += inner;
+    } else {
+      for (let j = 0, p = base; j < inner; j++, p += sInner) out[o++] = src[p]!;
+    }
     for (let d = nd - 2; d >= 0; d--) {
       idx[d]!++;
       base += st[d]!;
@@ -108,6 +124,11 @@ export function expandKernel(src: Float32Array, shape: readonly number[], outSha
       idx[d] = 0;
     }
   }
+}
+
+/** Whether broadcasting `shape` to `outShape` only copies (both hold the same number of elements). */
+export function expandIsCopy(shape: readonly number[], outShape: readonly number[]): boolean {
+  return sizeOf(shape) === sizeOf(outShape);
 }
 
 /** Sums `g` (shape `gShape`) down to `target` (broadcast-compatible, fewer or size-1 dims). */

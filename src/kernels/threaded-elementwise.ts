@@ -13,7 +13,7 @@
  */
 import type { BinaryOp, UnaryOp } from './backend.js';
 import { binaryBackwardKernel, binaryRows, type BinaryBackwardParts } from './elementwise.js';
-import { outerRows, sumToShape } from './shape.js';
+import { expandIsCopy, expandKernel, outerRows, sizeOf, sumToShape } from './shape.js';
 import { allocF32 } from './storage.js';
 import { parallelRows } from './threads/pool.js';
 
@@ -58,7 +58,17 @@ export function binaryThreaded(op: BinaryOp, a: Float32Array, aShape: readonly n
 }
 
 export function expandThreaded(src: Float32Array, shape: readonly number[], outShape: readonly number[], out: Float32Array): void {
-  parallelRows('expandRange', { src, shape, outShape, out }, outerRows(outShape), 1, ELEMENT_COST * out.length);
+  // A plain copy or a fill runs at memory speed: cheaper here than a dispatch.
+  if (expandIsCopy(shape, outShape) || sizeOf(shape) === 1) expandKernel(src, shape, outShape, out);
+  else parallelRows('expandRange', { src, shape, outShape, out }, outerRows(outShape), 1, ELEMENT_COST * out.length);
+}
+
+export function whereThreaded(cond: Float32Array, a: Float32Array, b: Float32Array, out: Float32Array): void {
+  parallelRows('whereRange', { cond, a, b, out }, out.length, ELEMENT_ALIGN, ELEMENT_COST * out.length);
+}
+
+export function selectGradThreaded(cond: Float32Array, g: Float32Array, whenSet: boolean, out: Float32Array): void {
+  parallelRows('selectGradRange', { cond, g, whenSet, out }, out.length, ELEMENT_ALIGN, ELEMENT_COST * out.length);
 }
 
 const PARTS: BinaryBackwardParts = {
@@ -91,7 +101,7 @@ export function layerNormBackwardThreaded(x: Float32Array, dy: Float32Array, row
   const dx = need.dx ? allocF32(x.length) : null;
   const dGamma = need.dGamma ? allocF32(cols) : null;
   const dBeta = need.dBeta ? allocF32(cols) : null;
-  const cost = ((dx ? 27 : 0) + (dGamma ? 10 : 0) + (dBeta ? 2 : 0)) * rows * cols;
+  const cost = ((dx ? 16 : 0) + (dGamma ? 8 : 0) + (dBeta ? 2 : 0)) * rows * cols;
   parallelRows('layerNormBackwardRange', { x, dy, rows, cols, gamma, mean, rstd, dx, dGamma, dBeta }, rows, 1, cost);
   return { dx, dGamma, dBeta };
 }

@@ -7,7 +7,7 @@ import { getThreads, poolSize, setParallelMinCost, setThreads, shutdownPool } fr
 
 /**
  * The threaded elementwise kernels of the js backend (products and sums of buffers, unary and
- * binary ops and their backward, broadcasting, bias add and bias gradient, layer-norm
+ * binary ops and their backward, broadcasting, where, bias add and bias gradient, layer-norm
  * backward): bitwise equal for 1 and 2 threads with the pool forced for any size (sizes chosen
  * so every split edge lands mid-row or mid-matrix), and within float32 rounding of float64
  * loops written here.
@@ -214,16 +214,42 @@ describe('js backend threaded elementwise kernels', () => {
   });
 
   it('expand (broadcast materialisation) of rows, columns, scalars and middle dims', () => {
-    for (const [shape, , outShape] of SHAPE_PAIRS) {
+    const cases = SHAPE_PAIRS.flatMap(([a, b, out]) => [[a, out], [b, out]] as const);
+    for (const [shape, outShape] of [...cases, [[ROWS, COLS], [1, ROWS, COLS]], [[1], [3, 1, 5]]] as const) {
       const src = rand(size(shape));
+      // Copies (equal element counts) and fills (one element) stay on the calling thread.
+      const split = size(shape) !== size(outShape) && size(shape) !== 1;
       const [e1, e2] = bothThreadCounts(() => {
         const out = allocF32(size(outShape));
         jsBackend.expand(src, shape, outShape, out);
         return out;
-      });
+      }, split);
       expectBitwise(e1, e2);
       const want = Array.from({ length: size(outShape) }, (_v, i) => src[broadcastIndex(shape, outShape, digitsOf(i, outShape))]!);
       expect(Array.from(e1)).toEqual(want);
+    }
+  });
+
+  it('where and its gradient selection', () => {
+    const cond = rand(N).map((v) => (v > 0.3 ? 1 : 0));
+    const a = rand(N);
+    const b = rand(N);
+    const g = rand(N);
+    const [w1, w2] = bothThreadCounts(() => {
+      const out = allocF32(N);
+      jsBackend.where(cond, a, b, out);
+      return out;
+    });
+    expectBitwise(w1, w2);
+    expect(Array.from(w1)).toEqual(Array.from(cond, (c, i) => (c !== 0 ? a[i]! : b[i]!)));
+    for (const whenSet of [true, false]) {
+      const [s1, s2] = bothThreadCounts(() => {
+        const out = allocF32(N);
+        jsBackend.selectGrad(cond, g, whenSet, out);
+        return out;
+      });
+      expectBitwise(s1, s2);
+      expect(Array.from(s1)).toEqual(Array.from(cond, (c, i) => ((c !== 0) === whenSet ? g[i]! : 0)));
     }
   });
 
@@ -310,34 +336,37 @@ describe('js backend threaded elementwise kernels', () => {
     const gamma = rand(cols, 0.3, 1);
     const mean = rand(rows, 0.1);
     const rstd = rand(rows, 0.1, 1);
-    const dx = new Float32Array(rows * cols);
-    const dg = new Float64Array(cols);
-    const db = new Float64Array(cols);
-    for (let r = 0; r < rows; r++) {
-      const o = r * cols;
-      const mu = mean[r]!;
-      const rs = rstd[r]!;
-      let sumG = 0;
-      let sumGX = 0;
-      for (let j = 0; j < cols; j++) {
-        const xh = (x[o + j]! - mu) * rs;
-        const gj = dy[o + j]! * gamma[j]!;
-        sumG += gj;
-        sumGX += gj * xh;
-        dg[j] += dy[o + j]! * xh;
-        db[j] += dy[o + j]!;
+    for (const gm of [gamma, null]) {
+      const dx = new Float32Array(rows * cols);
+      const dg = new Float64Array(cols);
+      const db = new Float64Array(cols);
+      for (let r = 0; r < rows; r++) {
+        const o = r * cols;
+        const mu = mean[r]!;
+        const rs = rstd[r]!;
+        let sumG = 0;
+        let sumGX = 0;
+        for (let j = 0; j < cols; j++) {
+          const xh = (x[o + j]! - mu) * rs;
+          const gj = dy[o + j]! * (gm ? gm[j]! : 1);
+          sumG += gj;
+          sumGX += gj * xh;
+          dg[j] += dy[o + j]! * xh;
+          db[j] += dy[o + j]!;
+        }
+        const inv = 1 / cols;
+        for (let j = 0; j < cols; j++) {
+          const xh = (x[o + j]! - mu) * rs;
+          const gj = dy[o + j]! * (gm ? gm[j]! : 1);
+          dx[o + j] = rs * (gj - inv * sumG - xh * inv * sumGX);
+        }
       }
-      const inv = 1 / cols;
-      for (let j = 0; j < cols; j++) {
-        const xh = (x[o + j]! - mu) * rs;
-        dx[o + j] = rs * (dy[o + j]! * gamma[j]! - inv * sumG - xh * inv * sumGX);
+      const [r1, r2] = bothThreadCounts(() => jsBackend.layerNormBackwardRows(x, dy, rows, cols, gm, mean, rstd, { dx: true, dGamma: true, dBeta: true }));
+      for (const r of [r1, r2]) {
+        expectBitwise(dx, r.dx, 'dx');
+        expectBitwise(Float32Array.from(dg), r.dGamma, 'dγ');
+        expectBitwise(Float32Array.from(db), r.dBeta, 'dβ');
       }
-    }
-    const [r1, r2] = bothThreadCounts(() => jsBackend.layerNormBackwardRows(x, dy, rows, cols, gamma, mean, rstd, { dx: true, dGamma: true, dBeta: true }));
-    for (const r of [r1, r2]) {
-      expectBitwise(dx, r.dx, 'dx');
-      expectBitwise(Float32Array.from(dg), r.dGamma, 'dγ');
-      expectBitwise(Float32Array.from(db), r.dBeta, 'dβ');
     }
   });
 
