@@ -111,7 +111,28 @@ export function layerNormParamGradCols(x: Float32Array, dy: Float32Array, rows: 
   const w = c1 - c0;
   const accG = dGamma ? new Float64Array(w) : null;
   const accB = dBeta ? new Float64Array(w) : null;
-  for (let r = 0; r < rows; r++) {
+  let r = 0;
+  if (accG && accB) {
+    // Two rows per sweep, added in row order (the same sums, half the accumulator traffic).
+    for (; r + 2 <= rows; r += 2) {
+      const o = r * cols + c0;
+      const p = o + cols;
+      const [mu0, rs0, mu1, rs1] = [mean[r]!, rstd[r]!, mean[r + 1]!, rstd[r + 1]!];
+      for (let j = 0; j < w; j++) {
+        const d0 = dy[o + j]!;
+        const d1 = dy[p + j]!;
+        let sg = accG[j]!;
+        sg += d0 * ((x[o + j]! - mu0) * rs0);
+        sg += d1 * ((x[p + j]! - mu1) * rs1);
+        accG[j] = sg;
+        let sb = accB[j]!;
+        sb += d0;
+        sb += d1;
+        accB[j] = sb;
+      }
+    }
+  }
+  for (; r < rows; r++) {
     const o = r * cols + c0;
     const mu = mean[r]!;
     const rs = rstd[r]!;

@@ -62,7 +62,22 @@ export function columnSums(g: Float32Array, rows: number, cols: number): Float32
 export function columnSumsRange(g: Float32Array, rows: number, cols: number, out: Float32Array, c0: number, c1: number): void {
   const w = c1 - c0;
   const acc = new Float64Array(w);
-  for (let r = 0; r < rows; r++) {
+  let r = 0;
+  // Four rows per sweep, added one after another: the same order as row by row, a quarter of
+  // the accumulator traffic.
+  for (; r + 4 <= rows; r += 4) {
+    const o0 = r * cols + c0;
+    const [o1, o2, o3] = [o0 + cols, o0 + 2 * cols, o0 + 3 * cols];
+    for (let j = 0; j < w; j++) {
+      let s = acc[j]!;
+      s += g[o0 + j]!;
+      s += g[o1 + j]!;
+      s += g[o2 + j]!;
+      s += g[o3 + j]!;
+      acc[j] = s;
+    }
+  }
+  for (; r < rows; r++) {
     const o = r * cols + c0;
     for (let j = 0; j < w; j++) acc[j] += g[o + j]!;
   }
