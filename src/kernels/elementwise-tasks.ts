@@ -7,6 +7,7 @@
 import type { BinaryOp, UnaryOp } from './backend.js';
 import { addInto, addRowVector, binaryKernel, divGradB, mulInto, selectGrad, unaryBackwardKernel, unaryKernel, whereKernel } from './elementwise.js';
 import { layerNormInputGradRows, layerNormParamGradCols } from './norm.js';
+import { Rng } from './random.js';
 import { columnSumsRange } from './reduce.js';
 import { expandKernel } from './shape.js';
 
@@ -94,4 +95,17 @@ export function layerNormBackwardRange(a: LayerNormBackwardArgs, r0: number, r1:
     const c1 = r1 === a.rows ? a.cols : Math.floor((r1 * a.cols) / a.rows);
     if (c1 > c0) layerNormParamGradCols(a.x, a.dy, a.rows, a.cols, a.mean, a.rstd, a.dGamma, a.dBeta, c0, c1);
   }
+}
+
+export interface DropoutMaskArgs { state: number[]; p: number; scale: number; keep: Float32Array }
+/**
+ * Elements [e0, e1) of a dropout mask drawn from the generator state `state`: a private copy
+ * of the generator is moved e0 draws ahead, so the range gets the very draws a single pass
+ * over the whole mask would give it.
+ */
+export function dropoutMaskRange(a: DropoutMaskArgs, e0: number, e1: number): void {
+  const rng = new Rng(0);
+  rng.setState(a.state);
+  rng.advance(e0);
+  rng.fillKeepMask(a.keep.subarray(e0, e1), a.p, a.scale);
 }

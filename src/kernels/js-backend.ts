@@ -12,10 +12,9 @@ import { gatherBy, nmRowsCsr, transposeCsr, type Csr } from './nm-structure.js';
 import { crossEntropyLoss, gatherRows, scatterAddRows } from './norm.js';
 import { sgdUpdate } from './optim.js';
 import {
-  addIntoThreaded, addRowVectorThreaded, binaryBackwardThreaded, binaryThreaded, columnSumsThreaded, expandThreaded, layerNormBackwardThreaded, mulIntoThreaded, selectGradThreaded, unaryBackwardThreaded, unaryThreaded, whereThreaded,
+  addIntoThreaded, addRowVectorThreaded, binaryBackwardThreaded, binaryThreaded, columnSumsThreaded, dropoutMaskThreaded, expandThreaded, layerNormBackwardThreaded, mulIntoThreaded, selectGradThreaded, unaryBackwardThreaded, unaryThreaded, whereThreaded,
 } from './threaded-elementwise.js';
 import { adamUpdateThreaded, crossEntropyBackwardThreaded, layerNormRowsThreaded, logSoftmaxBackwardRowsThreaded, softmaxBackwardRowsThreaded, softmaxRowsThreaded } from './threaded-rows.js';
-import { dropoutMask } from './random.js';
 import { maxAxisBackward, maxAxisKernel, repeatAxis, scaleInPlace, sumAxisKernel, sumSquares } from './reduce.js';
 import { copyBlocks, permuteKernel, sumToShape, toNested } from './shape.js';
 import { allocF32, allocI32 } from './storage.js';
@@ -96,7 +95,7 @@ export const jsBackend: Backend = {
 
   gatherRows,
   scatterAddRows,
-  dropoutMask,
+  dropoutMask: dropoutMaskThreaded,
 
   nmKeepOffsets,
   nmForward(x, rows, w, bias, y) {

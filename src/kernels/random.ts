@@ -84,6 +84,30 @@ export class Rng {
     this.s3 = s3 >>> 0;
   }
 
+  /**
+   * Moves the generator n draws of nextU32 ahead in O(log n) (the state update is linear over
+   * GF(2): applies the cached powers M^(2^k) of its 128×128 bit matrix), so a range of a long
+   * stream can be drawn from its start without drawing what precedes it.
+   */
+  advance(n: number): void {
+    if (!Number.isSafeInteger(n) || n < 0) throw new ValueError('Rng.advance', `the number of draws must be a non-negative safe integer, got ${n}`);
+    if (n === 0) return;
+    const v = Int32Array.of(this.s0, this.s1, this.s2, this.s3);
+    const tmp = new Int32Array(4);
+    for (let k = 0; n > 0; k++) {
+      if (n % 2 === 1) {
+        applyBitMatrix(jumpMatrix(k), v, tmp);
+        v.set(tmp);
+      }
+      n = Math.floor(n / 2);
+    }
+    // The representation nextU32 leaves: xor results signed, the rotated word unsigned.
+    this.s0 = v[0]!;
+    this.s1 = v[1]!;
+    this.s2 = v[2]!;
+    this.s3 = v[3]! >>> 0;
+  }
+
   /** Uniform in [0, 1) with 32 bits of randomness. */
   uniform(): number {
     return this.nextU32() / 4294967296;
@@ -133,6 +157,64 @@ export class Rng {
     const spare = state[4];
     this.spareNormal = spare === undefined || Number.isNaN(spare) ? null : spare;
   }
+}
+
+/**
+ * M^(2^k) for the xoshiro128 state update M, as 128 columns of four words each: column c is the
+ * image of the state with only bit c set (bit c&31 of word c>>5). Built on first use per thread.
+ */
+const jumpMatrices: Int32Array[] = [];
+
+function jumpMatrix(k: number): Int32Array {
+  while (jumpMatrices.length <= k) {
+    const t = new Int32Array(128 * 4);
+    const v = new Int32Array(4);
+    const out = new Int32Array(4);
+    const prev = jumpMatrices[jumpMatrices.length - 1];
+    for (let c = 0; c < 128; c++) {
+      v.fill(0);
+      v[c >> 5] = 1 << (c & 31);
+      if (prev === undefined) {
+        // One step of the linear update (nextU32 without its output).
+        const tt = v[1]! << 9;
+        v[2]! ^= v[0]!;
+        v[3]! ^= v[1]!;
+        v[1]! ^= v[2]!;
+        v[0]! ^= v[3]!;
+        v[2]! ^= tt;
+        v[3] = (v[3]! << 11) | (v[3]! >>> 21);
+        out.set(v);
+      } else {
+        applyBitMatrix(prev, prev.subarray(c * 4, c * 4 + 4), out);
+      }
+      t.set(out, c * 4);
+    }
+    jumpMatrices.push(t);
+  }
+  return jumpMatrices[k]!;
+}
+
+/** out = T·v over GF(2): the xor of the columns of T at the set bits of v. */
+function applyBitMatrix(t: Int32Array, v: Int32Array, out: Int32Array): void {
+  let o0 = 0;
+  let o1 = 0;
+  let o2 = 0;
+  let o3 = 0;
+  for (let w = 0; w < 4; w++) {
+    const word = v[w]!;
+    for (let b = 0; b < 32; b++) {
+      const m = -((word >>> b) & 1); // all ones where the bit is set: no branch to mispredict
+      const c = (w * 32 + b) * 4;
+      o0 ^= t[c]! & m;
+      o1 ^= t[c + 1]! & m;
+      o2 ^= t[c + 2]! & m;
+      o3 ^= t[c + 3]! & m;
+    }
+  }
+  out[0] = o0;
+  out[1] = o1;
+  out[2] = o2;
+  out[3] = o3;
 }
 
 function rotl(x: number, k: number): number {

@@ -15,7 +15,8 @@ import type { BinaryOp, UnaryOp } from './backend.js';
 import { binaryBackwardKernel, binaryRows, type BinaryBackwardParts } from './elementwise.js';
 import { expandIsCopy, expandKernel, outerRows, sizeOf, sumToShape } from './shape.js';
 import { allocF32 } from './storage.js';
-import { parallelRows } from './threads/pool.js';
+import type { Rng } from './random.js';
+import { PARALLEL_MIN_COST, getThreads, parallelRows } from './threads/pool.js';
 
 /** Cost of one element of a streaming elementwise pass. */
 export const ELEMENT_COST = 6;
@@ -104,4 +105,22 @@ export function layerNormBackwardThreaded(x: Float32Array, dy: Float32Array, row
   const cost = ((dx ? 16 : 0) + (dGamma ? 8 : 0) + (dBeta ? 2 : 0)) * rows * cols;
   parallelRows('layerNormBackwardRange', { x, dy, rows, cols, gamma, mean, rstd, dx, dGamma, dBeta }, rows, 1, cost);
   return { dx, dGamma, dBeta };
+}
+
+/** Elements per chunk of a split dropout mask (each worker's chunk starts with a jump-ahead). */
+const MASK_ALIGN = 4096;
+
+/**
+ * The dropout mask, split by elements: each chunk draws from the generator moved ahead to its
+ * first element (Rng.advance), and the caller's generator ends n draws on, so masks and the
+ * generator state are exactly those of one pass over the buffer, for any thread count.
+ */
+export function dropoutMaskThreaded(rng: Rng, p: number, scale: number, keep: Float32Array): void {
+  const n = keep.length;
+  if (getThreads() <= 1 || ELEMENT_COST * n < PARALLEL_MIN_COST || n < 2 * MASK_ALIGN) {
+    rng.fillKeepMask(keep, p, scale);
+    return;
+  }
+  parallelRows('dropoutMaskRange', { state: rng.getState(), p, scale, keep }, n, MASK_ALIGN, ELEMENT_COST * n);
+  rng.advance(n);
 }

@@ -1,11 +1,23 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ValueError } from '../../src/errors.js';
+import { jsBackend } from '../../src/kernels/js-backend.js';
 import { dropoutMask, Rng } from '../../src/kernels/random.js';
+import { allocF32 } from '../../src/kernels/storage.js';
+import { getThreads, poolSize, setParallelMinCost, setThreads, shutdownPool } from '../../src/kernels/threads/pool.js';
+
+const prevThreads = getThreads();
+afterAll(() => {
+  setThreads(prevThreads);
+  setParallelMinCost(1 << 20);
+  shutdownPool();
+});
 
 /**
  * The dropout mask kernel keeps the generator in locals for the whole buffer. It must give the
  * per-element loop `rng.uniform() >= p ? scale : 0` bit for bit, and leave the generator in the
- * same state (the next draws, getState(), the spare normal).
+ * same state (the next draws, getState(), the spare normal). Split over threads, each chunk
+ * starts from the generator moved ahead with Rng.advance, which must equal drawing that many.
  */
 function oldMask(rng: Rng, p: number, scale: number, n: number): Float32Array {
   const keep = new Float32Array(n);
@@ -72,5 +84,64 @@ describe('dropoutMask', () => {
     for (const part of parts) dropoutMask(b, 0.3, 1.5, part);
     expect(Array.from(parts.flatMap((q) => Array.from(q)))).toEqual(Array.from(want));
     expect(b.getState()).toEqual(a.getState());
+  });
+});
+
+describe('Rng.advance', () => {
+  it('equals that many nextU32 draws (state and the draws after)', () => {
+    for (const n of [0, 1, 2, 3, 31, 32, 33, 64, 127, 1000, 4096, 65537]) {
+      const a = new Rng(77);
+      const b = new Rng(77);
+      a.normal(); // a spare normal in the state, which advance leaves alone
+      b.normal();
+      for (let i = 0; i < n; i++) a.nextU32();
+      b.advance(n);
+      expect(b.getState(), `n = ${n}`).toEqual(a.getState());
+      expect([b.nextU32(), b.nextU32()]).toEqual([a.nextU32(), a.nextU32()]);
+    }
+  });
+
+  it('composes: advance(m) then advance(n) is advance(m + n)', () => {
+    fc.assert(
+      fc.property(fc.nat(0xffffffff), fc.nat(2 ** 40), fc.nat(2 ** 40), (seed, m, n) => {
+        const a = new Rng(seed);
+        const b = new Rng(seed);
+        a.advance(m);
+        a.advance(n);
+        b.advance(m + n);
+        expect(a.getState()).toEqual(b.getState());
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('refuses a count that is not a non-negative safe integer', () => {
+    for (const n of [-1, 1.5, NaN, Infinity, 2 ** 53]) expect(() => new Rng(1).advance(n)).toThrow(ValueError);
+    expect(() => new Rng(1).advance(-1)).toThrow(/Rng.advance.*-1/);
+  });
+});
+
+describe('dropoutMask split over the pool', () => {
+  it('is bitwise the single-pass mask with the same generator state after, on 1 and 2 threads', () => {
+    setParallelMinCost(0);
+    try {
+      for (const n of [3 * 4096 + 123, 8192, 50_001]) {
+        for (const threads of [1, 2]) {
+          setThreads(threads);
+          const a = new Rng(n);
+          const b = new Rng(n);
+          a.uniform();
+          b.uniform();
+          const want = oldMask(a, 0.2, 1.25, n);
+          const got = allocF32(n);
+          jsBackend.dropoutMask(b, 0.2, 1.25, got);
+          if (threads === 2) expect(poolSize(), 'the mask was split').toBe(1);
+          for (let i = 0; i < n; i++) if (!Object.is(got[i], want[i])) expect.fail(`${threads} threads, n ${n}: element ${i} is ${got[i]}, want ${want[i]}`);
+          expect(b.getState()).toEqual(a.getState());
+        }
+      }
+    } finally {
+      setParallelMinCost(1 << 20);
+    }
   });
 });
