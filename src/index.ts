@@ -27,6 +27,6 @@ export { Recipe, type RecipeConfig, type RecipeStep, type RecipeKind, type Prune
 export { maskedLinear, nmLatentLinear, type PrunedGradRule } from './sparse/recipe-ops.js';
 export { flopReport, formatFlopReport, type FlopReport } from './sparse/flop-report.js';
 export { SparseLinear, sparsify } from './nn/sparse-linear.js';
-export { translate, greedyDecode, beamSearch, reorderCache, type DecodeOptions, type BeamOptions, type SpecialIds, type TextCodec } from './decode/index.js';
+export { translate, greedyDecode, beamSearch, beamSearchBatch, reorderCache, type DecodeOptions, type BeamOptions, type BatchBeamOptions, type SpecialIds, type TextCodec } from './decode/index.js';
 export { NMLinear } from './nn/nm-linear.js';
 export { exportCompressed, encodeCompressed, loadCompressed, decodeCompressedInto, loadCompressedTransformer, COMPRESSED_FORMAT, type CompressedLayer, type ExportResult } from './nn/export.js';

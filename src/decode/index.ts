@@ -5,8 +5,8 @@
  */
 import { ShapeError } from '../errors.js';
 import { Tensor, noGrad } from '../autograd/tensor.js';
-import { logSoftmax } from '../autograd/ops/nn.js';
-import { concat, slice } from '../autograd/ops/shape.js';
+import { embedding, logSoftmax } from '../autograd/ops/nn.js';
+import { concat, reshape, slice } from '../autograd/ops/shape.js';
 import type { KVCache } from '../nn/attention.js';
 import { paddingMask, type DecoderLayerCache, type Transformer } from '../nn/transformer.js';
 import { BOS, EOS, PAD } from '../text/bpe.js';
@@ -28,12 +28,12 @@ export interface BeamOptions extends SpecialIds {
 }
 
 export interface DecodeOptions extends SpecialIds {
-  /** 1 (default) = greedy; more = beam search per sentence. */
+  /** 1 (default) = greedy; more = beam search. */
   beam?: number;
   lengthPenalty?: number;
   /** Cap on generated tokens; each sentence gets at most min(cap, 2·source + 10). */
   maxLen?: number;
-  /** Sentences per greedy batch (default 64). */
+  /** Sentences per batch, greedy or beam (default 64). */
   batchSize?: number;
   /** Told about each source longer than the model's maxLen (`index` in `sentences`), which is cut to it. */
   onTruncate?: (index: number, tokens: number, kept: number) => void;
@@ -75,71 +75,203 @@ interface Hyp {
 }
 
 /**
- * Beam search for one source sentence on the KV cache. Each step expands every live beam by its
- * `beam` best tokens and keeps the `beam` best continuations; a hypothesis ending in eos is set
- * aside with score logP / len^α (len counts the eos). Stops when `beam` hypotheses have finished
- * or after maxLen steps; returns the best one's ids (without bos / eos).
+ * The `k` best indices of `row`, best first; equal values keep index order (exactly the first
+ * `k` of a stable sort by descending value). O(length · k) instead of sorting the vocabulary.
  */
-export function beamSearch(model: Transformer, src: readonly number[], opts: BeamOptions = {}): number[] {
-  const beam = opts.beam ?? 4;
-  const alpha = opts.lengthPenalty ?? 1;
-  const maxLen = opts.maxLen ?? model.config.maxLen;
-  const [bos, eos, padId] = [opts.bos ?? BOS, opts.eos ?? EOS, opts.pad ?? PAD];
-  if (!(Number.isInteger(beam) && beam >= 1)) throw new ShapeError('beamSearch', `beam must be a positive integer, got ${beam}`);
-  if (!Number.isFinite(alpha)) throw new ShapeError('beamSearch', `lengthPenalty must be a finite number, got ${alpha}`);
-  return noGrad(() => {
-    const wasTraining = model.training;
-    model.eval();
-    const srcIds = Int32Array.from(src.length ? src : [padId]);
-    const shape: [number, number] = [1, srcIds.length];
-    const srcPad = paddingMask(srcIds, shape, padId);
-    const memory = model.encode(srcIds, shape, srcPad);
-    let hyps: Hyp[] = [{ tokens: [], score: 0 }];
-    let cache = model.newCache();
-    const done: Hyp[] = [];
-    let mem = memory;
-    let memPad = srcPad;
-    for (let step = 0; step < maxLen && hyps.length > 0; step++) {
-      const last = hyps.map((h) => (h.tokens.length ? h.tokens[h.tokens.length - 1]! : bos));
-      if (mem.shape[0] !== hyps.length) {
-        mem = concat(hyps.map(() => memory), 0);
-        memPad = concat(hyps.map(() => srcPad), 0);
-      }
-      const logits = model.decode(last, [hyps.length, 1], mem, memPad, cache, step);
-      const logp = logSoftmax(logits, -1).data;
-      const V = logits.shape[2]!;
-      const cands: { from: number; tok: number; score: number }[] = [];
-      hyps.forEach((h, i) => {
-        const row = logp.subarray(i * V, (i + 1) * V);
-        const top = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]!).slice(0, beam);
-        for (const t of top) cands.push({ from: i, tok: t, score: h.score + row[t]! });
-      });
-      cands.sort((a, b) => b.score - a.score);
-      const next: Hyp[] = [];
-      const rows: number[] = [];
-      for (const c of cands) {
-        const tokens = [...hyps[c.from]!.tokens, c.tok];
-        if (c.tok === eos) done.push({ tokens: tokens.slice(0, -1), score: c.score / Math.pow(tokens.length, alpha) });
-        else {
-          next.push({ tokens, score: c.score });
-          rows.push(c.from);
-        }
-        if (next.length === beam) break;
-      }
-      if (done.length >= beam) break;
-      cache = reorderCache(cache, rows);
-      hyps = next;
+function topK(row: Float32Array, k: number): number[] {
+  const idx: number[] = [];
+  const val: number[] = [];
+  for (let t = 0; t < row.length; t++) {
+    const v = row[t]!;
+    if (idx.length === k && !(v > val[k - 1]!)) continue;
+    // After every kept value that is >= v: an earlier index wins a tie.
+    let at = idx.length;
+    while (at > 0 && !(val[at - 1]! >= v)) at--;
+    idx.splice(at, 0, t);
+    val.splice(at, 0, v);
+    if (idx.length > k) {
+      idx.pop();
+      val.pop();
     }
-    for (const h of hyps) done.push({ tokens: h.tokens, score: h.score / Math.pow(Math.max(1, h.tokens.length), alpha) });
-    done.sort((a, b) => b.score - a.score);
-    model.train(wasTraining);
-    return done[0]?.tokens ?? [];
-  });
+  }
+  return idx;
+}
+
+/** Rows `rows` of a tensor (first axis), in that order: one gather over rows flattened to [n, rest]. */
+function takeRows(t: Tensor, rows: readonly number[]): Tensor {
+  const [n, ...rest] = t.shape;
+  const width = rest.reduce((a, b) => a * b, 1);
+  return reshape(embedding(reshape(t, [n!, width]), rows, [rows.length]), [rows.length, ...rest]);
+}
+
+/** `reorderCache` as one gather per cached tensor. */
+function gatherCache(cache: DecoderLayerCache[], rows: readonly number[]): DecoderLayerCache[] {
+  const pick = (c: KVCache): KVCache => (c.k && c.v ? { k: takeRows(c.k, rows), v: takeRows(c.v, rows), fixed: c.fixed } : { ...c });
+  return cache.map((l) => ({ self: pick(l.self), cross: pick(l.cross) }));
+}
+
+function checkBeamOptions(op: string, beam: number, alpha: number): void {
+  if (!(Number.isInteger(beam) && beam >= 1)) throw new ShapeError(op, `beam must be a positive integer, got ${beam}`);
+  if (!Number.isFinite(alpha)) throw new ShapeError(op, `lengthPenalty must be a finite number, got ${alpha}`);
+}
+
+/** One sentence's search state. */
+interface Search {
+  hyps: Hyp[];
+  done: Hyp[];
+  maxLen: number;
+  live: boolean;
 }
 
 /**
- * Translates sentences with `model` and `tokenizer`: greedy in batches, or beam search per
- * sentence when `beam` > 1. Sources longer than the model's maxLen are truncated (`onTruncate` hears of each).
+ * Beam search over sentences of one source length together: every decoder call runs all live
+ * beams of all sentences ([Σ beams, 1] rows), and a sentence's rows leave the batch as soon as
+ * its search ends. Per sentence the steps are those of `beamSearch` (same candidates, same
+ * tie order, same stopping rule), and equal source lengths mean no padding, so each row sees
+ * exactly the products of the one-sentence search.
+ */
+function beamChunk(model: Transformer, sources: readonly (readonly number[])[], maxLens: readonly number[], beam: number, alpha: number, ids: Required<SpecialIds>): number[][] {
+  const n = sources.length;
+  const len = sources[0]!.length;
+  const srcIds = new Int32Array(n * len);
+  sources.forEach((s, i) => srcIds.set(s, i * len));
+  const shape: [number, number] = [n, len];
+  const srcPad = paddingMask(srcIds, shape, ids.pad);
+  const memory = model.encode(srcIds, shape, srcPad);
+  const searches: Search[] = maxLens.map((m) => ({ hyps: [{ tokens: [], score: 0 }], done: [], maxLen: m, live: m > 0 }));
+  // Row r of the decoder batch is hypothesis rowHyp[r] of sentence rowSentence[r]; a sentence's rows are contiguous.
+  let rowSentence: number[] = [];
+  for (let i = 0; i < n; i++) if (searches[i]!.live) rowSentence.push(i);
+  let cache = model.newCache();
+  const all = rowSentence.length === n;
+  const mem = all ? memory : takeRows(memory, rowSentence);
+  let pad = all ? srcPad : takeRows(srcPad, rowSentence);
+  for (let step = 0; rowSentence.length > 0; step++) {
+    const rows = rowSentence.length;
+    const last = new Array<number>(rows);
+    for (let r = 0, i = 0; r < rows; i++) {
+      const s = searches[i]!;
+      if (!s.live) continue;
+      for (const h of s.hyps) last[r++] = h.tokens.length ? h.tokens[h.tokens.length - 1]! : ids.bos;
+    }
+    // The cross-attention keys and values are cached at step 0 (one row per sentence) and gathered since, so
+    // `mem` is only read then.
+    const logits = model.decode(last, [rows, 1], mem, pad, cache, step);
+    const logp = logSoftmax(logits, -1).data;
+    const V = logits.shape[2]!;
+    const keep: number[] = [];
+    const keepSentence: number[] = [];
+    let r0 = 0;
+    for (let i = 0; i < n; i++) {
+      const s = searches[i]!;
+      if (!s.live) continue;
+      const cands: { from: number; tok: number; score: number }[] = [];
+      s.hyps.forEach((h, j) => {
+        const row = logp.subarray((r0 + j) * V, (r0 + j + 1) * V);
+        for (const t of topK(row, beam)) cands.push({ from: j, tok: t, score: h.score + row[t]! });
+      });
+      cands.sort((a, b) => b.score - a.score);
+      const next: Hyp[] = [];
+      const from: number[] = [];
+      for (const c of cands) {
+        const tokens = [...s.hyps[c.from]!.tokens, c.tok];
+        if (c.tok === ids.eos) s.done.push({ tokens: tokens.slice(0, -1), score: c.score / Math.pow(tokens.length, alpha) });
+        else {
+          next.push({ tokens, score: c.score });
+          from.push(r0 + c.from);
+        }
+        if (next.length === beam) break;
+      }
+      r0 += s.hyps.length;
+      // Enough finished hypotheses: the search ends on the beams it had before this step.
+      if (s.done.length >= beam) {
+        s.live = false;
+        continue;
+      }
+      s.hyps = next;
+      if (step + 1 >= s.maxLen || next.length === 0) {
+        s.live = false;
+        continue;
+      }
+      for (const f of from) {
+        keep.push(f);
+        keepSentence.push(i);
+      }
+    }
+    if (keep.length === 0) break;
+    cache = gatherCache(cache, keep);
+    pad = takeRows(pad, keep);
+    rowSentence = keepSentence;
+  }
+  return searches.map((s) => {
+    for (const h of s.hyps) s.done.push({ tokens: h.tokens, score: h.score / Math.pow(Math.max(1, h.tokens.length), alpha) });
+    s.done.sort((a, b) => b.score - a.score);
+    return s.done[0]?.tokens ?? [];
+  });
+}
+
+export interface BatchBeamOptions extends Omit<BeamOptions, 'maxLen'> {
+  /** Most generated tokens: one cap for all, or one per sentence (default the model's maxLen). */
+  maxLen?: number | readonly number[];
+  /** Sentences per decoder batch (default 64); the batch holds up to batchSize × beam rows. */
+  batchSize?: number;
+}
+
+/**
+ * Beam search for many sentences at once, with the outputs of `beamSearch` on each. Sentences
+ * are grouped by source length (no padding, so no row's arithmetic changes) into batches of
+ * `batchSize`; within a batch each decoder call advances all live beams of all its sentences.
+ */
+export function beamSearchBatch(model: Transformer, sources: readonly (readonly number[])[], opts: BatchBeamOptions = {}): number[][] {
+  const beam = opts.beam ?? 4;
+  const alpha = opts.lengthPenalty ?? 1;
+  const batchSize = opts.batchSize ?? 64;
+  checkBeamOptions('beamSearch', beam, alpha);
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new ShapeError('beamSearch', `batchSize must be a positive integer, got ${batchSize}`);
+  const caps = opts.maxLen;
+  if (Array.isArray(caps) && caps.length !== sources.length) throw new ShapeError('beamSearch', `maxLen has ${caps.length} entries for ${sources.length} sentences`);
+  const maxLenOf = (i: number): number => (typeof caps === 'number' ? caps : Array.isArray(caps) ? (caps as readonly number[])[i]! : model.config.maxLen);
+  const ids = { bos: opts.bos ?? BOS, eos: opts.eos ?? EOS, pad: opts.pad ?? PAD };
+  const rows = sources.map((s) => (s.length ? s : [ids.pad]));
+  const groups = new Map<number, number[]>();
+  rows.forEach((r, i) => {
+    const g = groups.get(r.length);
+    if (g) g.push(i);
+    else groups.set(r.length, [i]);
+  });
+  const out: number[][] = new Array(sources.length);
+  noGrad(() => {
+    const wasTraining = model.training;
+    model.eval();
+    try {
+      for (const members of groups.values()) {
+        for (let b = 0; b < members.length; b += batchSize) {
+          const chunk = members.slice(b, b + batchSize);
+          const res = beamChunk(model, chunk.map((i) => rows[i]!), chunk.map(maxLenOf), beam, alpha, ids);
+          chunk.forEach((i, j) => (out[i] = res[j]!));
+        }
+      }
+    } finally {
+      model.train(wasTraining);
+    }
+  });
+  return out;
+}
+
+/**
+ * Beam search for one source sentence on the KV cache. Each step expands every live beam by its
+ * `beam` best tokens and keeps the `beam` best continuations; a hypothesis ending in eos is set
+ * aside with score logP / len^α (len counts the eos). Stops when `beam` hypotheses have finished
+ * or after maxLen steps; returns the best one's ids (without bos / eos). `beamSearchBatch` runs
+ * the same search for many sentences at once.
+ */
+export function beamSearch(model: Transformer, src: readonly number[], opts: BeamOptions = {}): number[] {
+  return beamSearchBatch(model, [src], { ...opts, batchSize: 1 })[0]!;
+}
+
+/**
+ * Translates sentences with `model` and `tokenizer`: greedy in batches, or batched beam search
+ * (`beamSearchBatch`) when `beam` > 1, each sentence with at most min(cap, 2·source + 10) tokens. Sources longer than the model's maxLen are truncated (`onTruncate` hears of each).
  */
 export function translate(model: Transformer, tokenizer: TextCodec, sentences: readonly string[], opts: DecodeOptions = {}): string[] {
   const beam = opts.beam ?? 1;
@@ -154,13 +286,15 @@ export function translate(model: Transformer, tokenizer: TextCodec, sentences: r
     opts.onTruncate?.(i, ids.length, limit);
     return ids.slice(0, limit);
   });
+  if (beam > 1) {
+    const maxLen = encoded.map((r) => Math.min(maxCap, r.length * 2 + 10));
+    beamSearchBatch(model, encoded, { ...opts, beam, maxLen, batchSize }).forEach((r, i) => (out[i] = tokenizer.decode(r)));
+    return out;
+  }
   for (let b = 0; b < sentences.length; b += batchSize) {
     const rows = encoded.slice(b, b + batchSize);
     const maxLen = Math.min(maxCap, Math.max(...rows.map((r) => r.length)) * 2 + 10);
-    const ids = beam > 1
-      ? rows.map((r) => beamSearch(model, r, { ...opts, beam, maxLen }))
-      : greedyDecode(model, rows, { ...opts, maxLen });
-    ids.forEach((r, i) => (out[b + i] = tokenizer.decode(r)));
+    greedyDecode(model, rows, { ...opts, maxLen }).forEach((r, i) => (out[b + i] = tokenizer.decode(r)));
   }
   return out;
 }
