@@ -1,9 +1,9 @@
 /**
  * The js backend's threaded elementwise kernels: products and sums of buffers, unary ops and
- * their backward, binary ops (with broadcasting) and their backward, broadcasting itself, the
- * bias add and bias gradient, and the layer-norm backward, split over the pool by elements,
- * rows or columns so that every output is computed exactly as one thread computes it (bitwise
- * identical for any thread count).
+ * their backward, binary ops (with broadcasting) and their backward, broadcasting itself,
+ * where / selectGrad, the bias add and bias gradient, the layer-norm backward and the dropout
+ * mask, split over the pool by elements, rows or columns so that every output is computed
+ * exactly as one thread computes it (bitwise identical for any thread count).
  *
  * Costs are in the pool's units (PARALLEL_MIN_COST, rough FLOP equivalents), estimated per
  * element from measured times: a streaming pass over two or three float32 buffers counts
