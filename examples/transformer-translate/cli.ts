@@ -11,6 +11,7 @@ import { defaultDataDir, downloadFiles } from './data/parallel.js';
 import { exportRun, loadModel, loadRun, readRunConfig, type RunConfig } from './model-io.js';
 import { PRESETS, evaluateRun, formatEvaluation, loadSplits, requestStop, stepsForEpochs, train, trainTokenizer, type PresetName, type Splits } from './train.js';
 import { translateAll } from './translate.js';
+import { averageRun, listSnapshots } from './average.js';
 import { COMPARE_FLAGS, compareCommand } from './study/command.js';
 import { runDirName } from './study/grid.js';
 import { nearest, overview } from './help.js';
@@ -38,7 +39,7 @@ const TRAIN_FLAGS: FlagSpec = {
   data: { arg: 'DIR|builtin', help: "parallel text folder ({train,val,test}.{src,tgt}), 'multi30k' (= ../shared/data/multi30k) or 'builtin' (default)" },
   src: { arg: 'LANG', help: 'source suffix (default en)' },
   tgt: { arg: 'LANG', help: 'target suffix (default de)' },
-  preset: { arg: 'tiny|small', help: 'model and schedule preset (default tiny)' },
+  preset: { arg: 'tiny|small|base', help: 'model and schedule preset (default tiny; base: time and BLEU not measured yet)' },
   layers: { arg: 'N', help: 'encoder and decoder layers' },
   'd-model': { arg: 'N', help: 'model width' },
   heads: { arg: 'N', help: 'attention heads' },
@@ -59,11 +60,21 @@ const TRAIN_FLAGS: FlagSpec = {
   beam: { arg: 'K', help: 'beam size for the final evaluation (default greedy)' },
 };
 
+/** Flags of `train` alone: which checkpoint the final evaluation scores, and how. */
+const FINAL_FLAGS: FlagSpec = {
+  beam: { arg: 'K', help: 'beam size for the final evaluation (default 4; 1 = greedy)' },
+  'length-penalty': { arg: 'X', help: 'length penalty exponent of the final beam search (default 1)' },
+  keep: { arg: 'K', help: 'keep the weights of the last K checkpoints in <out>/checkpoints/' },
+  average: { arg: 'K', help: 'evaluate the mean of the last K checkpoints (written to <out>/averaged/; implies --keep K)' },
+  select: { arg: 'last|best', help: "'best': with --eval-every, keep the checkpoint of best greedy val BLEU in <out>/best/ and evaluate it (default last)" },
+};
+
 const HELP: Record<string, [string, FlagSpec]> = {
-  train: ['Train an encoder-decoder Transformer with an N:M recipe, then report test BLEU and FLOPs.', { ...TRAIN_FLAGS, overwrite: { arg: '', help: 'start afresh in an --out folder that already holds a run (deletes that run)' } }],
+  train: ['Train an encoder-decoder Transformer with an N:M recipe, then report test BLEU and FLOPs.', { ...TRAIN_FLAGS, ...FINAL_FLAGS, overwrite: { arg: '', help: 'start afresh in an --out folder that already holds a run (deletes that run)' } }],
   translate: ['Translate stdin or --input FILE with a trained run or an exported model.', { run: { arg: 'DIR|FILE', help: 'run directory, or a model written by export' }, input: { arg: 'FILE', help: 'input text (default stdin)' }, beam: { arg: 'K', help: 'beam size (default 1 = greedy)' }, 'length-penalty': { arg: 'X', help: 'beam length penalty exponent (default 1)' } }],
   evaluate: ['BLEU / chrF of a run (or exported model) on --src/--ref files, or of --hyp against --ref.', { run: { arg: 'DIR|FILE', help: 'run directory, or a model written by export' }, src: { arg: 'FILE', help: 'source sentences' }, ref: { arg: 'FILE', help: 'reference translations' }, hyp: { arg: 'FILE', help: 'score this hypothesis file instead of translating' }, beam: { arg: 'K', help: 'beam size' }, lowercase: { arg: '', help: 'lowercased BLEU' } }],
   compare: ['Train a study grid (recipes × N:M × seeds) on the same data, model and steps, one run folder per cell; run one shard of it, list it, or merge finished runs into results.{json,md,svg}.', { ...TRAIN_FLAGS, ...COMPARE_FLAGS }],
+  average: ['Average the weights of the last K kept checkpoints of a run (train --keep K) into a run folder.', { run: { arg: 'DIR', help: 'run directory' }, last: { arg: 'K', help: 'checkpoints to average (default: all kept)' }, out: { arg: 'DIR', help: 'output run folder (default <run>/averaged)' } }],
   export: ['Write a run as a compressed inference model: hard N:M layers as values + offsets, no optimizer state.', { run: { arg: 'DIR', help: 'run directory' }, out: { arg: 'FILE', help: 'output .safetensors file' } }],
   download: ['Fetch and verify the Multi30k Task 1 raw files into DIR.', { dir: { arg: 'DIR', help: 'target folder' } }],
 };
@@ -256,13 +267,36 @@ async function main(): Promise<void> {
     log(`data: ${splits.name} (${splits.train.length} train / ${splits.val.length} val / ${splits.test.length} test pairs)`);
     log(`recipe: ${Recipe.parse(config.recipe, { steps: config.steps }).describe()}`);
     const t0 = performance.now();
-    const r = await trainInterruptibly({ config, out, resume: !!f.resume, overwrite: f.overwrite === true, log, json, splits, tokenizer, evalEvery: f['eval-every'] ? num(f, 'eval-every', 1) : undefined });
+    const average = f.average ? num(f, 'average', 1) : 0;
+    const keep = Math.max(f.keep ? num(f, 'keep', 1) : 0, average);
+    const selectBest = f.select === 'best';
+    const r = await trainInterruptibly({ config, out, resume: !!f.resume, overwrite: f.overwrite === true, log, json, splits, tokenizer, evalEvery: f['eval-every'] ? num(f, 'eval-every', 1) : undefined, keep: keep || undefined, selectBest });
     if (r.stopped === 'interrupted') return interruptedExit();
     const held = splits.test.length ? splits.test : splits.val;
-    const e = evaluateRun(r.run, r.state, held, { beam: f.beam ? num(f, 'beam', 1) : undefined });
-    const summary = { recipe: config.recipe, data: splits.name, split: splits.test.length ? 'test' : 'val', steps: r.state.step, finalLoss: r.lastLoss, ...e, wallSeconds: (performance.now() - t0) / 1000, trainSeconds: r.state.elapsedMs / 1000 };
+    let scored = { run: r.run, state: r.state, checkpoint: 'last' };
+    if (average) {
+      const a = averageRun(out, Math.min(average, listSnapshots(out).length));
+      log(`averaged the checkpoints of steps ${a.steps.join(', ')} into ${a.out}`);
+      scored = { ...loadRun(a.out), checkpoint: `average of steps ${a.steps.join(', ')}` };
+    } else if (selectBest && existsSync(join(out, 'best', 'checkpoint.safetensors'))) {
+      const best = loadRun(join(out, 'best'));
+      log(`evaluating best/ (step ${best.state.step}, best greedy val BLEU)`);
+      scored = { ...best, checkpoint: `best (step ${best.state.step})` };
+    }
+    const decoding = { beam: num(f, 'beam', 4), lengthPenalty: num(f, 'length-penalty', 1) };
+    const e = evaluateRun(scored.run, scored.state, held, decoding);
+    const summary = { recipe: config.recipe, data: splits.name, split: splits.test.length ? 'test' : 'val', steps: r.state.step, finalLoss: r.lastLoss, checkpoint: scored.checkpoint, decoding, ...e, wallSeconds: (performance.now() - t0) / 1000, trainSeconds: r.state.elapsedMs / 1000 };
     writeFileAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2));
     console.log(json ? JSON.stringify({ summary: { bleu: e.scores.bleu, chrf: e.scores.chrf, trainingFlopsRelative: e.flops.relativeToDense, out } }) : `\n${formatEvaluation(e, summary.split)}\nrun saved in ${out}`);
+    return;
+  }
+  if (cmd === 'average') {
+    const dir = resolve(str(f, 'run', '') || fail('average needs --run DIR'));
+    if (!existsSync(join(dir, 'config.json'))) throw new UsageError(`--run ${dir}: no config.json there (not a run directory)`);
+    const k = f.last ? num(f, 'last', 1) : listSnapshots(dir).length;
+    if (k === 0) throw new UsageError(`--run ${dir} keeps no checkpoints to average (train it with --keep K)`);
+    const a = averageRun(dir, k, f.out ? resolve(str(f, 'out', '')) : undefined);
+    console.log(json ? JSON.stringify({ out: a.out, steps: a.steps }) : `averaged the checkpoints of steps ${a.steps.join(', ')} into ${a.out}`);
     return;
   }
   if (cmd === 'export') {

@@ -105,11 +105,15 @@ const VALUE_RULES: Record<string, Rule> = {
   warmup: integer(0),
   seed: integer(0, MAX_SEED),
   'eval-every': integer(1),
+  keep: integer(1),
+  average: integer(1),
+  last: integer(1),
+  select: oneOf('last', 'best'),
   beam: integer(1, MAX_BEAM),
   'eval-sentences': integer(1),
   shards: integer(1),
   'length-penalty': finite,
-  preset: oneOf('tiny', 'small'),
+  preset: oneOf('tiny', 'small', 'base'),
   sparsify: oneOf('ffn', 'attention', 'all'),
   recipe: nonEmpty,
   recipes: nonEmpty,
@@ -134,6 +138,7 @@ const PATH_RULES: Record<string, Rule> = {
 const COMMAND_RULES: Record<string, { value: Record<string, Rule>; path: Record<string, Rule> }> = {
   evaluate: { value: { src: () => null }, path: { src: existingFile } },
   export: { value: {}, path: { run: runFolder, out: outputFile } },
+  average: { value: {}, path: { run: runFolder, out: folder } },
 };
 
 /** Throws a UsageError naming the flag and the value for the first flag whose value is bad. */
@@ -156,6 +161,9 @@ function checkCombinations(cmd: string, f: Record<string, string | true>): void 
     if (unused.length) throw new UsageError(`evaluate --hyp scores an existing file; ${unused.map((k) => `--${k}`).join(', ')} would be ignored (drop them, or drop --hyp to translate --src with --run)`);
   }
   if ((cmd === 'train' || cmd === 'compare') && f.epochs !== undefined && f.steps !== undefined) throw new UsageError('give --steps or --epochs, not both');
+  if (cmd === 'train' && f.select === 'best' && f['eval-every'] === undefined) throw new UsageError('--select best picks the checkpoint with the best val BLEU, which needs --eval-every N');
+  if (cmd === 'train' && f.select === 'best' && f.average !== undefined) throw new UsageError('give --select best or --average K, not both (the final evaluation uses one model)');
+  if (cmd === 'train' && f.keep !== undefined && f.average !== undefined && Number(f.keep) < Number(f.average)) throw new UsageError(`--keep ${String(f.keep)} keeps fewer checkpoints than --average ${String(f.average)} needs`);
   // The built-in corpus is English→German only; other suffixes would be silently ignored.
   const builtin = (f.data === undefined || f.data === 'builtin') && f.resume === undefined;
   if ((cmd === 'train' || cmd === 'compare') && builtin && ((f.src ?? 'en') !== 'en' || (f.tgt ?? 'de') !== 'de')) {

@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from 'nmgrad';
 
-/** What `train` writes into a run folder; any of them means the folder holds (part of) a run. */
-export const RUN_FILES = ['checkpoint.safetensors', 'config.json', 'tokenizer.json', 'metrics.jsonl', 'summary.json'] as const;
+/** What `train` writes into a run folder (files, and the folders of kept, best and averaged checkpoints); any of them means the folder holds (part of) a run. */
+export const RUN_FILES = ['checkpoint.safetensors', 'config.json', 'tokenizer.json', 'metrics.jsonl', 'summary.json', 'checkpoints', 'best', 'averaged'] as const;
 
 export function existingRunFiles(dir: string): string[] {
   return RUN_FILES.filter((f) => existsSync(join(dir, f)));
@@ -29,7 +29,7 @@ export function ensureFolder(dir: string): void {
 export function prepareFreshRunDir(dir: string, overwrite = false): void {
   ensureFolder(dir);
   checkFreshRunDir(dir, overwrite);
-  for (const f of existingRunFiles(dir)) rmSync(join(dir, f), { force: true });
+  for (const f of existingRunFiles(dir)) rmSync(join(dir, f), { force: true, recursive: true });
 }
 
 /** Refuses a folder that holds a run unless `overwrite`; changes nothing on disk. */

@@ -162,7 +162,7 @@ function badFlagValues(tmp: string): [string[], RegExp][] {
   cases.push(
     [train('--d-model', '33'), /--d-model 33 is not divisible by --heads 2/],
     [train('--heads', '3'), /--d-model 32 is not divisible by --heads 3/],
-    [train('--preset', 'huge'), /--preset must be tiny or small/],
+    [train('--preset', 'huge'), /--preset must be tiny, small or base/],
     [train('--sparsify', 'mlp'), /--sparsify must be ffn, attention or all/],
     [train('--recipe', ''), /--recipe must not be empty/],
     [train('--data', ''), /--data must not be empty/],
