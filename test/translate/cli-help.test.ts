@@ -35,7 +35,7 @@ describe('translate CLI help', () => {
       expect(r.stderr).toContain(`unknown command '${typo}'; did you mean '${want}'?`);
     }
     const r = run('frobnicate');
-    expect(r.stderr).toMatch(/unknown command 'frobnicate' \(commands: train, translate, evaluate, compare, export, download/);
+    expect(r.stderr).toMatch(/unknown command 'frobnicate' \(commands: train, translate, evaluate, compare, average, export, download/);
     expect(r.stderr).not.toMatch(/did you mean/);
     expect(run('help', 'trian').stderr).toContain("did you mean 'train'?");
   });

@@ -88,7 +88,8 @@ export function createWasmRows(): WasmRows {
     if (r1 <= r0 || cols === 0) return;
     const cp = Math.ceil(cols / 4) * 4;
     const B = Math.min(blockRows(cp), r1 - r0);
-    const [xAt, oAt, statsAt] = regions(2, 4 * B * cp, 8 * B + 16, `a softmax over rows of ${cols}`) as [number, number, number];
+    const [xAt, oAt, statsAt] = regions(2, 4 * B * cp, 12 * B + 16, `a softmax over rows of ${cols}`) as [number, number, number];
+    // stats: two f32 per row (max, sum); perRow: one f32 per row after them (12·B bytes in all).
     const perRowAt = statsAt + 8 * B;
     for (let r = r0; r < r1; r += B) {
       const n = Math.min(B, r1 - r);

@@ -104,6 +104,21 @@ describe.skipIf(!hasSimd())('wasm row kernels (softmax, log-softmax, cross-entro
     );
   });
 
+  it('softmax scratch fits the grown memory when a block ends just below a page boundary (fresh instances)', () => {
+    // A fresh instance has one 64 KiB page. With 4 columns a block of B rows needs 32·B bytes of
+    // operands plus 12·B of per-row scratch; B in 1490..1637 puts the scratch across the page end
+    // unless the grow accounts for all of it (it once counted only 8·B: out-of-bounds traps).
+    for (const rows of [1490, 1600, 1637, 3000]) {
+      const fresh = createWasmRows();
+      const x = rand(rows * 4, new Rng(rows), 3);
+      for (const log of [false, true]) {
+        const out = allocF32(rows * 4);
+        fresh.softmaxRows({ x, out, cols: 4, logSpace: log }, 0, rows);
+        expectClose(out, refSoftmax(x, rows, 4, log), 2e-6, log ? 2e-6 : 1e-7);
+      }
+    }
+  });
+
   it('cross-entropy backward agrees with the float64 formula, ignored rows are 0', () => {
     const rng = new Rng(3);
     const [rows, classes, eps, scale] = [13, 1003, 0.1, 1 / 13];
