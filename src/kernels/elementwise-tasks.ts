@@ -1,15 +1,16 @@
 /**
  * Range tasks for the worker pool over the elementwise kernels, the bias add / bias gradient,
- * broadcasting and the layer-norm backward. Each runs the single-threaded kernel on elements
- * (or rows, or columns) [start, end), computing each exactly as one thread would, so results
- * are bitwise identical for any thread count. This module must not import the pool (tasks.ts).
+ * broadcasting, permutes and the layer-norm backward. Each runs the single-threaded kernel on
+ * elements (or rows, or columns) [start, end), computing each exactly as one thread would, so
+ * results are bitwise identical for any thread count. This module must not import the pool
+ * (tasks.ts).
  */
 import type { BinaryOp, UnaryOp } from './backend.js';
 import { addInto, addRowVector, binaryKernel, divGradB, mulInto, selectGrad, unaryBackwardKernel, unaryKernel, whereKernel } from './elementwise.js';
 import { layerNormInputGradRows, layerNormParamGradCols } from './norm.js';
 import { Rng } from './random.js';
 import { columnSumsRange } from './reduce.js';
-import { expandKernel } from './shape.js';
+import { expandKernel, permuteKernel } from './shape.js';
 
 const part = (a: Float32Array, e0: number, e1: number): Float32Array => a.subarray(e0, e1);
 
@@ -65,6 +66,12 @@ export interface ExpandArgs { src: Float32Array; shape: readonly number[]; outSh
 /** Outer rows [r0, r1) of src broadcast to outShape. */
 export function expandRange(x: ExpandArgs, r0: number, r1: number): void {
   expandKernel(x.src, x.shape, x.outShape, x.out, r0, r1);
+}
+
+export interface PermuteArgs { src: Float32Array; shape: readonly number[]; perm: readonly number[]; out: Float32Array }
+/** Outer rows [r0, r1) (all output dims but the last) of src with its dims permuted by perm. */
+export function permuteRange(x: PermuteArgs, r0: number, r1: number): void {
+  permuteKernel(x.src, x.shape, x.perm, x.out, r0, r1);
 }
 
 export interface RowVectorArgs { out: Float32Array; cols: number; v: Float32Array }

@@ -12,11 +12,11 @@ import { gatherBy, nmRowsCsr, transposeCsr, type Csr } from './nm-structure.js';
 import { crossEntropyLoss, gatherRows, scatterAddRows } from './norm.js';
 import { sgdUpdate } from './optim.js';
 import {
-  addIntoThreaded, addRowVectorThreaded, binaryBackwardThreaded, binaryThreaded, columnSumsThreaded, dropoutMaskThreaded, expandThreaded, layerNormBackwardThreaded, mulIntoThreaded, selectGradThreaded, unaryBackwardThreaded, unaryThreaded, whereThreaded,
+  addIntoThreaded, addRowVectorThreaded, binaryBackwardThreaded, binaryThreaded, columnSumsThreaded, dropoutMaskThreaded, expandThreaded, layerNormBackwardThreaded, mulIntoThreaded, permuteThreaded, selectGradThreaded, unaryBackwardThreaded, unaryThreaded, whereThreaded,
 } from './threaded-elementwise.js';
 import { adamUpdateThreaded, crossEntropyBackwardThreaded, layerNormRowsThreaded, logSoftmaxBackwardRowsThreaded, softmaxBackwardRowsThreaded, softmaxRowsThreaded } from './threaded-rows.js';
 import { maxAxisBackward, maxAxisKernel, repeatAxis, scaleInPlace, sumAxisKernel, sumSquares } from './reduce.js';
-import { copyBlocks, permuteKernel, sumToShape, toNested } from './shape.js';
+import { copyBlocks, sumToShape, toNested } from './shape.js';
 import { allocF32, allocI32 } from './storage.js';
 import { parallelRows } from './threads/pool.js';
 
@@ -88,7 +88,7 @@ export const jsBackend: Backend = {
   crossEntropyLoss,
   crossEntropyBackward: crossEntropyBackwardThreaded,
 
-  permute: permuteKernel,
+  permute: permuteThreaded,
   expand: expandThreaded,
   sumToShape,
   copyBlocks,

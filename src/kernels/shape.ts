@@ -158,24 +158,28 @@ export function sumToShape(g: Float32Array, gShape: readonly number[], target: r
   return out;
 }
 
-/** out = src with dims reordered: out.shape[i] = shape[perm[i]]. */
-export function permuteKernel(src: Float32Array, shape: readonly number[], perm: readonly number[], out: Float32Array): void {
+/**
+ * out = src with dims reordered: out.shape[i] = shape[perm[i]]. Walks the output once with an
+ * odometer over all but its last dim; `rowStart`/`rowEnd` restrict it to those outer rows (the
+ * rows of the output shape without its last dim), for splitting over threads. Each output
+ * element is a plain copy, so any split gives the same bits.
+ */
+export function permuteKernel(src: Float32Array, shape: readonly number[], perm: readonly number[], out: Float32Array, rowStart = 0, rowEnd = outerRows(perm.map((a) => shape[a]!))): void {
   const nd = shape.length;
   const st = stridesOf(shape);
   const outShape = perm.map((a) => shape[a]!);
   const srcStride = perm.map((a) => st[a]!);
-  if (out.length === 0) return;
+  if (out.length === 0 || rowEnd <= rowStart) return;
   if (nd === 0) {
     out[0] = src[0]!;
     return;
   }
   const inner = outShape[nd - 1]!;
   const sInner = srcStride[nd - 1]!;
-  const outer = out.length / inner;
   const idx = new Array<number>(nd).fill(0);
-  let base = 0;
-  let o = 0;
-  for (let r = 0; r < outer; r++) {
+  let base = odometerAt(rowStart, outShape, idx, srcStride)[0]!;
+  let o = rowStart * inner;
+  for (let r = rowStart; r < rowEnd; r++) {
     for (let j = 0, q = base; j < inner; j++, q += sInner) out[o++] = src[q]!;
     for (let d = nd - 2; d >= 0; d--) {
       idx[d]!++;

@@ -1,9 +1,9 @@
 /**
  * The js backend's threaded elementwise kernels: products and sums of buffers, unary ops and
  * their backward, binary ops (with broadcasting) and their backward, broadcasting itself,
- * where / selectGrad, the bias add and bias gradient, the layer-norm backward and the dropout
- * mask, split over the pool by elements, rows or columns so that every output is computed
- * exactly as one thread computes it (bitwise identical for any thread count).
+ * permutes, where / selectGrad, the bias add and bias gradient, the layer-norm backward and
+ * the dropout mask, split over the pool by elements, rows or columns so that every output is
+ * computed exactly as one thread computes it (bitwise identical for any thread count).
  *
  * Costs are in the pool's units (PARALLEL_MIN_COST, rough FLOP equivalents), estimated per
  * element from measured times: a streaming pass over two or three float32 buffers counts
@@ -13,7 +13,7 @@
  */
 import type { BinaryOp, UnaryOp } from './backend.js';
 import { binaryBackwardKernel, binaryRows, type BinaryBackwardParts } from './elementwise.js';
-import { expandIsCopy, expandKernel, outerRows, sizeOf, sumToShape } from './shape.js';
+import { expandIsCopy, expandKernel, outerRows, permuteKernel, sizeOf, sumToShape } from './shape.js';
 import { allocF32 } from './storage.js';
 import type { Rng } from './random.js';
 import { PARALLEL_MIN_COST, getThreads, parallelRows } from './threads/pool.js';
@@ -62,6 +62,15 @@ export function expandThreaded(src: Float32Array, shape: readonly number[], outS
   // A plain copy or a fill runs at memory speed: cheaper here than a dispatch.
   if (expandIsCopy(shape, outShape) || sizeOf(shape) === 1) expandKernel(src, shape, outShape, out);
   else parallelRows('expandRange', { src, shape, outShape, out }, outerRows(outShape), 1, ELEMENT_COST * out.length);
+}
+
+/**
+ * out = src with dims reordered (out.shape[i] = shape[perm[i]]), split over the output's outer
+ * rows (all dims but the last); every element is a copy, so any split gives the same bits.
+ */
+export function permuteThreaded(src: Float32Array, shape: readonly number[], perm: readonly number[], out: Float32Array): void {
+  const outShape = perm.map((a) => shape[a]!);
+  parallelRows('permuteRange', { src, shape, perm, out }, outerRows(outShape), 1, ELEMENT_COST * out.length);
 }
 
 export function whereThreaded(cond: Float32Array, a: Float32Array, b: Float32Array, out: Float32Array): void {

@@ -6,7 +6,7 @@
  * wasm/nm.ts, their pool wrappers in the *-task.ts files). Adding a task (for any backend) is
  * one entry here.
  */
-import { addRange, addRowVectorRange, binaryRange, columnSumsColRange, divGradBRange, dropoutMaskRange, expandRange, layerNormBackwardRange, mulRange, selectGradRange, unaryBackwardRange, unaryRange, whereRange } from '../elementwise-tasks.js';
+import { addRange, addRowVectorRange, binaryRange, columnSumsColRange, divGradBRange, dropoutMaskRange, expandRange, layerNormBackwardRange, mulRange, permuteRange, selectGradRange, unaryBackwardRange, unaryRange, whereRange } from '../elementwise-tasks.js';
 import { gemmBatches, gemmRows } from '../matmul.js';
 import { keptGradRows, sparseGatherRows, transposeRows } from '../nm.js';
 import { adamRange, crossEntropyBackwardRowRange, layerNormRowRange, softmaxBackwardRowRange, softmaxRowRange } from '../row-tasks.js';
@@ -33,6 +33,7 @@ export const TASKS = {
   unaryBackwardRange,
   binaryRange,
   expandRange,
+  permuteRange,
   addRowVectorRange,
   columnSumsColRange,
   layerNormBackwardRange,
