@@ -1,4 +1,4 @@
-import { Adam, Recipe, Rng, Transformer, clipGradNorm, labelSmoothedLoss, getBackend, listBackends, setBackend, sparsify } from '../src/index.js';
+import { Adam, Recipe, Rng, SparseLinear, Transformer, clipGradNorm, labelSmoothedLoss, getBackend, listBackends, setBackend, sparsify, type Module } from '../src/index.js';
 import { poolStats, resetPoolStats, setThreads } from '../src/kernels/threads/pool.js';
 import { medianMs, type BenchRecord, type SuiteOptions } from './lib.js';
 
@@ -8,8 +8,13 @@ const SMALL = { dModel: 128, heads: 4, ffn: 512, encoderLayers: 2, decoderLayers
 const VOCAB = 3000;
 /** 60 sentence pairs of 25 tokens: 1500 tokens per side, like one `small` batch. */
 const [BATCH, SRC_LEN, TGT_LEN] = [60, 25, 25];
-/** PMD's fine-tune phase of a 1000-step schedule: α = 0, compressed 1:8 kernels on the FFN layers. */
-const SPARSE = { recipe: 'pmd:1:8', steps: 1000, step: 900 };
+/** PMD's fine-tune phase of a 1000-step schedule (steps 700…999): α = 0, compressed 1:8 kernels on the FFN layers. */
+const SPARSE = { recipe: 'pmd:1:8,dense=100,finetune=300', steps: 1000, step: 900 };
+
+/** The SparseLinear layers under `m`. */
+function sparseLayers(m: Module): SparseLinear[] {
+  return m.children().flatMap(([, c]) => (c instanceof SparseLinear ? [c] : sparseLayers(c)));
+}
 
 interface Batch { src: number[]; tgtIn: number[]; tgtOut: number[] }
 
@@ -28,6 +33,12 @@ function makeStep(variant: 'dense' | '1:8', batch: Batch): () => void {
   if (variant === '1:8') sparsify(model, Recipe.parse(SPARSE.recipe, { steps: SPARSE.steps }), { layers: 'ffn' });
   model.nameModules();
   model.setStep(variant === '1:8' ? SPARSE.step : 0);
+  if (variant === '1:8') {
+    // The hard phase is what this case measures: refuse to time a step that still decays.
+    const layers = sparseLayers(model);
+    const soft = layers.filter((l) => l.state.alpha !== 0 || l.state.phase !== 'finetune');
+    if (layers.length === 0 || soft.length > 0) throw new Error(`train-step: ${SPARSE.recipe} at step ${SPARSE.step} is not in its hard phase (${layers.length} sparse layers, ${soft.length} with α > 0)`);
+  }
   const opt = new Adam(model.parameters(), 1e-4, { beta1: 0.9, beta2: 0.98, eps: 1e-9 });
   return () => {
     opt.zeroGrad();

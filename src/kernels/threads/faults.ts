@@ -1,8 +1,13 @@
 /**
  * Fault-injection tasks used by the pool's tests: a job that throws, one that kills its worker
  * mid-task, one whose worker exits after the job, and one that stalls. They live in src (and
- * the task table) so the compiled worker runs them.
+ * the task table) so the compiled worker runs them. Only the throwing one also fires on the
+ * calling thread; the others act only inside a worker. A dispatch gives each worker its own
+ * first chunk (chunk 1 is the first worker's: rows [512, 1024) of 4096 rows on 2 threads), so
+ * a fault placed there always fires in a worker.
  */
+import { isMainThread } from 'node:worker_threads';
+
 export interface FaultArgs {
   out: Float32Array;
   /** Row at which the fault fires; rows before it are written. */
@@ -18,22 +23,19 @@ export function throwingRows(args: FaultArgs, start: number, end: number): void 
 
 export function exitingRows(args: FaultArgs, start: number, end: number): void {
   for (let r = start; r < end; r++) {
-    if (r === args.failAt) process.exit(3);
+    if (r === args.failAt && !isMainThread) process.exit(3);
     args.out[r] = r;
   }
 }
 
-/**
- * Finishes its rows; a worker's share (start > 0, never the caller's) then exits its worker once
- * the job is done: a worker dying while idle.
- */
+/** Finishes its rows; in a worker it then exits the worker once the job is done: a worker dying while idle. */
 export function exitingAfterRows(args: FaultArgs, start: number, end: number): void {
   for (let r = start; r < end; r++) args.out[r] = r;
-  if (start > 0) setTimeout(() => process.exit(4), 0);
+  if (!isMainThread) setTimeout(() => process.exit(4), 0);
 }
 
-/** A worker's share blocks for `failAt` milliseconds before writing its rows: a stalled worker. */
+/** In a worker, blocks for `failAt` milliseconds before writing its rows: a stalled worker. */
 export function stallingRows(args: FaultArgs, start: number, end: number): void {
-  if (start > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, args.failAt);
+  if (!isMainThread) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, args.failAt);
   for (let r = start; r < end; r++) args.out[r] = r;
 }

@@ -1,8 +1,10 @@
 /**
- * The worker_threads pool. Synchronous API: the caller posts one row range per worker, computes
- * its own share, then waits on a shared counter with Atomics.wait. Work is split by output
- * rows, each row computed exactly as a single thread would, so results are bitwise identical
- * for any thread count.
+ * The worker_threads pool. Synchronous API: the caller posts one dispatch to each worker, runs
+ * chunks itself, then waits on a shared counter with Atomics.wait. Work is split by output rows
+ * into a few chunks per thread: each thread starts with one, and the rest go to whichever thread
+ * claims them first (a shared atomic counter), so a worker that wakes late or runs slow does not
+ * hold the caller up. Each row is computed exactly as a single thread would, so results are
+ * bitwise identical for any thread count and any claiming order.
  *
  * Failure handling without a hang: a job that throws reports through a MessagePort read with
  * receiveMessageOnPort; a worker that exits marks itself dead from its own 'exit' hook; and a
@@ -17,7 +19,7 @@ import { WorkerError } from '../../errors.js';
 import { noteSharedBytes } from '../shared-gc.js';
 import { isShared } from '../storage.js';
 import { assertFreshBuild } from './build-check.js';
-import { CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_READY, CTRL_SLOTS, type Job } from './protocol.js';
+import { CHUNK_BITS, CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_NEXT, CTRL_READY, CTRL_SLOTS, EPOCH_MASK, MAX_CHUNKS, chunkRange, claimChunk, closeClaims, type Job } from './protocol.js';
 import { TASKS, type TaskArgs, type TaskName } from './tasks.js';
 
 /**
@@ -183,42 +185,60 @@ export function poolStats(): { wallMs: number; busyMs: number[]; idleShare: numb
   return { wallMs, busyMs, idleShare };
 }
 
+/** Chunks per thread in one dispatch: enough that a late or slow thread costs little waiting. */
+const CHUNKS_PER_THREAD = 4;
+let epoch = 0;
+let dispatchSeq = 0;
+
 /**
- * Runs `task` over rows [0, rows) split into contiguous chunks whose starts are multiples of
- * `align`, one per thread. `cost` estimates the flops, to keep small work on this thread.
+ * Runs `task` over rows [0, rows) cut into contiguous chunks whose starts are multiples of
+ * `align`: one first chunk per thread (chunk 0 on this thread), the rest claimed by whichever
+ * thread is free first. `cost` estimates the flops, to keep small work on this thread.
  * Float32Array arguments must be SharedArrayBuffer-backed (allocF32 does that for large
  * buffers); any that are not are shared by copy and copied back.
  */
 export function parallelRows<K extends TaskName>(task: K, args: TaskArgs<K>, rows: number, align: number, cost: number): void {
-  const fn = TASKS[task] as (args: TaskArgs<K>, rowStart: number, rowEnd: number) => void;
-  const threads = Math.min(getThreads(), Math.ceil(rows / align));
+  const fn = TASKS[task] as (args: TaskArgs<K>, rowStart: number, rowEnd: number, seq?: number) => void;
+  const blocks = Math.ceil(rows / align);
+  const threads = Math.min(getThreads(), blocks);
   if (threads <= 1 || cost < PARALLEL_MIN_COST) {
     fn(args, 0, rows);
     return;
   }
   const { shared, restore } = shareArgs(args);
-  const chunks = splitRows(rows, align, threads);
+  const chunks = Math.min(blocks, threads * CHUNKS_PER_THREAD, MAX_CHUNKS);
   // A worker that exited between jobs took no work with it: replace the pool quietly rather
   // than fail this call as if the worker had died running it.
-  if (pool === null || pool.workers.length < chunks.length - 1 || poolHasDeadWorker()) {
+  if (pool === null || pool.workers.length < threads - 1 || poolHasDeadWorker()) {
     shutdownPool();
     pool = startPool(threads - 1);
   }
   const state = pool;
   const { ctrl } = state;
+  epoch = (epoch + 1) & EPOCH_MASK;
+  const seq = ++dispatchSeq;
   Atomics.store(ctrl, CTRL_DONE, 0);
-  const posted = chunks.length - 1;
-  for (let i = 1; i < chunks.length; i++) {
-    const job: Job = { task, args: shared, rowStart: chunks[i]![0], rowEnd: chunks[i]![1] };
-    state.workers[i - 1]!.postMessage(job);
+  Atomics.store(ctrl, CTRL_NEXT, (epoch << CHUNK_BITS) | threads);
+  for (let w = 1; w < threads; w++) {
+    const job: Job = { task, args: shared, rows, align, chunks, first: w, epoch, seq };
+    state.workers[w - 1]!.postMessage(job);
   }
   let localError: unknown = null;
-  try {
-    fn(shared, chunks[0]![0], chunks[0]![1]);
-  } catch (e) {
-    localError = e;
+  let ran = 0;
+  for (let i = 0; i >= 0; i = claimChunk(ctrl, epoch, chunks)) {
+    ran++;
+    try {
+      const [r0, r1] = chunkRange(rows, align, chunks, i);
+      fn(shared, r0, r1, seq);
+    } catch (e) {
+      localError = e;
+      break;
+    }
   }
-  waitFor(state, posted);
+  // After a failure here, chunks nobody has claimed yet are not run: wait only for the claimed ones.
+  const expected = localError === null ? chunks : closeClaims(ctrl, epoch, chunks);
+  Atomics.add(ctrl, CTRL_DONE, ran);
+  waitFor(state, expected);
   if (localError !== null) throw localError;
   restore();
 }
@@ -236,7 +256,7 @@ function waitFor(state: PoolState, count: number): void {
     if (done >= count) break;
     if (Date.now() > deadline) {
       shutdownPool();
-      throw new WorkerError('pool', `workers did not finish within ${state.watchdogMs} ms (${done}/${count} jobs done); the pool will restart on the next call`);
+      throw new WorkerError('pool', `workers did not finish within ${state.watchdogMs} ms (${done}/${count} chunks done); the pool will restart on the next call`);
     }
     Atomics.wait(ctrl, CTRL_DONE, done, 100);
   }
@@ -247,15 +267,12 @@ function waitFor(state: PoolState, count: number): void {
   }
 }
 
-export function splitRows(rows: number, align: number, threads: number): [number, number][] {
-  const blocks = Math.ceil(rows / align);
+/** The row ranges of `chunks` aligned chunks of [0, rows) (empty ones left out). */
+export function splitRows(rows: number, align: number, chunks: number): [number, number][] {
   const out: [number, number][] = [];
-  let b = 0;
-  for (let t = 0; t < threads; t++) {
-    const take = Math.floor(blocks / threads) + (t < blocks % threads ? 1 : 0);
-    if (take === 0) continue;
-    out.push([b * align, Math.min(rows, (b + take) * align)]);
-    b += take;
+  for (let i = 0; i < chunks; i++) {
+    const r = chunkRange(rows, align, chunks, i);
+    if (r[1] > r[0]) out.push(r);
   }
   return out;
 }

@@ -1,10 +1,10 @@
-/** Worker entry: runs row-range jobs posted by the pool and signals completion via Atomics. */
+/** Worker entry: runs the row chunks of dispatches posted by the pool and signals each chunk's completion via Atomics. */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_READY, type Job } from './protocol.js';
+import { CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_READY, chunkRange, claimChunk, type Job } from './protocol.js';
 import { TASKS } from './tasks.js';
 import { noteSharedBytes } from '../shared-gc.js';
 
-type TaskFn = (args: object, rowStart: number, rowEnd: number) => void;
+type TaskFn = (args: object, rowStart: number, rowEnd: number, seq?: number) => void;
 
 const { ctrl, busy, index, errorPort } = workerData as { ctrl: Int32Array; busy: Float64Array; index: number; errorPort: MessagePort };
 
@@ -20,18 +20,25 @@ process.on('exit', () => {
 });
 
 parentPort!.on('message', (job: Job) => {
-  const t0 = performance.now();
-  try {
-    const fn = TASKS[job.task] as TaskFn | undefined;
-    if (fn === undefined) throw new Error(`task '${job.task}' is not in this worker's task table (tasks: ${Object.keys(TASKS).join(', ')})`);
-    fn(job.args, job.rowStart, job.rowEnd);
-  } catch (e) {
-    errorPort.postMessage({ index, message: e instanceof Error ? (e.stack ?? e.message) : String(e) });
-    Atomics.store(ctrl, CTRL_ERROR, 1);
+  const fn = TASKS[job.task] as TaskFn | undefined;
+  // This worker's own chunk first, then whatever chunks of the dispatch are still unclaimed.
+  for (let i = job.first; i >= 0; i = claimChunk(ctrl, job.epoch, job.chunks)) {
+    const t0 = performance.now();
+    let failed = false;
+    try {
+      if (fn === undefined) throw new Error(`task '${job.task}' is not in this worker's task table (tasks: ${Object.keys(TASKS).join(', ')})`);
+      const [r0, r1] = chunkRange(job.rows, job.align, job.chunks, i);
+      fn(job.args, r0, r1, job.seq);
+    } catch (e) {
+      errorPort.postMessage({ index, message: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+      Atomics.store(ctrl, CTRL_ERROR, 1);
+      failed = true;
+    }
+    // Only this worker writes its slot; the pool reads it after the dispatch's chunks are done.
+    busy[index]! += performance.now() - t0;
+    signal(CTRL_DONE);
+    if (failed) break;
   }
-  // Only this worker writes its slot; the pool reads it after the job's completion signal.
-  busy[index]! += performance.now() - t0;
-  signal(CTRL_DONE);
   // The wrappers this job received are garbage now; let this isolate collect them in time.
   noteSharedBytes(sharedBytesOf(job.args));
 });

@@ -27,8 +27,11 @@ type Kernel = (pa: number, pb: number, c: number, ldc: number, mc: number, nc: n
 
 export interface WasmGemm {
   readonly shape: GemmKernelShape;
-  /** Same arguments and semantics as matmulRows. */
-  matmulRows(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: MatmulSpec, rowStart: number, rowEnd: number): void;
+  /**
+   * Same arguments and semantics as matmulRows. `seq` names the dispatch (pool.ts): calls with
+   * the same seq are chunks of one product, so op(B) packed by the first is reused.
+   */
+  matmulRows(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: MatmulSpec, rowStart: number, rowEnd: number, seq?: number): void;
 }
 
 const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
@@ -45,11 +48,10 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
   const memory = inst.exports.memory as WasmMemory;
   const pack = inst.exports.pack as Pack;
   const kernel = inst.exports.kernel as Kernel;
-  // Fixed regions first: the edge tile, packed A (MC×KC), packed B (KC×NC); operands after.
+  // Fixed regions first: the edge tile, packed A (MC×KC); packed B and the operands after.
   const tileAt = 0;
   const packAAt = 1024;
-  const packBAt = packAAt + mc * kcBlock * 4;
-  const operandsAt = packBAt + roundUp(NC, nr) * kcBlock * 4;
+  const operandsAt = packAAt + mc * kcBlock * 4;
   let heap = new Float32Array(memory.buffer);
 
   const reserve = (bytes: number, spec: MatmulSpec): void => {
@@ -62,7 +64,15 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
     heap = new Float32Array(memory.buffer);
   };
 
-  function matmulRows(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: MatmulSpec, rowStart: number, rowEnd: number): void {
+  /** The product whose packed B (and, for op(A) = Aᵀ, whole A) the instance holds: its dispatch's seq and shape, if any. */
+  let packedFor: { seq: number; aOff: number; bOff: number; m: number; k: number; n: number; transA: boolean; transB: boolean } | null = null;
+
+  /** Floats of op(B) packed whole: NC-column blocks of NR-padded panels, KC-row slices inside. */
+  const packedBFloats = (n: number, k: number): number => (Math.floor(n / NC) * roundUp(NC, nr) + (n % NC === 0 ? 0 : roundUp(n % NC, nr))) * k;
+  /** Float offset of the panel of columns [jc, jc + NC), rows [pc, pc + KC) in the packed B. */
+  const panelAt = (jc: number, pc: number, n: number, k: number): number => (jc / NC) * roundUp(NC, nr) * k + roundUp(Math.min(NC, n - jc), nr) * pc;
+
+  function matmulRows(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: MatmulSpec, rowStart: number, rowEnd: number, seq?: number): void {
     const { m, n, k, transA, transB, accumulate } = spec;
     if (rowEnd <= rowStart || n === 0) return;
     const rows = rowEnd - rowStart;
@@ -70,36 +80,49 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
       if (!accumulate) c.fill(0, cOff + rowStart * n, cOff + rowEnd * n);
       return;
     }
-    const aAt = operandsAt;
-    const bAt = aAt + roundUp(rows * k, 4) * 4;
+    // B packed whole at a fixed address, then the copies of A, B and C. Chunks of one dispatch
+    // (same seq) share op(B), and for op(A) = Aᵀ all of A (its rows are columns there, so a
+    // chunk's share is strided): a thread that runs several chunks copies and packs them once.
+    const pbAt = operandsAt;
+    const aAt = pbAt + packedBFloats(n, k) * 4;
+    const bAt = aAt + roundUp(transA ? k * m : rows * k, 4) * 4;
     const cAt = bAt + roundUp(k * n, 4) * 4;
     reserve(cAt + rows * n * 4, spec);
-    // op(A) element (i, p) lives at aAt + 4·(i·aRow + p·aCol) after the copy.
+    const p = packedFor;
+    const cached = seq !== undefined && p !== null && p.seq === seq && p.aOff === aOff && p.bOff === bOff && p.m === m && p.k === k && p.n === n && p.transA === transA && p.transB === transB;
+    // op(B) element (p, j) at bAt + 4·(j·bRow + p·bCol): packed as panels of NR columns.
+    const [bRow, bCol] = transB ? [k, 1] : [1, n];
+    if (!cached) {
+      packedFor = null;
+      heap.set(b.subarray(bOff, bOff + k * n), bAt / 4);
+      for (let jc = 0; jc < n; jc += NC) {
+        const nc = Math.min(NC, n - jc);
+        for (let pc = 0; pc < k; pc += kcBlock) pack(bAt + 4 * (jc * bRow + pc * bCol), pbAt + 4 * panelAt(jc, pc, n, k), nc, Math.min(kcBlock, k - pc), bRow, bCol, nr);
+      }
+      if (transA) heap.set(a.subarray(aOff, aOff + k * m), aAt / 4);
+      if (seq !== undefined) packedFor = { seq, aOff, bOff, m, k, n, transA, transB };
+    }
+    // Row i of the chunk's op(A), element p, lives at a0 + 4·(i·aRow + p·aCol).
+    let a0 = aAt;
     let aRow: number, aCol: number;
     if (!transA) {
       heap.set(a.subarray(aOff + rowStart * k, aOff + rowEnd * k), aAt / 4);
       [aRow, aCol] = [k, 1];
-    } else if (rows === m) {
-      heap.set(a.subarray(aOff, aOff + k * m), aAt / 4);
-      [aRow, aCol] = [1, m];
     } else {
-      for (let p = 0; p < k; p++) heap.set(a.subarray(aOff + p * m + rowStart, aOff + p * m + rowEnd), aAt / 4 + p * rows);
-      [aRow, aCol] = [1, rows];
+      a0 = aAt + 4 * rowStart; // all of A was copied above (or by an earlier chunk)
+      [aRow, aCol] = [1, m];
     }
-    heap.set(b.subarray(bOff, bOff + k * n), bAt / 4);
-    // op(B) element (p, j) at bAt + 4·(j·bRow + p·bCol): packed as panels of NR columns.
-    const [bRow, bCol] = transB ? [k, 1] : [1, n];
     if (accumulate) heap.set(c.subarray(cOff + rowStart * n, cOff + rowEnd * n), cAt / 4);
     for (let jc = 0; jc < n; jc += NC) {
       const nc = Math.min(NC, n - jc);
       for (let pc = 0; pc < k; pc += kcBlock) {
         const kc = Math.min(kcBlock, k - pc);
         const add = accumulate || pc > 0 ? 1 : 0;
-        pack(bAt + 4 * (jc * bRow + pc * bCol), packBAt, nc, kc, bRow, bCol, nr);
+        const pb = pbAt + 4 * panelAt(jc, pc, n, k);
         for (let ic = 0; ic < rows; ic += mc) {
           const mcNow = Math.min(mc, rows - ic);
-          pack(aAt + 4 * (ic * aRow + pc * aCol), packAAt, mcNow, kc, aRow, aCol, shape.mr);
-          kernel(packAAt, packBAt, cAt + 4 * (ic * n + jc), n, mcNow, nc, kc, add, tileAt);
+          pack(a0 + 4 * (ic * aRow + pc * aCol), packAAt, mcNow, kc, aRow, aCol, shape.mr);
+          kernel(packAAt, pb, cAt + 4 * (ic * n + jc), n, mcNow, nc, kc, add, tileAt);
         }
       }
     }
@@ -138,8 +161,10 @@ export type WasmGemmArgs = GemmArgs;
 export type WasmBatchedGemmArgs = BatchedGemmArgs;
 
 /** Pool task: rows [rowStart, rowEnd) of one product (wasm, or JS below WASM_MIN_VOLUME). */
-export function wasmGemmRows(args: WasmGemmArgs, rowStart: number, rowEnd: number): void {
-  rowsKernel(args.spec)(args.a, args.aOff, args.b, args.bOff, args.c, args.cOff, args.spec, rowStart, rowEnd);
+export function wasmGemmRows(args: WasmGemmArgs, rowStart: number, rowEnd: number, seq?: number): void {
+  const { a, aOff, b, bOff, c, cOff, spec } = args;
+  if (spec.m * spec.n * spec.k < WASM_MIN_VOLUME) jsMatmulRows(a, aOff, b, bOff, c, cOff, spec, rowStart, rowEnd);
+  else threadGemm().matmulRows(a, aOff, b, bOff, c, cOff, spec, rowStart, rowEnd, seq);
 }
 
 /** Pool task: whole products [start, end) of a batch. */

@@ -151,6 +151,39 @@ describe('wasm GEMM module', () => {
   });
 });
 
+describe('wasm GEMM packed-B reuse across the chunks of one dispatch', () => {
+  // References from separate instances of the same shapes, so nothing resets the cache under test.
+  const refs = [createWasmGemm({ relaxed: false }), createWasmGemm({ mr: 6, nv: 2, unroll: 4, relaxed: false, mc: 16, kc: 64 })];
+  let seq = 1;
+  it('chunks with one seq give the bits of the whole product; the next seq repacks a changed B', () => {
+    fc.assert(
+      fc.property(arbSpec, fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }), fc.nat(1000), fc.integer({ min: 0, max: 1 }), (spec, cuts, seed, which) => {
+        const g = candidates[which]![1]; // the default block, and one with KC 64 (several B slices)
+        const ref = refs[which]!;
+        const { m, n, k } = spec;
+        const a = rand(m * k, seed);
+        const b = rand(k * n, seed + 1);
+        const c0 = rand(m * n, seed + 2);
+        const points = [0, ...cuts.map((x) => Math.floor(x * m)).sort((x, y) => x - y), m];
+        const chunked = (dispatch: number): Float32Array => {
+          const out = Float32Array.from(c0);
+          for (let i = 0; i + 1 < points.length; i++) g.matmulRows(a, 0, b, 0, out, 0, spec, points[i]!, points[i + 1]!, dispatch);
+          return out;
+        };
+        const whole = Float32Array.from(c0);
+        ref.matmulRows(a, 0, b, 0, whole, 0, spec, 0, m);
+        expect(bits(chunked(++seq)).equals(bits(whole))).toBe(true);
+        // The same buffer with new contents in the next dispatch (a recycled buffer, the next step).
+        b.set(rand(k * n, seed + 3));
+        const fresh = Float32Array.from(c0);
+        ref.matmulRows(a, 0, b, 0, fresh, 0, spec, 0, m);
+        expect(bits(chunked(++seq)).equals(bits(fresh))).toBe(true);
+      }),
+      { numRuns: RUNS * 2 },
+    );
+  });
+});
+
 describe('wasm GEMM on the worker pool', () => {
   it('wasmGemm / wasmGemmBatched give the same bits on 1, 2 and 3 threads, and match the oracle', () => {
     setParallelMinCost(0);
