@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
+import { getThreads, setParallelMinCost, setThreads, shutdownPool } from '../src/kernels/threads/pool.js';
 import { Rng, Tensor, gradcheck, type GradcheckOptions } from '../src/index.js';
 
 export const RUNS = Number(process.env.NMGRAD_FC_RUNS ?? 25);
@@ -73,4 +74,17 @@ export function readBroadcast(t: Tensor, outIdx: number[]): number {
   let flat = 0;
   for (let d = 0; d < t.ndim; d++) flat = flat * t.shape[d]! + (t.shape[d] === 1 ? 0 : outIdx[off + d]!);
   return t.data[flat]!;
+}
+
+/**
+ * Restores the thread count (and the parallel cost threshold) a test file found, after all its
+ * tests; `shutdown` also stops the pool so the next file starts a fresh one.
+ */
+export function restoreThreadsAfterAll(opts: { shutdown?: boolean } = {}): void {
+  const prev = getThreads();
+  afterAll(() => {
+    setThreads(prev);
+    setParallelMinCost(1 << 20);
+    if (opts.shutdown) shutdownPool();
+  });
 }

@@ -13,7 +13,7 @@
  */
 import type { BinaryOp, UnaryOp } from './backend.js';
 import { binaryBackwardKernel, binaryRows, type BinaryBackwardParts } from './elementwise.js';
-import { expandIsCopy, expandKernel, outerRows, permuteKernel, sizeOf, sumToShape } from './shape.js';
+import { expandIsCopy, expandKernel, outerRows, sizeOf, sumToShape } from './shape.js';
 import { allocF32 } from './storage.js';
 import type { Rng } from './random.js';
 import { PARALLEL_MIN_COST, getThreads, parallelRows } from './threads/pool.js';

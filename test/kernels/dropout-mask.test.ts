@@ -1,17 +1,13 @@
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ValueError } from '../../src/errors.js';
 import { jsBackend } from '../../src/kernels/js-backend.js';
 import { dropoutMask, Rng } from '../../src/kernels/random.js';
 import { allocF32 } from '../../src/kernels/storage.js';
-import { getThreads, poolSize, setParallelMinCost, setThreads, shutdownPool } from '../../src/kernels/threads/pool.js';
+import { poolSize, setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
+import { restoreThreadsAfterAll } from '../helpers.js';
 
-const prevThreads = getThreads();
-afterAll(() => {
-  setThreads(prevThreads);
-  setParallelMinCost(1 << 20);
-  shutdownPool();
-});
+restoreThreadsAfterAll({ shutdown: true });
 
 /**
  * The dropout mask kernel keeps the generator in locals for the whole buffer. It must give the

@@ -1,9 +1,10 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BinaryOp, UnaryOp } from '../../src/kernels/backend.js';
 import { jsBackend } from '../../src/kernels/js-backend.js';
 import { Rng } from '../../src/kernels/random.js';
 import { allocF32 } from '../../src/kernels/storage.js';
-import { getThreads, poolSize, setParallelMinCost, setThreads, shutdownPool } from '../../src/kernels/threads/pool.js';
+import { poolSize, setParallelMinCost, setThreads, shutdownPool } from '../../src/kernels/threads/pool.js';
+import { restoreThreadsAfterAll } from '../helpers.js';
 
 /**
  * The threaded elementwise kernels of the js backend (products and sums of buffers, unary and
@@ -12,12 +13,7 @@ import { getThreads, poolSize, setParallelMinCost, setThreads, shutdownPool } fr
  * so every split edge lands mid-row or mid-matrix), and within float32 rounding of float64
  * loops written here.
  */
-const prev = getThreads();
-afterAll(() => {
-  setThreads(prev);
-  setParallelMinCost(1 << 20);
-  shutdownPool();
-});
+restoreThreadsAfterAll({ shutdown: true });
 
 const [ROWS, COLS] = [37, 129];
 const N = ROWS * COLS;

@@ -1,11 +1,11 @@
 import fc from 'fast-check';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { getBackend } from '../../src/kernels/backends.js';
 import { matmulNaive } from '../../src/kernels/matmul.js';
 import { Rng } from '../../src/kernels/random.js';
 import { allocF32 } from '../../src/kernels/storage.js';
-import { getThreads, setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
-import { RUNS } from '../helpers.js';
+import { setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
+import { RUNS, restoreThreadsAfterAll } from '../helpers.js';
 import { describeEachBackend } from '../backends.js';
 
 function rand(n: number, seed: number): Float32Array {
@@ -18,11 +18,7 @@ function rand(n: number, seed: number): Float32Array {
 /** Dims including 1, primes, and non-multiples of every block size (MR=NR=4, KC=256, MC=64). */
 const arbDim = fc.oneof(fc.integer({ min: 1, max: 13 }), fc.constantFrom(17, 31, 63, 65, 67, 127, 257, 263));
 
-const prevThreads = getThreads();
-afterAll(() => {
-  setThreads(prevThreads);
-  setParallelMinCost(1 << 20);
-});
+restoreThreadsAfterAll();
 
 describeEachBackend('dense products (gemm, gemmBatched)', () => {
   it('all transpose forms equal the naive loop, with and without accumulation', () => {

@@ -1,25 +1,20 @@
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { getBackend, withBackend } from '../../src/kernels/backend.js';
 import { jsBackend } from '../../src/kernels/js-backend.js';
 import { wasmBackend } from '../../src/kernels/wasm-backend.js';
 import { Rng } from '../../src/kernels/random.js';
 import { outerRows, permuteKernel } from '../../src/kernels/shape.js';
 import { allocF32 } from '../../src/kernels/storage.js';
-import { getThreads, poolSize, setParallelMinCost, setThreads, shutdownPool, splitRows } from '../../src/kernels/threads/pool.js';
-import { RUNS } from '../helpers.js';
+import { poolSize, setParallelMinCost, setThreads, shutdownPool, splitRows } from '../../src/kernels/threads/pool.js';
+import { RUNS, restoreThreadsAfterAll } from '../helpers.js';
 
 /**
  * The threaded permute of the js backend (which the wasm backend falls through to): equal to a
  * naive permute written from the definition for random shapes and permutations, equal for any
  * split of the output's outer rows, and bitwise equal for 1 and 2 threads.
  */
-const prev = getThreads();
-afterAll(() => {
-  setThreads(prev);
-  setParallelMinCost(1 << 20);
-  shutdownPool();
-});
+restoreThreadsAfterAll({ shutdown: true });
 
 interface Case { shape: number[]; perm: number[]; seed: number }
 

@@ -1,16 +1,12 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WorkerError } from '../../src/errors.js';
 import { gemm } from '../../src/kernels/gemm.js';
 import { matmulNaive } from '../../src/kernels/matmul.js';
 import { allocF32 } from '../../src/kernels/storage.js';
-import { getThreads, parallelRows, poolHasDeadWorker, poolSize, poolStats, resetPoolStats, setParallelMinCost, setThreads, shutdownPool, splitRows } from '../../src/kernels/threads/pool.js';
+import { parallelRows, poolHasDeadWorker, poolSize, poolStats, resetPoolStats, setParallelMinCost, setThreads, shutdownPool, splitRows } from '../../src/kernels/threads/pool.js';
+import { restoreThreadsAfterAll } from '../helpers.js';
 
-const prev = getThreads();
-afterAll(() => {
-  setThreads(prev);
-  setParallelMinCost(1 << 20);
-  shutdownPool();
-});
+restoreThreadsAfterAll({ shutdown: true });
 
 function checkGemm(): void {
   const [m, n, k] = [96, 40, 50];

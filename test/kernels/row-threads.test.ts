@@ -1,20 +1,16 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AdamParams } from '../../src/kernels/backend.js';
 import { jsBackend } from '../../src/kernels/js-backend.js';
 import { Rng } from '../../src/kernels/random.js';
 import { allocF32 } from '../../src/kernels/storage.js';
-import { getThreads, poolSize, setParallelMinCost, setThreads, shutdownPool } from '../../src/kernels/threads/pool.js';
+import { poolSize, setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
+import { restoreThreadsAfterAll } from '../helpers.js';
 
 /**
  * The threaded row kernels of the js backend: bitwise equal for 1 and 2 threads (every split
  * edge lands mid-matrix: 37 rows), and within float32 rounding of a float64 loop written here.
  */
-const prev = getThreads();
-afterAll(() => {
-  setThreads(prev);
-  setParallelMinCost(1 << 20);
-  shutdownPool();
-});
+restoreThreadsAfterAll({ shutdown: true });
 
 const [ROWS, COLS] = [37, 129];
 const rng = new Rng(7);

@@ -1,18 +1,14 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Adam, Recipe, Rng, Transformer, clipGradNorm, labelSmoothedLoss, sparsify } from '../../src/index.js';
-import { getThreads, poolSize, setParallelMinCost, setThreads, shutdownPool } from '../../src/kernels/threads/pool.js';
+import { poolSize, setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
+import { restoreThreadsAfterAll } from '../helpers.js';
 
 /**
  * A few training steps of a small Transformer (dropout on, Adam, gradient clipping) give
  * bitwise the same losses and parameters on 1 and 2 threads, with every threaded kernel forced
  * onto the pool, dense and with 1:8 compressed FFN layers.
  */
-const prev = getThreads();
-afterAll(() => {
-  setThreads(prev);
-  setParallelMinCost(1 << 20);
-  shutdownPool();
-});
+restoreThreadsAfterAll({ shutdown: true });
 
 const [B, S, T, V] = [6, 11, 9, 40];
 

@@ -1,17 +1,13 @@
 import fc from 'fast-check';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import * as ng from '../../src/index.js';
 import { NMSparseTensor, SparsityConfigError, Tensor, nmMask, sparseLinear, unstructuredMask } from '../../src/index.js';
 import { sparseLinearValues } from '../../src/sparse/linear-op.js';
-import { getThreads, setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
-import { RUNS, expectGrad, maxAbsDiff, randTensor } from '../helpers.js';
+import { setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
+import { RUNS, expectGrad, maxAbsDiff, randTensor, restoreThreadsAfterAll } from '../helpers.js';
 import { describeEachBackend } from '../backends.js';
 
-const prevThreads = getThreads();
-afterAll(() => {
-  setThreads(prevThreads);
-  setParallelMinCost(1 << 20);
-});
+restoreThreadsAfterAll();
 
 /** (rows, groups, n, m) with m ∈ {2, 4, 8, 16, 32} and every n in 1..m reachable. */
 const arbNM = fc

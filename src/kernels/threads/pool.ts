@@ -248,12 +248,13 @@ function waitFor(state: PoolState, count: number): void {
   const deadline = Date.now() + state.watchdogMs;
   for (;;) {
     const done = Atomics.load(ctrl, CTRL_DONE);
+    // Every chunk finished: a worker that exited afterwards is replaced at the next call.
+    if (done >= count) break;
     if (Atomics.load(ctrl, CTRL_DEAD) !== 0) {
       const msg = drainErrors(state);
       shutdownPool();
       throw new WorkerError('pool', `a worker died while running a job${msg ? `: ${msg}` : ''}; the pool will restart on the next call`);
     }
-    if (done >= count) break;
     if (Date.now() > deadline) {
       shutdownPool();
       throw new WorkerError('pool', `workers did not finish within ${state.watchdogMs} ms (${done}/${count} chunks done); the pool will restart on the next call`);

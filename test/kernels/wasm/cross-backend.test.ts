@@ -1,12 +1,12 @@
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { backendByName, listBackends } from '../../../src/kernels/backends.js';
 import { matmulNaive, type MatmulSpec } from '../../../src/kernels/matmul.js';
 import { Rng } from '../../../src/kernels/random.js';
 import { allocF32 } from '../../../src/kernels/storage.js';
-import { getThreads, setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
+import { setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
 import { hasSimd } from '../../../src/kernels/wasm/features.js';
-import { RUNS } from '../../helpers.js';
+import { RUNS, restoreThreadsAfterAll } from '../../helpers.js';
 
 function rand(n: number, rng: Rng): Float32Array {
   const a = allocF32(n);
@@ -25,11 +25,7 @@ function oracle(a: Float32Array, b: Float32Array, c0: Float32Array | null, spec:
 const arbDim = fc.oneof(fc.integer({ min: 1, max: 12 }), fc.constantFrom(16, 17, 31, 33, 64, 65, 127, 257));
 const arbSpec = fc.record({ m: arbDim, n: arbDim, k: arbDim, transA: fc.boolean(), transB: fc.boolean(), accumulate: fc.boolean() });
 
-const prevThreads = getThreads();
-afterAll(() => {
-  setThreads(prevThreads);
-  setParallelMinCost(1 << 20);
-});
+restoreThreadsAfterAll();
 
 describe.runIf(hasSimd())('cross-backend: wasm dense products against js and a float64 oracle', () => {
   it('registers wherever a SIMD module validates', () => {

@@ -1,17 +1,17 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { matmulNaive, matmulRows, type MatmulSpec } from '../../../src/kernels/matmul.js';
 import { Rng } from '../../../src/kernels/random.js';
 import { allocF32 } from '../../../src/kernels/storage.js';
-import { getThreads, setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
+import { setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
 import { hasRelaxedSimd } from '../../../src/kernels/wasm/features.js';
 import { buildGemmModule, DEFAULT_SHAPE } from '../../../src/kernels/wasm/gemm-module.js';
 import { WASM_MIN_VOLUME, wasmGemm, wasmGemmBatched } from '../../../src/kernels/wasm/gemm-task.js';
 import { createWasmGemm, type WasmGemm } from '../../../src/kernels/wasm/gemm.js';
 import { validates } from '../../../src/kernels/wasm/runtime.js';
-import { RUNS } from '../../helpers.js';
+import { RUNS, restoreThreadsAfterAll } from '../../helpers.js';
 
 function rand(n: number, seed: number): Float32Array {
   const rng = new Rng(seed);
@@ -50,11 +50,7 @@ const candidates: [string, WasmGemm][] = [
 ];
 if (hasRelaxedSimd()) candidates.push(['default block, relaxed_madd', createWasmGemm({ relaxed: true })]);
 
-const prevThreads = getThreads();
-afterAll(() => {
-  setThreads(prevThreads);
-  setParallelMinCost(1 << 20);
-});
+restoreThreadsAfterAll();
 
 describe('wasm GEMM module', () => {
   it('validates for every block shape, with and without relaxed_madd where the engine has it', () => {

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Tensor } from '../../../src/autograd/tensor.js';
 import { Rng } from '../../../src/kernels/random.js';
 import { allocF32 } from '../../../src/kernels/storage.js';
-import { getThreads, setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
+import { setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
 import { hasRelaxedSimd } from '../../../src/kernels/wasm/features.js';
 import { DEFAULT_NM_SHAPE, buildNmModule } from '../../../src/kernels/wasm/nm-module.js';
 import { WASM_NM_DW_MIN_ROWS, WASM_NM_MIN_VOLUME, wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from '../../../src/kernels/wasm/nm-task.js';
@@ -11,13 +11,9 @@ import { backendByName, listBackends } from '../../../src/kernels/backends.js';
 import { createWasmNm, type WasmNm } from '../../../src/kernels/wasm/nm.js';
 import { validates } from '../../../src/kernels/wasm/runtime.js';
 import { NMSparseTensor } from '../../../src/sparse/nm-tensor.js';
-import { RUNS } from '../../helpers.js';
+import { RUNS, restoreThreadsAfterAll } from '../../helpers.js';
 
-const prevThreads = getThreads();
-afterAll(() => {
-  setThreads(prevThreads);
-  setParallelMinCost(1 << 20);
-});
+restoreThreadsAfterAll();
 
 const U = 2 ** -23;
 const bits = (x: Float32Array): Buffer => Buffer.from(x.buffer, x.byteOffset, x.byteLength);

@@ -1,18 +1,14 @@
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Rng } from '../../../src/kernels/random.js';
 import { allocF32 } from '../../../src/kernels/storage.js';
-import { getThreads, setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
+import { setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
 import { hasSimd } from '../../../src/kernels/wasm/features.js';
 import { createWasmRows } from '../../../src/kernels/wasm/rows.js';
 import { wasmCrossEntropyBackward, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from '../../../src/kernels/wasm/rows-task.js';
-import { RUNS } from '../../helpers.js';
+import { RUNS, restoreThreadsAfterAll } from '../../helpers.js';
 
-const prevThreads = getThreads();
-afterAll(() => {
-  setThreads(prevThreads);
-  setParallelMinCost(1 << 20);
-});
+restoreThreadsAfterAll();
 
 const bits = (x: Float32Array): Buffer => Buffer.from(x.buffer, x.byteOffset, x.byteLength);
 
