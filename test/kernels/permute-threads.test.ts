@@ -130,19 +130,17 @@ describe('permute split over the pool', () => {
     setParallelMinCost(1 << 20);
     setThreads(2);
     shutdownPool();
-    const small = [2, 8, 4, 16];
-    const srcSmall = input(count(small), 9);
-    const outSmall = allocF32(srcSmall.length);
-    jsBackend.permute(srcSmall, small, [0, 2, 1, 3], outSmall);
+    /** Permutes a [b, t, h, d] tensor to [b, h, t, d] and checks it against the naive permute. */
+    const headSplit = (shape: number[], seed: number, label: string): void => {
+      const src = input(count(shape), seed);
+      const out = allocF32(src.length);
+      jsBackend.permute(src, shape, [0, 2, 1, 3], out);
+      expectBitwise(out, naivePermute(src, shape, [0, 2, 1, 3]), label);
+    };
+    headSplit([2, 8, 4, 16], 9, 'small');
     expect(poolSize(), 'a small permute stays on the calling thread').toBe(0);
-    expectBitwise(outSmall, naivePermute(srcSmall, small, [0, 2, 1, 3]), 'small');
-
-    const big = [8, 64, 8, 64];
-    const src = input(count(big), 10);
-    const out = allocF32(src.length);
-    jsBackend.permute(src, big, [0, 2, 1, 3], out);
+    headSplit([8, 64, 8, 64], 10, 'large');
     expect(poolSize(), 'a 256k-element permute is split').toBe(1);
-    expectBitwise(out, naivePermute(src, big, [0, 2, 1, 3]), 'large');
   });
 
   it('the wasm backend routes permute and expand to the threaded js kernels', () => {
