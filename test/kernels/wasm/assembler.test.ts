@@ -229,8 +229,9 @@ describe('wasm assembler: memory and v128', () => {
       f.i32Const(48).i32Const(0).mem('v128.load').i32Const(16).mem('v128.load').i32Const(32).mem('v128.load').op('f32x4.relaxed_madd').mem('v128.store');
     });
     const bytes = m.toBytes();
-    expect(api.validate(bytes)).toBe(hasRelaxedSimd());
-    if (!hasRelaxedSimd()) return;
+    const relaxed = hasRelaxedSimd(); // first: on Node 20 the probe is what turns the engine's flag on
+    expect(api.validate(bytes)).toBe(relaxed);
+    if (!relaxed) return;
     const memory = new api.Memory({ initial: 1 });
     const ex = instantiate(m, memory);
     const view = new Float32Array(memory.buffer, 0, 16);
