@@ -29,7 +29,7 @@ declare module './tensor-core.js' {
     sum(axes?: red.Axes, keepdim?: boolean): Tensor;
     mean(axes?: red.Axes, keepdim?: boolean): Tensor;
     max(axes?: red.Axes, keepdim?: boolean): Tensor;
-    matmul(other: Tensor): Tensor;
+    matmul(other: Tensor, opts?: mm.MatmulOptions): Tensor;
     reshape(shape: readonly number[]): Tensor;
     permute(perm: readonly number[]): Tensor;
     transpose(dim0?: number, dim1?: number): Tensor;
@@ -63,7 +63,7 @@ P.abs = function () { return ew.abs(this); };
 P.sum = function (a, k) { return red.sum(this, a, k); };
 P.mean = function (a, k) { return red.mean(this, a, k); };
 P.max = function (a, k) { return red.max(this, a, k); };
-P.matmul = function (o) { return mm.matmul(this, o); };
+P.matmul = function (o, opts) { return mm.matmul(this, o, opts); };
 P.reshape = function (s) { return sh.reshape(this, s); };
 P.permute = function (p) { return sh.permute(this, p); };
 P.transpose = function (a, b) { return sh.transpose(this, a, b); };

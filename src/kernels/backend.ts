@@ -71,6 +71,11 @@ export interface Backend {
   // ---- storage --------------------------------------------------------------------------
   /** Zeroed float32 storage; large buffers may live on shared memory for the backend's threads. */
   alloc(n: number): Float32Array;
+  /**
+   * Storage with unspecified contents, for an output the caller writes in full before reading
+   * it (saves zeroing a recycled buffer). NaN-filled under NMGRAD_POISON_UNINIT=1.
+   */
+  allocUninit(n: number): Float32Array;
   allocI32(n: number): Int32Array;
   /** A copy of `src` in fresh storage. */
   copy(src: Float32Array): Float32Array;
@@ -126,6 +131,8 @@ export interface Backend {
   // ---- shape movement --------------------------------------------------------------------
   /** out = src permuted: out.shape[i] = shape[perm[i]]. */
   permute(src: Float32Array, shape: readonly number[], perm: readonly number[], out: Float32Array): void;
+  /** out = x with `value` wherever `mask` (broadcast from maskShape to shape) is non-zero. */
+  maskedFill(x: Float32Array, shape: readonly number[], mask: Float32Array, maskShape: readonly number[], value: number, out: Float32Array): void;
   /** Materialises src broadcast to outShape. */
   expand(src: Float32Array, shape: readonly number[], outShape: readonly number[], out: Float32Array): void;
   /** Sums g down to a broadcast-compatible target shape (returns g itself when equal). */

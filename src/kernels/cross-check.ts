@@ -141,7 +141,7 @@ function buildCases(seed: number): Case[] {
     b.crossEntropyBackward(ls, targets, 6, 20, -100, 0.1, 0.25, dce);
     return [sm, ls, dsm, dls, ln, mean, rstd, lg.dx!, lg.dGamma!, lg.dBeta!, ce.total, ce.count, dce];
   } });
-  cases.push({ name: 'movement (permute, expand, sumToShape, copyBlocks, gather, scatter, where)', scale: 6, run: (b) => {
+  cases.push({ name: 'movement (permute, expand, sumToShape, copyBlocks, gather, scatter, where, maskedFill)', scale: 6, run: (b) => {
     const p = new Float32Array(120);
     b.permute(x, [2, 3, 4, 5], [3, 1, 0, 2], p);
     const e = new Float32Array(120);
@@ -159,7 +159,9 @@ function buildCases(seed: number): Case[] {
     b.where(cond, x, y, wh);
     const sel = new Float32Array(120);
     b.selectGrad(cond, g, false, sel);
-    return [p, e, s, blocks, gat, sc, wh, sel];
+    const mf = new Float32Array(120);
+    b.maskedFill(x, [2, 3, 20], cond.subarray(0, 40), [2, 1, 20], -1e9, mf);
+    return [p, e, s, blocks, gat, sc, wh, sel, mf];
   } });
   const [outF, inF, rows] = [12, 32, 9];
   const dense = randArray(rng, outF * inF);

@@ -1,5 +1,5 @@
 import type { BinaryOp, UnaryOp } from './backend.js';
-import { allocF32 } from './storage.js';
+import { allocF32, allocF32Uninit } from './storage.js';
 import { broadcastStrides, expandKernel, odometerAt, outerRows, sameShape, sizeOf, sumToShape } from './shape.js';
 
 function apply(op: BinaryOp, a: Float32Array, ai: number, as: number, b: Float32Array, bi: number, bs: number, out: Float32Array, o: number, n: number): void {
@@ -141,7 +141,7 @@ export interface BinaryBackwardParts {
   sumToShape: typeof sumToShape;
 }
 
-const SERIAL_PARTS: BinaryBackwardParts = { alloc: allocF32, unary: unaryKernel, mulInto, binary: binaryKernel, divGradB, expand: expandKernel, sumToShape };
+const SERIAL_PARTS: BinaryBackwardParts = { alloc: allocF32Uninit, unary: unaryKernel, mulInto, binary: binaryKernel, divGradB, expand: expandKernel, sumToShape };
 
 /** gb = −g ⊙ a / (b ⊙ b): the divisor's gradient of a / b, all at the output shape. */
 export function divGradB(g: Float32Array, a: Float32Array, b: Float32Array, out: Float32Array): void {

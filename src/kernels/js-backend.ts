@@ -16,8 +16,8 @@ import {
 } from './threaded-elementwise.js';
 import { adamUpdateThreaded, crossEntropyBackwardThreaded, layerNormRowsThreaded, logSoftmaxBackwardRowsThreaded, softmaxBackwardRowsThreaded, softmaxRowsThreaded } from './threaded-rows.js';
 import { maxAxisBackward, maxAxisKernel, repeatAxis, scaleInPlace, sumAxisKernel, sumSquares } from './reduce.js';
-import { copyBlocks, sumToShape, toNested } from './shape.js';
-import { allocF32, allocI32 } from './storage.js';
+import { copyBlocks, maskedFillKernel, sumToShape, toNested } from './shape.js';
+import { allocF32, allocF32Uninit, allocI32 } from './storage.js';
 import { parallelRows } from './threads/pool.js';
 
 /** Threaded row-blocked CSR × dense gather over all `rows`. */
@@ -51,6 +51,7 @@ function layoutOf(w: NMWeight): PatternLayout {
 export const jsBackend: Backend = {
   name: 'js',
   alloc: allocF32,
+  allocUninit: allocF32Uninit,
   allocI32,
   copy(src) {
     const out = allocF32(src.length);
@@ -90,6 +91,7 @@ export const jsBackend: Backend = {
 
   permute: permuteThreaded,
   expand: expandThreaded,
+  maskedFill: maskedFillKernel,
   sumToShape,
   copyBlocks,
 

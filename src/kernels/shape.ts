@@ -82,6 +82,35 @@ export function outerRows(shape: readonly number[]): number {
 }
 
 /**
+ * out[i] = mask[i'] ≠ 0 ? value : x[i], with `mask` (shape `maskShape`) broadcast to `shape`:
+ * a masked fill that never materialises the broadcast mask. One pass over the last dim per row;
+ * the mask offset follows the row index through the broadcast strides.
+ */
+export function maskedFillKernel(x: Float32Array, shape: readonly number[], mask: Float32Array, maskShape: readonly number[], value: number, out: Float32Array): void {
+  const nd = shape.length;
+  if (out.length === 0) return;
+  if (nd === 0) {
+    out[0] = mask[0] !== 0 ? value : x[0]!;
+    return;
+  }
+  const ms = broadcastStrides(maskShape, shape);
+  const last = shape[nd - 1]!;
+  const step = ms[nd - 1]!;
+  const rows = out.length / last;
+  const idx = new Array<number>(nd).fill(0);
+  let mOff = 0;
+  for (let r = 0, o = 0; r < rows; r++, o += last) {
+    for (let j = 0; j < last; j++) out[o + j] = mask[mOff + j * step] !== 0 ? value : x[o + j]!;
+    for (let d = nd - 2; d >= 0; d--) {
+      mOff += ms[d]!;
+      if (++idx[d]! < shape[d]!) break;
+      mOff -= ms[d]! * shape[d]!;
+      idx[d] = 0;
+    }
+  }
+}
+
+/**
  * Materialises `src` (shape `shape`) broadcast to `outShape`. Walks the output once with an
  * odometer over all but the last dim; `rowStart`/`rowEnd` restrict it to those outer rows
  * (the rows of `outShape` without its last dim), for splitting over threads.

@@ -8,7 +8,8 @@
  * while the same shapes recur every training step. When a buffer's Float32Array becomes
  * unreachable, a FinalizationRegistry returns its SharedArrayBuffer to a free list of its
  * exact byte size (up to POOL_MAX_BYTES in all), and the next allocation of that size takes it,
- * zeroed. Registry callbacks run between tasks, so the recycling happens in code that yields
+ * zeroed (allocF32) or as it is (allocF32Uninit, for outputs written in full). Registry
+ * callbacks run between tasks, so the recycling happens in code that yields
  * to the event loop between steps (the translation example's training loop does); a loop that
  * never yields stops registering after RECYCLE_WINDOW_BYTES and allocates fresh buffers. The rule this puts on callers: never keep a
  * tensor's `.buffer` (or a view of it) longer than the Float32Array it came from.
@@ -58,6 +59,28 @@ const recycler =
     : null;
 
 export function allocF32(n: number, shape?: readonly number[]): Float32Array {
+  return allocFloat(n, shape, true);
+}
+
+/**
+ * Float32 storage whose contents are unspecified: for an output the caller writes in full before
+ * anything reads it (it skips zeroing a recycled buffer). With NMGRAD_POISON_UNINIT=1 (the test
+ * suite sets it) every such buffer starts as NaN, so a kernel that reads or leaves an element it
+ * was meant to write shows up as NaN in the tests instead of as a stale value.
+ */
+export function allocF32Uninit(n: number, shape?: readonly number[]): Float32Array {
+  const a = allocFloat(n, shape, false);
+  if (poisonUninit()) a.fill(Number.NaN);
+  return a;
+}
+
+let poison: boolean | null = null;
+function poisonUninit(): boolean {
+  poison ??= process.env.NMGRAD_POISON_UNINIT === '1';
+  return poison;
+}
+
+function allocFloat(n: number, shape: readonly number[] | undefined, zero: boolean): Float32Array {
   if (n < SHARED_MIN_ELEMENTS) return allocating('float32', n, shape, () => new Float32Array(n));
   const bytes = n * 4;
   // Reused buffers count too: the collections they bring are what returns the last step's buffers.
@@ -68,7 +91,7 @@ export function allocF32(n: number, shape?: readonly number[]): Float32Array {
     pooledBytes -= bytes;
     poolCounts.reused++;
     a = new Float32Array(reused);
-    a.fill(0);
+    if (zero) a.fill(0);
   } else {
     poolCounts.fresh++;
     a = allocating('float32', n, shape, () => new Float32Array(new SharedArrayBuffer(bytes)));

@@ -14,7 +14,7 @@
 import type { BinaryOp, UnaryOp } from './backend.js';
 import { binaryBackwardKernel, binaryRows, type BinaryBackwardParts } from './elementwise.js';
 import { expandIsCopy, expandKernel, outerRows, sizeOf, sumToShape } from './shape.js';
-import { allocF32 } from './storage.js';
+import { allocF32, allocF32Uninit } from './storage.js';
 import type { Rng } from './random.js';
 import { PARALLEL_MIN_COST, getThreads, parallelRows } from './threads/pool.js';
 
@@ -82,7 +82,7 @@ export function selectGradThreaded(cond: Float32Array, g: Float32Array, whenSet:
 }
 
 const PARTS: BinaryBackwardParts = {
-  alloc: allocF32,
+  alloc: allocF32Uninit,
   unary: unaryThreaded,
   mulInto: mulIntoThreaded,
   binary: binaryThreaded,

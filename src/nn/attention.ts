@@ -3,7 +3,7 @@ import { Tensor } from '../autograd/tensor.js';
 import { mul } from '../autograd/ops/elementwise.js';
 import { matmul } from '../autograd/ops/matmul.js';
 import { maskedFill, softmax } from '../autograd/ops/nn.js';
-import { concat, permute, reshape, transpose } from '../autograd/ops/shape.js';
+import { concat, permute, reshape } from '../autograd/ops/shape.js';
 import { causalMaskFill } from '../kernels/fill.js';
 import { Rng } from '../kernels/random.js';
 import { Dropout, Linear, type LinearLike } from './layers.js';
@@ -87,7 +87,7 @@ export class MultiHeadAttention extends Module {
       }
     }
     const tk = k.shape[2]!;
-    let scores = matmul(q, transpose(k, -2, -1)); // [B, H, Tq, Tk]
+    let scores = matmul(q, k, { transB: true }); // [B, H, Tq, Tk], no materialised Kᵀ
     if (opts.keyPaddingMask) {
       const m = opts.keyPaddingMask;
       if (m.size !== b * tk) throw new ShapeError('MultiHeadAttention', `key padding mask ${fmtShape(m.shape)} must be [${b}, ${tk}]`);

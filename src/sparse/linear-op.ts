@@ -29,7 +29,7 @@ export function sparseLinearValues(x: Tensor, weight: NMSparseTensor, values: Te
   }
   const rows = x.size / inF;
   const w = { shape: weight.shape, n: weight.n, m: weight.m, indices: weight.indices, values: values.data };
-  const y = getBackend().alloc(rows * outF);
+  const y = getBackend().allocUninit(rows * outF);
   getBackend().nmForward(x.data, rows, w, bias ? bias.data : null, y);
   return recordLinear(op, x, values, bias ?? null, outF, inF, y, { density: weight.n / weight.m, denseWeightGrad: false, sparse: true }, {
     input: (g) => getBackend().nmInputGrad(g, rows, w),

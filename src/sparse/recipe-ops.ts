@@ -31,7 +31,7 @@ function prunedRuleFlops(rule: PrunedGradRule, pruned: number): number {
 
 function weightGradMasked(g: Float32Array, x: Float32Array, w: Float32Array, keep: Float32Array, rows: number, inF: number, outF: number, rule: PrunedGradRule): Float32Array {
   const backend = getBackend();
-  const gw = backend.alloc(outF * inF);
+  const gw = backend.allocUninit(outF * inF);
   backend.gemm(g, 0, x, 0, gw, 0, { m: outF, n: inF, k: rows, transA: true, transB: false, accumulate: false });
   backend.prunedGrad(gw, keep, w, prunedGradCoefficient(rule), rule.lambda);
   return gw;
@@ -42,9 +42,9 @@ export function maskedLinear(x: Tensor, w: Tensor, bias: Tensor | null, keep: Fl
   const [outF, inF] = w.shape as [number, number];
   const rows = x.size / inF;
   const backend = getBackend();
-  const wt = backend.alloc(w.size);
+  const wt = backend.allocUninit(w.size);
   backend.mulInto(w.data, scale, wt);
-  const y = backend.alloc(rows * outF);
+  const y = backend.allocUninit(rows * outF);
   backend.gemm(x.data, 0, wt, 0, y, 0, { m: rows, n: outF, k: inF, transA: false, transB: true, accumulate: false });
   if (bias) backend.addRowVector(y, rows, outF, bias.data);
   // W ⊙ (E + α·Ē) costs one multiply per weight while α > 0; a 0/1 mask alone is a selection.
@@ -56,7 +56,7 @@ export function maskedLinear(x: Tensor, w: Tensor, bias: Tensor | null, keep: Fl
   };
   return recordLinear(op, x, w, bias, outF, inF, y, cost, {
     input: (g) => {
-      const gx = getBackend().alloc(x.size);
+      const gx = getBackend().allocUninit(x.size);
       getBackend().gemm(g, 0, wt, 0, gx, 0, { m: rows, n: inF, k: outF, transA: false, transB: false, accumulate: false });
       return gx;
     },
@@ -73,7 +73,7 @@ export function nmLatentLinear(x: Tensor, w: Tensor, bias: Tensor | null, patter
   const rows = x.size / inF;
   const backend = getBackend();
   backend.nmGather(w.data, pattern, pattern.values);
-  const y = backend.alloc(rows * outF);
+  const y = backend.allocUninit(rows * outF);
   backend.nmForward(x.data, rows, pattern, bias ? bias.data : null, y);
   const maskedWeightGrad = prunedGradCoefficient(rule) !== 0 || rule.lambda !== 0;
   const cost = { density: rule.density, denseWeightGrad: rule.denseWeightGrad, weightGradExtra: maskedWeightGrad ? prunedRuleFlops(rule, w.size - pattern.nnz) : 0 };

@@ -20,6 +20,29 @@ describeEachBackend('matmul op', () => {
     );
   });
 
+  it('transB: a·bᵀ over the last two dims with broadcast batches matches the naive loop and passes gradcheck', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 7 }), fc.boolean(), fc.nat(1000), (bsz, h, m, n, bcastB, seed) => {
+        const k = 5;
+        const a = randTensor([bsz, h, m, k], seed);
+        const b = randTensor(bcastB ? [h, n, k] : [bsz, 1, n, k], seed + 1);
+        const y = ng.matmul(a, b, { transB: true });
+        expect(y.shape).toEqual([bsz, h, m, n]);
+        for (let i = 0; i < bsz; i++) {
+          for (let j = 0; j < h; j++) {
+            const am = a.data.subarray((i * h + j) * m * k, (i * h + j + 1) * m * k);
+            const bi = bcastB ? j : i;
+            const ref = matmulNaive(am, b.data.subarray(bi * n * k, (bi + 1) * n * k), { m, n, k, transA: false, transB: true });
+            expect(maxAbsDiff(y.data.subarray((i * h + j) * m * n, (i * h + j + 1) * m * n), ref)).toBeLessThan(1e-5);
+          }
+        }
+        expectGrad((p, q) => ng.matmul(p, q, { transB: true }), [a, b]);
+      }),
+      { numRuns: RUNS },
+    );
+    expect(() => ng.matmul(randTensor([2, 3], 1), randTensor([3, 2], 2), { transB: true })).toThrow(ShapeError);
+  });
+
   it('batched matmul broadcasts batch dims, forward and gradient', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.boolean(), fc.nat(1000), (bsz, h, bcastB, seed) => {

@@ -112,6 +112,28 @@ describeEachBackend('where / maskedFill', () => {
     );
     expect(() => ng.maskedFill(Tensor.zeros([2]), Tensor.zeros([3, 2]), 0)).toThrow(/maskedFill/);
   });
+
+  it('maskedFill with attention-style 4-D broadcast masks equals where() on the expanded mask, value and gradient', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 4, maxLength: 4 }), fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), fc.nat(1000), (shape, keepDim, seed) => {
+        const rng = new Rng(seed);
+        const maskShape = shape.map((d, i) => (keepDim[i] ? d : 1));
+        const mask = new Tensor(Float32Array.from({ length: maskShape.reduce((a, b) => a * b, 1) }, () => (rng.uniform() < 0.4 ? 1 : 0)), maskShape);
+        const x = randTensor(shape, seed + 2);
+        const got = ng.maskedFill(x, mask, -1e9);
+        const want = ng.where(mask, Tensor.scalar(-1e9), x);
+        expect(Array.from(got.data)).toEqual(Array.from(want.data));
+        const g = randTensor(shape, seed + 3, {}, false);
+        const gradOf = (f: (t: Tensor) => Tensor): number[] => {
+          const t = new Tensor(x.data.slice(), shape, true);
+          ng.sum(ng.mul(f(t), g)).backward();
+          return Array.from(t.grad!.data);
+        };
+        expect(gradOf((t) => ng.maskedFill(t, mask, -1e9))).toEqual(gradOf((t) => ng.where(mask, Tensor.scalar(-1e9), t)));
+      }),
+      { numRuns: RUNS },
+    );
+  });
 });
 
 describeEachBackend('crossEntropy', () => {

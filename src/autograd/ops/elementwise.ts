@@ -14,7 +14,7 @@ function binary(op: BinaryOp, aIn: TensorLike, bIn: TensorLike): Tensor {
   const b = toTensor(bIn);
   const shape = broadcastShapes(op, a.shape, b.shape);
   const backend = getBackend();
-  const out = backend.alloc(a.size === 0 || b.size === 0 ? 0 : sizeOf(shape));
+  const out = backend.allocUninit(a.size === 0 || b.size === 0 ? 0 : sizeOf(shape));
   backend.binary(op, a.data, a.shape, b.data, b.shape, shape, out);
   const scope = currentScope();
   report(scope, 'forward', 'elementwise', out.length);
@@ -35,13 +35,13 @@ export const div = (a: TensorLike, b: TensorLike): Tensor => binary('div', a, b)
  */
 function unary(name: string, op: UnaryOp, x: Tensor, param = 0): Tensor {
   const n = x.size;
-  const out = getBackend().alloc(n);
+  const out = getBackend().allocUninit(n);
   getBackend().unary(op, x.data, out, param);
   const scope = currentScope();
   report(scope, 'forward', 'elementwise', n);
   return result(name, out, x.shape, [x], (g) => {
     report(scope, 'backward-input', 'elementwise', 2 * n);
-    const gx = getBackend().alloc(n);
+    const gx = getBackend().allocUninit(n);
     getBackend().unaryBackward(op, x.data, out, g, gx, param);
     return [gx];
   });

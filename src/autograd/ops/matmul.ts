@@ -5,21 +5,27 @@ import { currentScope, report } from '../flops.js';
 import { recordLinear } from '../linear-record.js';
 import { Tensor, result } from '../tensor-core.js';
 
+export interface MatmulOptions {
+  /** Multiply by the transpose of b's last two dims: b is [..., N, K] (attention's Q·Kᵀ). */
+  transB?: boolean;
+}
+
 /**
  * Matrix product of the last two dims, numpy-style broadcasting over leading batch dims:
- * [..., M, K] · [..., K, N] → [..., M, N]. Backward uses the A·Bᵀ and Aᵀ·B kernel forms, so
- * no transpose is ever materialised.
+ * [..., M, K] · [..., K, N] → [..., M, N] (with `transB`, b is [..., N, K]). Backward uses the
+ * kernel's transposed forms, so no transpose is ever materialised.
  */
-export function matmul(a: Tensor, b: Tensor): Tensor {
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   if (a.ndim < 2 || b.ndim < 2) {
     throw new ShapeError('matmul', `needs tensors with at least 2 dims, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
   }
+  const transB = opts.transB ?? false;
   const m = a.shape[a.ndim - 2]!;
   const k = a.shape[a.ndim - 1]!;
-  const k2 = b.shape[b.ndim - 2]!;
-  const n = b.shape[b.ndim - 1]!;
+  const k2 = b.shape[b.ndim - (transB ? 1 : 2)]!;
+  const n = b.shape[b.ndim - (transB ? 2 : 1)]!;
   if (k !== k2) {
-    throw new ShapeError('matmul', `inner dims differ: ${fmtShape(a.shape)} · ${fmtShape(b.shape)} (${k} vs ${k2})`);
+    throw new ShapeError('matmul', `inner dims differ: ${fmtShape(a.shape)} · ${fmtShape(b.shape)}${transB ? 'ᵀ' : ''} (${k} vs ${k2})`);
   }
   const aBatch = a.shape.slice(0, -2);
   const bBatch = b.shape.slice(0, -2);
@@ -32,9 +38,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const nb = sizeOf(batch);
   const aOffs = batchOffsets(aBatch, batch, m * k);
   const bOffs = batchOffsets(bBatch, batch, k * n);
-  const out = getBackend().alloc(nb * m * n);
+  const out = getBackend().allocUninit(nb * m * n);
   const cOffs = Int32Array.from({ length: nb }, (_v, i) => i * m * n);
-  getBackend().gemmBatched({ a: a.data, aOffs, b: b.data, bOffs, c: out, cOffs, spec: { m, n, k, transA: false, transB: false, accumulate: false } });
+  getBackend().gemmBatched({ a: a.data, aOffs, b: b.data, bOffs, c: out, cOffs, spec: { m, n, k, transA: false, transB, accumulate: false } });
   const scope = currentScope();
   const flops = 2 * m * n * k * nb;
   report(scope, 'forward', 'product', flops);
@@ -46,11 +52,14 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     let gb: Float32Array | null = null;
     if (a.requiresGrad) {
       ga = getBackend().alloc(a.size);
-      getBackend().gemmBatched({ a: g, aOffs: cOffs, b: b.data, bOffs, c: ga, cOffs: aOffs, spec: { m, n: k, k: n, transA: false, transB: true, accumulate: true } });
+      // dA = G·op(B)ᵀ: op(B)ᵀ is B itself when transB.
+      getBackend().gemmBatched({ a: g, aOffs: cOffs, b: b.data, bOffs, c: ga, cOffs: aOffs, spec: { m, n: k, k: n, transA: false, transB: !transB, accumulate: true } });
     }
     if (b.requiresGrad) {
       gb = getBackend().alloc(b.size);
-      getBackend().gemmBatched({ a: a.data, aOffs, b: g, bOffs: cOffs, c: gb, cOffs: bOffs, spec: { m: k, n, k: m, transA: true, transB: false, accumulate: true } });
+      // dB = Aᵀ·G, or (transB) dB = Gᵀ·A, [N, K].
+      if (transB) getBackend().gemmBatched({ a: g, aOffs: cOffs, b: a.data, bOffs: aOffs, c: gb, cOffs: bOffs, spec: { m: n, n: k, k: m, transA: true, transB: false, accumulate: true } });
+      else getBackend().gemmBatched({ a: a.data, aOffs, b: g, bOffs: cOffs, c: gb, cOffs: bOffs, spec: { m: k, n, k: m, transA: true, transB: false, accumulate: true } });
     }
     return [ga, gb];
   });
@@ -89,17 +98,17 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, op = 'linear'
   }
   const rows = x.size / inF;
   const backend = getBackend();
-  const out = backend.alloc(rows * outF);
+  const out = backend.allocUninit(rows * outF);
   backend.gemm(x.data, 0, w.data, 0, out, 0, { m: rows, n: outF, k: inF, transA: false, transB: true, accumulate: false });
   if (bias) backend.addRowVector(out, rows, outF, bias.data);
   return recordLinear(op, x, w, bias ?? null, outF, inF, out, { density: 1, denseWeightGrad: true }, {
     input: (g) => {
-      const gx = getBackend().alloc(x.size);
+      const gx = getBackend().allocUninit(x.size);
       getBackend().gemm(g, 0, w.data, 0, gx, 0, { m: rows, n: inF, k: outF, transA: false, transB: false, accumulate: false });
       return gx;
     },
     weight: (g) => {
-      const gw = getBackend().alloc(w.size);
+      const gw = getBackend().allocUninit(w.size);
       getBackend().gemm(g, 0, x.data, 0, gw, 0, { m: outF, n: inF, k: rows, transA: true, transB: false, accumulate: false });
       return gw;
     },

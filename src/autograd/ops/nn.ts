@@ -21,13 +21,13 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   return alongAxis('softmax', x, axis, (t) => {
     const cols = t.shape[t.ndim - 1]!;
     const rows = cols === 0 ? 0 : t.size / cols;
-    const out = getBackend().alloc(t.size);
+    const out = getBackend().allocUninit(t.size);
     getBackend().softmaxRows(t.data, rows, cols, out, false);
     const scope = currentScope();
     report(scope, 'forward', 'elementwise', 4 * t.size);
     return result('softmax', out, t.shape, [t], (g) => {
       report(scope, 'backward-input', 'elementwise', 4 * t.size);
-      const gx = getBackend().alloc(t.size);
+      const gx = getBackend().allocUninit(t.size);
       getBackend().softmaxBackwardRows(out, g, rows, cols, gx);
       return [gx];
     });
@@ -39,13 +39,13 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
   return alongAxis('logSoftmax', x, axis, (t) => {
     const cols = t.shape[t.ndim - 1]!;
     const rows = cols === 0 ? 0 : t.size / cols;
-    const out = getBackend().alloc(t.size);
+    const out = getBackend().allocUninit(t.size);
     getBackend().softmaxRows(t.data, rows, cols, out, true);
     const scope = currentScope();
     report(scope, 'forward', 'elementwise', 4 * t.size);
     return result('logSoftmax', out, t.shape, [t], (g) => {
       report(scope, 'backward-input', 'elementwise', 4 * t.size);
-      const gx = getBackend().alloc(t.size);
+      const gx = getBackend().allocUninit(t.size);
       getBackend().logSoftmaxBackwardRows(out, g, rows, cols, gx);
       return [gx];
     });
@@ -60,9 +60,9 @@ export function layerNorm(x: Tensor, gamma: Tensor | null = null, beta: Tensor |
     if (p && (p.ndim !== 1 || p.shape[0] !== cols)) throw new ShapeError('layerNorm', `${name} ${fmtShape(p.shape)} must be [${cols}] for input ${fmtShape(x.shape)}`);
   }
   const rows = x.size / cols;
-  const out = getBackend().alloc(x.size);
-  const mean = getBackend().alloc(rows);
-  const rstd = getBackend().alloc(rows);
+  const out = getBackend().allocUninit(x.size);
+  const mean = getBackend().allocUninit(rows);
+  const rstd = getBackend().allocUninit(rows);
   getBackend().layerNormRows(x.data, rows, cols, gamma?.data ?? null, beta?.data ?? null, eps, out, mean, rstd);
   const inputs = [x, ...(gamma ? [gamma] : []), ...(beta ? [beta] : [])];
   const scope = currentScope();
@@ -89,7 +89,7 @@ export function embedding(weight: Tensor, ids: ArrayLike<number>, idsShape: read
     if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new DataError('embedding', `id ${id} at position ${i} is outside [0, ${vocab})`);
   }
   const idsCopy = Int32Array.from(ids);
-  const out = getBackend().alloc(n * dim);
+  const out = getBackend().allocUninit(n * dim);
   getBackend().gatherRows(weight.data, dim, idsCopy, out);
   const scope = currentScope();
   return result('embedding', out, [...idsShape, dim], [weight], (g) => {
@@ -106,15 +106,15 @@ export function dropout(x: Tensor, p: number, rng: Rng, training = true): Tensor
   if (!training || p === 0) return x;
   const scale = 1 / (1 - p);
   const backend = getBackend();
-  const keep = backend.alloc(x.size);
+  const keep = backend.allocUninit(x.size);
   backend.dropoutMask(rng, p, scale, keep);
-  const out = backend.alloc(x.size);
+  const out = backend.allocUninit(x.size);
   backend.mulInto(x.data, keep, out);
   const scope = currentScope();
   report(scope, 'forward', 'elementwise', x.size);
   return result('dropout', out, x.shape, [x], (g) => {
     report(scope, 'backward-input', 'elementwise', x.size);
-    const gx = getBackend().alloc(g.length);
+    const gx = getBackend().allocUninit(g.length);
     getBackend().mulInto(g, keep, gx);
     return [gx];
   });
@@ -129,12 +129,12 @@ export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
   const n = sizeOf(shape);
   const backend = getBackend();
   const expanded = (t: Tensor): Float32Array => {
-    const v = backend.alloc(n);
+    const v = backend.allocUninit(n);
     backend.expand(t.data, t.shape, shape, v);
     return v;
   };
   const c = expanded(cond);
-  const out = backend.alloc(n);
+  const out = backend.allocUninit(n);
   backend.where(c, expanded(a), expanded(b), out);
   const scope = currentScope();
   report(scope, 'forward', 'elementwise', n);
@@ -142,7 +142,7 @@ export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
     report(scope, 'backward-input', 'elementwise', n);
     const grad = (t: Tensor, whenSet: boolean): Float32Array | null => {
       if (!t.requiresGrad) return null;
-      const sel = getBackend().alloc(n);
+      const sel = getBackend().allocUninit(n);
       getBackend().selectGrad(c, g, whenSet, sel);
       return getBackend().sumToShape(sel, shape, t.shape);
     };
@@ -156,7 +156,18 @@ export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
   if (shape.length !== x.ndim || shape.some((d, i) => d !== x.shape[i])) {
     throw new ShapeError('maskedFill', `mask ${fmtShape(mask.shape)} must broadcast to the input ${fmtShape(x.shape)} without growing it`);
   }
-  return where(mask, Tensor.scalar(value), x);
+  // The mask is read in place through broadcast strides (where() would materialise the mask,
+  // the value and x at the full size). The mask carries no gradient.
+  const out = getBackend().allocUninit(x.size);
+  getBackend().maskedFill(x.data, x.shape, mask.data, mask.shape, value, out);
+  const scope = currentScope();
+  report(scope, 'forward', 'elementwise', x.size);
+  return result('maskedFill', out, x.shape, [x], (g) => {
+    report(scope, 'backward-input', 'elementwise', x.size);
+    const gx = getBackend().allocUninit(x.size);
+    getBackend().maskedFill(g, x.shape, mask.data, mask.shape, 0, gx);
+    return [gx];
+  });
 }
 
 export interface CrossEntropyOptions {
@@ -190,7 +201,7 @@ export function crossEntropy(logits: Tensor, targets: ArrayLike<number>, opts: C
   }
   const tgt = Int32Array.from(targets);
   const backend = getBackend();
-  const logp = backend.alloc(logits.size);
+  const logp = backend.allocUninit(logits.size);
   backend.softmaxRows(logits.data, rows, classes, logp, true);
   const { total, count } = backend.crossEntropyLoss(logp, tgt, rows, classes, ignore, eps);
   const denom = reduction === 'mean' ? Math.max(count, 1) : 1;

@@ -27,12 +27,12 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
     throw new ShapeError('permute', `permutation ${fmtShape(perm)} is not a permutation of ${nd} dims for shape ${fmtShape(x.shape)}`);
   }
   const outShape = p.map((a) => x.shape[a]!);
-  const out = getBackend().alloc(x.size);
+  const out = getBackend().allocUninit(x.size);
   getBackend().permute(x.data, x.shape, p, out);
   const inv = new Array<number>(nd);
   p.forEach((a, i) => (inv[a] = i));
   return result('permute', out, outShape, [x], (g) => {
-    const gx = getBackend().alloc(x.size);
+    const gx = getBackend().allocUninit(x.size);
     getBackend().permute(g, outShape, inv, gx);
     return [gx];
   });
@@ -63,7 +63,7 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
   const outShape = [...x.shape];
   outShape[ax] = e - s;
   const w = (e - s) * inner;
-  const out = getBackend().alloc(outer * w);
+  const out = getBackend().allocUninit(outer * w);
   getBackend().copyBlocks(x.data, s * inner, len * inner, out, 0, w, w, outer);
   return result('slice', out, outShape, [x], (g) => {
     const gx = getBackend().alloc(x.size);
@@ -88,7 +88,7 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   const outShape = [...first.shape];
   outShape[ax] = total;
   const backend = getBackend();
-  const out = backend.alloc(outer * total * inner);
+  const out = backend.allocUninit(outer * total * inner);
   const row = total * inner;
   let off = 0;
   const offsets: number[] = [];
@@ -102,7 +102,7 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
     tensors.map((t, k) => {
       if (!t.requiresGrad) return null;
       const w = t.shape[ax]! * inner;
-      const gt = getBackend().alloc(t.size);
+      const gt = getBackend().allocUninit(t.size);
       getBackend().copyBlocks(g, offsets[k]!, row, gt, 0, w, w, outer);
       return gt;
     }),
@@ -142,7 +142,7 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   const out = broadcastShapes('broadcastTo', x.shape, shape);
   if (!sameShape(out, shape)) throw new ShapeError('broadcastTo', `cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
   if (sameShape(x.shape, shape)) return x;
-  const data = getBackend().alloc(sizeOf(shape));
+  const data = getBackend().allocUninit(sizeOf(shape));
   getBackend().expand(x.data, x.shape, shape, data);
   return result('broadcastTo', data, shape, [x], (g) => [getBackend().sumToShape(g, shape, x.shape)]);
 }
