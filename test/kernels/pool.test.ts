@@ -1,9 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { WorkerError } from '../../src/errors.js';
 import { gemm } from '../../src/kernels/gemm.js';
 import { matmulNaive } from '../../src/kernels/matmul.js';
 import { allocF32 } from '../../src/kernels/storage.js';
-import { parallelRows, poolHasDeadWorker, poolSize, poolStats, resetPoolStats, setParallelMinCost, setThreads, shutdownPool, splitRows } from '../../src/kernels/threads/pool.js';
+import { parallelRows, poolHasDeadWorker, poolSize, poolStats, resetPoolStats, setParallelMinCost, setThreads, setWorkStealing, shutdownPool, splitRows } from '../../src/kernels/threads/pool.js';
 import { restoreThreadsAfterAll } from '../helpers.js';
 
 restoreThreadsAfterAll({ shutdown: true });
@@ -19,6 +19,9 @@ function checkGemm(): void {
 }
 
 describe('worker pool', () => {
+  // The fault tests place a fault in the first worker's chunk; with stealing off it fires there.
+  afterEach(() => setWorkStealing(true));
+
   it('splits rows into aligned, contiguous, covering chunks', () => {
     expect(splitRows(10, 4, 2)).toEqual([[0, 8], [8, 10]]);
     expect(splitRows(17, 4, 3)).toEqual([[0, 8], [8, 16], [16, 17]]);
@@ -53,6 +56,7 @@ describe('worker pool', () => {
   });
 
   it('a job that throws surfaces as a WorkerError, and the pool recovers', () => {
+    setWorkStealing(false);
     setThreads(2);
     setParallelMinCost(0);
     const out = allocF32(4096);
@@ -62,6 +66,7 @@ describe('worker pool', () => {
   });
 
   it('a worker killed mid-task surfaces as a WorkerError (never a hang), and the pool recovers', () => {
+    setWorkStealing(false);
     setThreads(2);
     setParallelMinCost(0);
     const out = allocF32(4096);
@@ -73,6 +78,7 @@ describe('worker pool', () => {
   });
 
   it('a worker that dies while idle is replaced quietly: the next healthy call succeeds', async () => {
+    setWorkStealing(false);
     setThreads(2);
     setParallelMinCost(0);
     const out = allocF32(4096);
@@ -87,6 +93,7 @@ describe('worker pool', () => {
   });
 
   it('NMGRAD_WORKER_TIMEOUT_MS must be a positive integer; a valid one bounds the wait', () => {
+    setWorkStealing(false);
     const saved = process.env.NMGRAD_WORKER_TIMEOUT_MS;
     setThreads(2);
     setParallelMinCost(0);
@@ -107,6 +114,22 @@ describe('worker pool', () => {
       else process.env.NMGRAD_WORKER_TIMEOUT_MS = saved;
       shutdownPool();
     }
+    checkGemm();
+  });
+
+  it('with stealing on, every chunk runs exactly once (fast and slow dispatches), and a failure on this thread still recovers', () => {
+    setThreads(3);
+    setParallelMinCost(0);
+    for (let trial = 0; trial < 300; trial++) {
+      const rows = 8 + (trial % 97) * 41;
+      // out += v row by row: a chunk run twice (or never) leaves 2 (or 0) in its rows.
+      const out = allocF32(rows * 2);
+      parallelRows('addRowVectorRange', { out, cols: 2, v: Float32Array.of(1, 1) }, rows, 1, 1e9);
+      out.forEach((v) => expect(v).toBe(1));
+    }
+    const out = allocF32(4096);
+    // Row 3 is in chunk 0, which this thread always runs: the error is this thread's own.
+    expect(() => parallelRows('throwingRows', { out, failAt: 3 }, 4096, 1, 1e9)).toThrow(/injected failure at row 3/);
     checkGemm();
   });
 

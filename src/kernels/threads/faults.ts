@@ -4,7 +4,8 @@
  * the task table) so the compiled worker runs them. Only the throwing one also fires on the
  * calling thread; the others act only inside a worker. A dispatch gives each worker its own
  * first chunk (chunk 1 is the first worker's: rows [512, 1024) of 4096 rows on 2 threads), so
- * a fault placed there always fires in a worker.
+ * with work stealing off (setWorkStealing(false), as those tests set it) a fault placed there
+ * always fires in a worker.
  */
 import { isMainThread } from 'node:worker_threads';
 

@@ -185,6 +185,16 @@ export function poolStats(): { wallMs: number; busyMs: number[]; idleShare: numb
   return { wallMs, busyMs, idleShare };
 }
 
+let stealing = true;
+/**
+ * Whether the calling thread, out of chunks, runs the first chunk of a worker that has not
+ * started it yet (default on). The pool's fault-injection tests turn it off so that a fault
+ * placed in a worker's first chunk always fires in that worker.
+ */
+export function setWorkStealing(on: boolean): void {
+  stealing = on;
+}
+
 /** Chunks per thread in one dispatch: enough that a late or slow thread costs little waiting. */
 const CHUNKS_PER_THREAD = 4;
 let epoch = 0;
@@ -193,7 +203,8 @@ let dispatchSeq = 0;
 /**
  * Runs `task` over rows [0, rows) cut into contiguous chunks whose starts are multiples of
  * `align`: one first chunk per thread (chunk 0 on this thread), the rest claimed by whichever
- * thread is free first. `cost` estimates the flops, to keep small work on this thread.
+ * thread is free first; a worker's first chunk that it has not started when this thread runs
+ * out of work is run here instead. `cost` estimates the flops, to keep small work on this thread.
  * Float32Array arguments must be SharedArrayBuffer-backed (allocF32 does that for large
  * buffers); any that are not are shared by copy and copied back.
  */
@@ -218,6 +229,10 @@ export function parallelRows<K extends TaskName>(task: K, args: TaskArgs<K>, row
   epoch = (epoch + 1) & EPOCH_MASK;
   const seq = ++dispatchSeq;
   Atomics.store(ctrl, CTRL_DONE, 0);
+  // Worker w's first chunk (chunk w) is reserved for it with this dispatch's tag until the
+  // worker takes it or this thread steals it (compare-exchange to 0 either way).
+  const reserved = epoch + 1;
+  for (let w = 1; w < threads; w++) Atomics.store(ctrl, CTRL_SLOTS + w - 1, reserved);
   Atomics.store(ctrl, CTRL_NEXT, (epoch << CHUNK_BITS) | threads);
   for (let w = 1; w < threads; w++) {
     const job: Job = { task, args: shared, rows, align, chunks, first: w, epoch, seq };
@@ -225,18 +240,32 @@ export function parallelRows<K extends TaskName>(task: K, args: TaskArgs<K>, row
   }
   let localError: unknown = null;
   let ran = 0;
-  for (let i = 0; i >= 0; i = claimChunk(ctrl, epoch, chunks)) {
+  const runChunk = (i: number): boolean => {
     ran++;
     try {
       const [r0, r1] = chunkRange(rows, align, chunks, i);
       fn(shared, r0, r1, seq);
+      return true;
     } catch (e) {
       localError = e;
-      break;
+      return false;
+    }
+  };
+  for (let i = 0; i >= 0; i = claimChunk(ctrl, epoch, chunks)) if (!runChunk(i)) break;
+  // Out of shared chunks: run the first chunk of any worker that has not woken up yet, rather
+  // than wait for it (a worker's wake-up is often longer than a chunk of a small op).
+  if (localError === null && stealing) {
+    for (let w = 1; w < threads; w++) {
+      if (Atomics.compareExchange(ctrl, CTRL_SLOTS + w - 1, reserved, 0) === reserved && !runChunk(w)) break;
     }
   }
-  // After a failure here, chunks nobody has claimed yet are not run: wait only for the claimed ones.
-  const expected = localError === null ? chunks : closeClaims(ctrl, epoch, chunks);
+  // After a failure here, chunks nobody has claimed yet are not run: wait only for the claimed
+  // ones, less the workers' first chunks that no worker has started (revoked here).
+  let expected = chunks;
+  if (localError !== null) {
+    expected = closeClaims(ctrl, epoch, chunks);
+    for (let w = 1; w < threads; w++) if (Atomics.compareExchange(ctrl, CTRL_SLOTS + w - 1, reserved, 0) === reserved) expected--;
+  }
   Atomics.add(ctrl, CTRL_DONE, ran);
   waitFor(state, expected);
   if (localError !== null) throw localError;

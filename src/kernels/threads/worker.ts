@@ -1,6 +1,6 @@
 /** Worker entry: runs the row chunks of dispatches posted by the pool and signals each chunk's completion via Atomics. */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_READY, chunkRange, claimChunk, type Job } from './protocol.js';
+import { CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_READY, CTRL_SLOTS, chunkRange, claimChunk, type Job } from './protocol.js';
 import { TASKS } from './tasks.js';
 import { noteSharedBytes } from '../shared-gc.js';
 
@@ -21,8 +21,11 @@ process.on('exit', () => {
 
 parentPort!.on('message', (job: Job) => {
   const fn = TASKS[job.task] as TaskFn | undefined;
-  // This worker's own chunk first, then whatever chunks of the dispatch are still unclaimed.
-  for (let i = job.first; i >= 0; i = claimChunk(ctrl, job.epoch, job.chunks)) {
+  // This worker's own chunk first (unless the caller, out of work, already took it), then
+  // whatever chunks of the dispatch are still unclaimed.
+  const reserved = job.epoch + 1;
+  const own = Atomics.compareExchange(ctrl, CTRL_SLOTS + index, reserved, 0) === reserved ? job.first : claimChunk(ctrl, job.epoch, job.chunks);
+  for (let i = own; i >= 0; i = claimChunk(ctrl, job.epoch, job.chunks)) {
     const t0 = performance.now();
     let failed = false;
     try {
