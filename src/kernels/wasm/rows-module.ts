@@ -22,6 +22,13 @@
  * - `softmaxBackward(y, dy, dx, rows, cp)`: dx = y·(dy − Σ dy·y).
  * - `expAffine(x, out, n, a, b)`: out = (exp(x) − a)·b over n elements (n a multiple of 4):
  *   the cross-entropy backward before its target and ignored-row fix-ups.
+ * - `restride(src, dst, rows, from, to, pad)`: rows of `from` floats stored back to back at
+ *   src → rows of stride `to` (the next multiple of 4) at dst, lanes [from, to) set to `pad`.
+ *   Whole v128 copies, so it reads up to 3 floats past the last source row.
+ * - `compact(src, dst, rows, from, to)`: the reverse (stride `from` → rows of `to` floats back
+ *   to back), row by row in order; it writes up to 3 floats past the last destination row.
+ *   Both replace a per-row typed-array copy in JS, which costs more than the kernel on short
+ *   rows (attention over ~25 keys).
  */
 import { F32, I32, ModuleBuilder, V128, type FunctionBuilder, type Local } from './assembler.js';
 
@@ -192,6 +199,58 @@ function emitExpAffine(f: FunctionBuilder): void {
   });
 }
 
+/** Copies `rows` rows of `vecs` v128s each from stride `srcRow` to stride `dstRow` (bytes), in order. */
+function emitRowCopy(f: FunctionBuilder, src: Local, dst: Local, rows: Local, srcRow: Local, dstRow: Local, vecs: Local, after: (d: Local) => void): void {
+  const r = f.local(I32);
+  const j = f.local(I32);
+  const sAt = f.local(I32);
+  const dAt = f.local(I32);
+  const bytes = f.local(I32);
+  f.get(vecs).i32Const(4).op('i32.shl').set(bytes);
+  f.forRange(r, 0, rows, 1, () => {
+    f.get(src).get(r).get(srcRow).op('i32.mul').op('i32.add').set(sAt);
+    f.get(dst).get(r).get(dstRow).op('i32.mul').op('i32.add').set(dAt);
+    f.forRange(j, 0, bytes, 16, () => {
+      f.get(dAt).get(j).op('i32.add');
+      f.get(sAt).get(j).op('i32.add').mem('v128.load', 0, 0);
+      f.mem('v128.store', 0, 0);
+    });
+    after(dAt);
+  });
+}
+
+function emitRestride(f: FunctionBuilder): void {
+  const [src, dst, rows, from, to, pad] = f.params as Local[];
+  const srcRow = f.local(I32);
+  const dstRow = f.local(I32);
+  const vecs = f.local(I32);
+  const k = f.local(I32);
+  const start = f.local(I32);
+  const end = f.local(I32);
+  f.get(from!).i32Const(2).op('i32.shl').set(srcRow);
+  f.get(to!).i32Const(2).op('i32.shl').set(dstRow);
+  f.get(to!).i32Const(2).op('i32.shr_u').set(vecs);
+  emitRowCopy(f, src!, dst!, rows!, srcRow, dstRow, vecs, (d) => {
+    // the lanes past the row's end came from the next source row: overwrite them with pad
+    f.get(d).get(dstRow).op('i32.add').set(end);
+    f.get(d).get(srcRow).op('i32.add').set(start);
+    f.forRange(k, start, end, 4, () => {
+      f.get(k).get(pad!).mem('f32.store', 0, 0);
+    });
+  });
+}
+
+function emitCompact(f: FunctionBuilder): void {
+  const [src, dst, rows, from, to] = f.params as Local[];
+  const srcRow = f.local(I32);
+  const dstRow = f.local(I32);
+  const vecs = f.local(I32);
+  f.get(from!).i32Const(2).op('i32.shl').set(srcRow);
+  f.get(to!).i32Const(2).op('i32.shl').set(dstRow);
+  f.get(from!).i32Const(2).op('i32.shr_u').set(vecs);
+  emitRowCopy(f, src!, dst!, rows!, srcRow, dstRow, vecs, () => {});
+}
+
 export function buildRowsModule(): Uint8Array {
   const m = new ModuleBuilder().defineMemory({ initial: 1 });
   m.func('expRows', [I32, I32, I32, I32, I32], [], emitExpRows);
@@ -200,5 +259,7 @@ export function buildRowsModule(): Uint8Array {
   m.func('logSoftmaxBackward', [I32, I32, I32, I32, I32], [], (f) => emitSoftmaxBackward(f, true));
   m.func('softmaxBackward', [I32, I32, I32, I32, I32], [], (f) => emitSoftmaxBackward(f, false));
   m.func('expAffine', [I32, I32, I32, F32, F32], [], emitExpAffine);
+  m.func('restride', [I32, I32, I32, I32, I32, F32], [], emitRestride);
+  m.func('compact', [I32, I32, I32, I32, I32], [], emitCompact);
   return m.toBytes();
 }

@@ -23,6 +23,8 @@ type PerRow = (x: number, out: number, rows: number, cp: number, perRow: number)
 type ScaleRows = (out: number, rows: number, cp: number, scale: number) => void;
 type Backward = (y: number, dy: number, dx: number, rows: number, cp: number) => void;
 type ExpAffine = (x: number, out: number, n: number, a: number, b: number) => void;
+type Restride = (src: number, dst: number, rows: number, from: number, to: number, pad: number) => void;
+type Compact = (src: number, dst: number, rows: number, from: number, to: number) => void;
 
 export interface WasmRows {
   softmaxRows(args: SoftmaxArgs, r0: number, r1: number): void;
@@ -42,6 +44,8 @@ export function createWasmRows(): WasmRows {
   const logSoftmaxBackward = ex.logSoftmaxBackward as Backward;
   const softmaxBackward = ex.softmaxBackward as Backward;
   const expAffine = ex.expAffine as ExpAffine;
+  const restride = ex.restride as Restride;
+  const compact = ex.compact as Compact;
   let heap = new Float32Array(memory.buffer);
 
   /** Byte addresses of `count` regions of `bytes` each, from byte 16 (0 means "no output"). */
@@ -59,26 +63,27 @@ export function createWasmRows(): WasmRows {
     return Array.from({ length: count + 1 }, (_, i) => 16 + i * size);
   };
 
-  /** Copies rows [r, r + n) of src (cols wide) to `at` with row stride cp, padding with `pad`. */
-  const load = (src: Float32Array, cols: number, cp: number, r: number, n: number, at: number, pad: number): void => {
-    const base = at / 4;
+  /**
+   * Copies rows [r, r + n) of src (cols wide) to `at` with row stride cp, padding with `pad`:
+   * one contiguous copy (to `stage` when rows need padding), then restride in wasm.
+   */
+  const load = (src: Float32Array, cols: number, cp: number, r: number, n: number, at: number, pad: number, stage: number): void => {
+    const rowsOf = src.subarray(r * cols, (r + n) * cols);
     if (cp === cols) {
-      heap.set(src.subarray(r * cols, (r + n) * cols), base);
+      heap.set(rowsOf, at / 4);
       return;
     }
-    for (let i = 0; i < n; i++) {
-      heap.set(src.subarray((r + i) * cols, (r + i + 1) * cols), base + i * cp);
-      heap.fill(pad, base + i * cp + cols, base + (i + 1) * cp);
-    }
+    heap.set(rowsOf, stage / 4);
+    restride(stage, at, n, cols, cp, pad);
   };
 
-  const store = (dst: Float32Array, cols: number, cp: number, r: number, n: number, at: number): void => {
-    const base = at / 4;
+  const store = (dst: Float32Array, cols: number, cp: number, r: number, n: number, at: number, stage: number): void => {
     if (cp === cols) {
-      dst.set(heap.subarray(base, base + n * cols), r * cols);
+      dst.set(heap.subarray(at / 4, at / 4 + n * cols), r * cols);
       return;
     }
-    for (let i = 0; i < n; i++) dst.set(heap.subarray(base + i * cp, base + i * cp + cols), (r + i) * cols);
+    compact(at, stage, n, cp, cols);
+    dst.set(heap.subarray(stage / 4, stage / 4 + n * cols), r * cols);
   };
 
   const blockRows = (cp: number): number => Math.max(1, Math.floor(BLOCK_BYTES / (4 * cp)));
@@ -88,19 +93,20 @@ export function createWasmRows(): WasmRows {
     if (r1 <= r0 || cols === 0) return;
     const cp = Math.ceil(cols / 4) * 4;
     const B = Math.min(blockRows(cp), r1 - r0);
-    const [xAt, oAt, statsAt] = regions(2, 4 * B * cp, 12 * B + 16, `a softmax over rows of ${cols}`) as [number, number, number];
+    // Each region has 16 spare bytes: restride reads, and compact writes, up to 3 floats past a block.
+    const [xAt, oAt, stageAt, statsAt] = regions(3, 4 * B * cp + 16, 12 * B + 16, `a softmax over rows of ${cols}`) as [number, number, number, number];
     // stats: two f32 per row (max, sum); perRow: one f32 per row after them (12·B bytes in all).
     const perRowAt = statsAt + 8 * B;
     for (let r = r0; r < r1; r += B) {
       const n = Math.min(B, r1 - r);
-      load(x, cols, cp, r, n, xAt, -Infinity);
+      load(x, cols, cp, r, n, xAt, -Infinity, stageAt);
       expRows(xAt, logSpace ? 0 : oAt, n, cp, statsAt);
       const s = statsAt / 4;
       const p = perRowAt / 4;
       for (let i = 0; i < n; i++) heap[p + i] = logSpace ? heap[s + 2 * i]! + Math.log(heap[s + 2 * i + 1]!) : 1 / heap[s + 2 * i + 1]!;
       if (logSpace) shiftRows(xAt, oAt, n, cp, perRowAt);
       else scaleRows(oAt, n, cp, perRowAt);
-      store(out, cols, cp, r, n, oAt);
+      store(out, cols, cp, r, n, oAt, stageAt);
     }
   }
 
@@ -109,13 +115,13 @@ export function createWasmRows(): WasmRows {
     if (r1 <= r0 || cols === 0) return;
     const cp = Math.ceil(cols / 4) * 4;
     const B = Math.min(blockRows(cp), r1 - r0);
-    const [yAt, dyAt, dxAt] = regions(3, 4 * B * cp, 0, `a softmax backward over rows of ${cols}`) as [number, number, number];
+    const [yAt, dyAt, dxAt, stageAt] = regions(4, 4 * B * cp + 16, 0, `a softmax backward over rows of ${cols}`) as [number, number, number, number];
     for (let r = r0; r < r1; r += B) {
       const n = Math.min(B, r1 - r);
-      load(y, cols, cp, r, n, yAt, log ? -Infinity : 0);
-      load(dy, cols, cp, r, n, dyAt, 0);
+      load(y, cols, cp, r, n, yAt, log ? -Infinity : 0, stageAt);
+      load(dy, cols, cp, r, n, dyAt, 0, stageAt);
       (log ? logSoftmaxBackward : softmaxBackward)(yAt, dyAt, dxAt, n, cp);
-      store(dx, cols, cp, r, n, dxAt);
+      store(dx, cols, cp, r, n, dxAt, stageAt);
     }
   }
 
@@ -124,13 +130,13 @@ export function createWasmRows(): WasmRows {
     if (r1 <= r0 || classes === 0) return;
     const cp = Math.ceil(classes / 4) * 4;
     const B = Math.min(blockRows(cp), r1 - r0);
-    const [pAt, gAt] = regions(2, 4 * B * cp, 0, `a cross-entropy backward over ${classes} classes`) as [number, number];
+    const [pAt, gAt, stageAt] = regions(3, 4 * B * cp + 16, 0, `a cross-entropy backward over ${classes} classes`) as [number, number, number];
     const off = Math.fround(eps / classes);
     const sc = Math.fround(scale);
     const hit = (1 - eps) * scale;
     for (let r = r0; r < r1; r += B) {
       const n = Math.min(B, r1 - r);
-      load(logp, classes, cp, r, n, pAt, -Infinity);
+      load(logp, classes, cp, r, n, pAt, -Infinity, stageAt);
       expAffine(pAt, gAt, n * cp, off, sc);
       const g = gAt / 4;
       for (let i = 0; i < n; i++) {
@@ -138,7 +144,7 @@ export function createWasmRows(): WasmRows {
         if (t === ignore) heap.fill(0, g + i * cp, g + i * cp + classes);
         else heap[g + i * cp + t] -= hit;
       }
-      store(gx, classes, cp, r, n, gAt);
+      store(gx, classes, cp, r, n, gAt, stageAt);
     }
   }
 
