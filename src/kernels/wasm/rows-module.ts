@@ -199,56 +199,40 @@ function emitExpAffine(f: FunctionBuilder): void {
   });
 }
 
-/** Copies `rows` rows of `vecs` v128s each from stride `srcRow` to stride `dstRow` (bytes), in order. */
-function emitRowCopy(f: FunctionBuilder, src: Local, dst: Local, rows: Local, srcRow: Local, dstRow: Local, vecs: Local, after: (d: Local) => void): void {
-  const r = f.local(I32);
-  const j = f.local(I32);
-  const sAt = f.local(I32);
-  const dAt = f.local(I32);
-  const bytes = f.local(I32);
-  f.get(vecs).i32Const(4).op('i32.shl').set(bytes);
-  f.forRange(r, 0, rows, 1, () => {
-    f.get(src).get(r).get(srcRow).op('i32.mul').op('i32.add').set(sAt);
-    f.get(dst).get(r).get(dstRow).op('i32.mul').op('i32.add').set(dAt);
+/**
+ * Copies `rows` rows from stride `from` floats to stride `to` floats, in order, as whole v128s:
+ * ⌈max(from, to) / 4⌉ of them per row (the wider stride is the padded one, a multiple of 4).
+ * `after(d, fromBytes, toBytes)` runs after each row with d = the destination row's address.
+ */
+function emitRowCopy(f: FunctionBuilder, after: (d: Local, fromBytes: Local, toBytes: Local) => void): void {
+  const [src, dst, rows, from, to] = f.params as Local[];
+  const [fromBytes, toBytes, bytes, r, j, sAt, dAt] = Array.from({ length: 7 }, () => f.local(I32));
+  f.get(from!).i32Const(2).op('i32.shl').set(fromBytes);
+  f.get(to!).i32Const(2).op('i32.shl').set(toBytes);
+  f.get(fromBytes).get(toBytes).get(fromBytes).get(toBytes).op('i32.gt_u').op('select').set(bytes);
+  f.forRange(r, 0, rows!, 1, () => {
+    f.get(src!).get(r).get(fromBytes).op('i32.mul').op('i32.add').set(sAt);
+    f.get(dst!).get(r).get(toBytes).op('i32.mul').op('i32.add').set(dAt);
     f.forRange(j, 0, bytes, 16, () => {
       f.get(dAt).get(j).op('i32.add');
       f.get(sAt).get(j).op('i32.add').mem('v128.load', 0, 0);
       f.mem('v128.store', 0, 0);
     });
-    after(dAt);
+    after(dAt, fromBytes, toBytes);
   });
 }
 
 function emitRestride(f: FunctionBuilder): void {
-  const [src, dst, rows, from, to, pad] = f.params as Local[];
-  const srcRow = f.local(I32);
-  const dstRow = f.local(I32);
-  const vecs = f.local(I32);
-  const k = f.local(I32);
-  const start = f.local(I32);
-  const end = f.local(I32);
-  f.get(from!).i32Const(2).op('i32.shl').set(srcRow);
-  f.get(to!).i32Const(2).op('i32.shl').set(dstRow);
-  f.get(to!).i32Const(2).op('i32.shr_u').set(vecs);
-  emitRowCopy(f, src!, dst!, rows!, srcRow, dstRow, vecs, (d) => {
+  const pad = f.params[5] as Local;
+  const [k, end] = [f.local(I32), f.local(I32)];
+  emitRowCopy(f, (d, fromBytes, toBytes) => {
     // the lanes past the row's end came from the next source row: overwrite them with pad
-    f.get(d).get(dstRow).op('i32.add').set(end);
-    f.get(d).get(srcRow).op('i32.add').set(start);
-    f.forRange(k, start, end, 4, () => {
-      f.get(k).get(pad!).mem('f32.store', 0, 0);
+    f.get(d).get(toBytes).op('i32.add').set(end);
+    f.get(d).get(fromBytes).op('i32.add').set(k);
+    f.forRange(k, k, end, 4, () => {
+      f.get(k).get(pad).mem('f32.store', 0, 0);
     });
   });
-}
-
-function emitCompact(f: FunctionBuilder): void {
-  const [src, dst, rows, from, to] = f.params as Local[];
-  const srcRow = f.local(I32);
-  const dstRow = f.local(I32);
-  const vecs = f.local(I32);
-  f.get(from!).i32Const(2).op('i32.shl').set(srcRow);
-  f.get(to!).i32Const(2).op('i32.shl').set(dstRow);
-  f.get(from!).i32Const(2).op('i32.shr_u').set(vecs);
-  emitRowCopy(f, src!, dst!, rows!, srcRow, dstRow, vecs, () => {});
 }
 
 export function buildRowsModule(): Uint8Array {
@@ -260,6 +244,6 @@ export function buildRowsModule(): Uint8Array {
   m.func('softmaxBackward', [I32, I32, I32, I32, I32], [], (f) => emitSoftmaxBackward(f, false));
   m.func('expAffine', [I32, I32, I32, F32, F32], [], emitExpAffine);
   m.func('restride', [I32, I32, I32, I32, I32, F32], [], emitRestride);
-  m.func('compact', [I32, I32, I32, I32, I32], [], emitCompact);
+  m.func('compact', [I32, I32, I32, I32, I32], [], (f) => emitRowCopy(f, () => {}));
   return m.toBytes();
 }
