@@ -86,6 +86,8 @@ export interface Backend {
 
   // ---- dense products (MatmulSpec forms) -------------------------------------------------
   gemm(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: MatmulSpec): void;
+  /** c = op(a)·op(b) + bias on every row (bias of length spec.n; spec.accumulate is false): a Linear's forward. */
+  gemmBias(a: Float32Array, b: Float32Array, c: Float32Array, spec: MatmulSpec, bias: Float32Array): void;
   gemmBatched(args: BatchedGemmArgs): void;
   /** out[r, j] += v[j]. */
   addRowVector(out: Float32Array, rows: number, cols: number, v: Float32Array): void;

@@ -67,6 +67,14 @@ function buildCases(seed: number): Case[] {
       } });
     }
   }
+  const biasRow = randArray(rng, n);
+  for (const [form, av, bv, transA, transB] of forms) {
+    cases.push({ name: `gemmBias ${form}`, scale: k * 16, run: (b) => {
+      const c = Float32Array.from(cInit);
+      b.gemmBias(av, bv, c, { m, n, k, transA, transB, accumulate: false }, biasRow);
+      return [c];
+    } });
+  }
   const nb = 3;
   const ba = randArray(rng, nb * m * k);
   const bb = randArray(rng, nb * k * n);

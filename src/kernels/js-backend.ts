@@ -62,6 +62,10 @@ export const jsBackend: Backend = {
   toNested,
 
   gemm,
+  gemmBias(a, b, c, spec, bias) {
+    gemm(a, 0, b, 0, c, 0, spec);
+    addRowVectorThreaded(c, spec.m, spec.n, bias);
+  },
   gemmBatched,
   addRowVector: addRowVectorThreaded,
   columnSums: columnSumsThreaded,

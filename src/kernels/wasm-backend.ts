@@ -10,7 +10,7 @@
 import { registerBackend, setBackendDetail, withFallback, type Backend } from './backend.js';
 import { jsBackend } from './js-backend.js';
 import { hasRelaxedSimd, hasSimd } from './wasm/features.js';
-import { wasmGemm, wasmGemmBatched } from './wasm/gemm-task.js';
+import { wasmGemm, wasmGemmBatched, wasmGemmBias } from './wasm/gemm-task.js';
 import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from './wasm/nm-task.js';
 import { wasmCrossEntropyBackward, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from './wasm/rows-task.js';
 
@@ -18,6 +18,7 @@ export const wasmBackend: Backend = withFallback({
   name: 'wasm',
   gemm: wasmGemm,
   gemmBatched: wasmGemmBatched,
+  gemmBias: wasmGemmBias,
   nmForward: wasmNmForward,
   nmInputGrad: wasmNmInputGrad,
   nmKeptWeightGrad: wasmNmKeptWeightGrad,

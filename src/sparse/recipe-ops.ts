@@ -45,8 +45,9 @@ export function maskedLinear(x: Tensor, w: Tensor, bias: Tensor | null, keep: Fl
   const wt = backend.allocUninit(w.size);
   backend.mulInto(w.data, scale, wt);
   const y = backend.allocUninit(rows * outF);
-  backend.gemm(x.data, 0, wt, 0, y, 0, { m: rows, n: outF, k: inF, transA: false, transB: true, accumulate: false });
-  if (bias) backend.addRowVector(y, rows, outF, bias.data);
+  const spec = { m: rows, n: outF, k: inF, transA: false, transB: true, accumulate: false };
+  if (bias) backend.gemmBias(x.data, wt, y, spec, bias.data);
+  else backend.gemm(x.data, 0, wt, 0, y, 0, spec);
   // W ⊙ (E + α·Ē) costs one multiply per weight while α > 0; a 0/1 mask alone is a selection.
   const cost = {
     density: rule.density,

@@ -99,8 +99,9 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, op = 'linear'
   const rows = x.size / inF;
   const backend = getBackend();
   const out = backend.allocUninit(rows * outF);
-  backend.gemm(x.data, 0, w.data, 0, out, 0, { m: rows, n: outF, k: inF, transA: false, transB: true, accumulate: false });
-  if (bias) backend.addRowVector(out, rows, outF, bias.data);
+  const spec = { m: rows, n: outF, k: inF, transA: false, transB: true, accumulate: false };
+  if (bias) backend.gemmBias(x.data, w.data, out, spec, bias.data);
+  else backend.gemm(x.data, 0, w.data, 0, out, 0, spec);
   return recordLinear(op, x, w, bias ?? null, outF, inF, out, { density: 1, denseWeightGrad: true }, {
     input: (g) => {
       const gx = getBackend().allocUninit(x.size);

@@ -40,11 +40,20 @@ export const DEFAULT_SHAPE: Omit<GemmKernelShape, 'relaxed'> = { mr: 4, nv: 2, u
  *   `panel` rows, column by column, rows past the end zero-padded.
  * - `kernel(packedA, packedB, c, ldc, mc, nc, kc, add, tile)`: C[mc×nc] (+)= Ã·B̃ from panels
  *   packed with panel = MR (A) and NR (B); `tile` is MR·NR·4 bytes of scratch for edge tiles.
+ * - `fillRows(dst, rows, rowBytes, src)`: copies the `rowBytes` at src to each of `rows` rows
+ *   at dst (memory.copy per row): C starts as the bias, then the kernel adds the product.
  */
 export function buildGemmModule(shape: GemmKernelShape): Uint8Array {
   const m = new ModuleBuilder().defineMemory({ initial: 1 });
   m.func('pack', [I32, I32, I32, I32, I32, I32, I32], [], (f) => emitPack(f));
   m.func('kernel', [I32, I32, I32, I32, I32, I32, I32, I32, I32], [], (f) => emitKernel(f, shape));
+  m.func('fillRows', [I32, I32, I32, I32], [], (f) => {
+    const [dst, rows, rowBytes, src] = f.params as [Local, Local, Local, Local];
+    const r = f.local(I32);
+    f.forRange(r, 0, rows, 1, () => {
+      f.get(dst).get(r).get(rowBytes).op('i32.mul').op('i32.add').get(src).get(rowBytes).memoryCopy();
+    });
+  });
   return m.toBytes();
 }
 

@@ -18,6 +18,11 @@ export function wasmGemm(a: Float32Array, aOff: number, b: Float32Array, bOff: n
   parallelRows('wasmGemmRows', { a, aOff, b, bOff, c, cOff, spec }, spec.m, WASM_MR, 2 * spec.m * spec.n * spec.k);
 }
 
+/** gemmBias() on the wasm kernel: each row of C starts as the bias, then the product is added. */
+export function wasmGemmBias(a: Float32Array, b: Float32Array, c: Float32Array, spec: WasmGemmArgs['spec'], bias: Float32Array): void {
+  parallelRows('wasmGemmRows', { a, aOff: 0, b, bOff: 0, c, cOff: 0, spec, bias }, spec.m, WASM_MR, 2 * spec.m * spec.n * spec.k);
+}
+
 /**
  * gemmBatched() on the wasm kernel: split over batches when there are several, else rows.
  * Batches whose outputs coincide (a broadcast operand receiving its gradient) accumulate into

@@ -12,6 +12,7 @@
  * so results are bitwise identical however rows are split between threads.
  */
 import { WorkerError } from '../../errors.js';
+import { addRowVector } from '../elementwise.js';
 import { matmulRows as jsMatmulRows, type GemmArgs, type MatmulSpec } from '../matmul.js';
 import type { BatchedGemmArgs } from '../backend.js';
 import { DEFAULT_SHAPE, buildGemmModule, type GemmKernelShape } from './gemm-module.js';
@@ -24,14 +25,17 @@ const PAGE = 65536;
 
 type Pack = (src: number, dst: number, rows: number, cols: number, rowStride: number, colStride: number, panel: number) => void;
 type Kernel = (pa: number, pb: number, c: number, ldc: number, mc: number, nc: number, kc: number, add: number, tile: number) => void;
+type FillRows = (dst: number, rows: number, rowBytes: number, src: number) => void;
 
 export interface WasmGemm {
   readonly shape: GemmKernelShape;
   /**
    * Same arguments and semantics as matmulRows. `seq` names the dispatch (pool.ts): calls with
-   * the same seq are chunks of one product, so op(B) packed by the first is reused.
+   * the same seq are chunks of one product, so op(B) packed by the first is reused. With
+   * `bias` (length n; spec.accumulate must be false) every row of C starts as the bias and the
+   * product is added to it: C = op(A)·op(B) + bias.
    */
-  matmulRows(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: MatmulSpec, rowStart: number, rowEnd: number, seq?: number): void;
+  matmulRows(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: MatmulSpec, rowStart: number, rowEnd: number, seq?: number, bias?: Float32Array | null): void;
 }
 
 const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
@@ -48,6 +52,7 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
   const memory = inst.exports.memory as WasmMemory;
   const pack = inst.exports.pack as Pack;
   const kernel = inst.exports.kernel as Kernel;
+  const fillRows = inst.exports.fillRows as FillRows;
   // Fixed regions first: the edge tile, packed A (MC×KC); packed B and the operands after.
   const tileAt = 0;
   const packAAt = 1024;
@@ -72,12 +77,16 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
   /** Float offset of the panel of columns [jc, jc + NC), rows [pc, pc + KC) in the packed B. */
   const panelAt = (jc: number, pc: number, n: number, k: number): number => (jc / NC) * roundUp(NC, nr) * k + roundUp(Math.min(NC, n - jc), nr) * pc;
 
-  function matmulRows(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: MatmulSpec, rowStart: number, rowEnd: number, seq?: number): void {
+  function matmulRows(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: MatmulSpec, rowStart: number, rowEnd: number, seq?: number, bias: Float32Array | null = null): void {
     const { m, n, k, transA, transB, accumulate } = spec;
     if (rowEnd <= rowStart || n === 0) return;
+    if (bias !== null && (accumulate || bias.length !== n)) {
+      throw new WorkerError('wasm.gemm', `a bias needs accumulate = false and ${n} values, got accumulate = ${accumulate} and ${bias.length}`);
+    }
     const rows = rowEnd - rowStart;
     if (k === 0) {
-      if (!accumulate) c.fill(0, cOff + rowStart * n, cOff + rowEnd * n);
+      if (bias !== null) for (let r = rowStart; r < rowEnd; r++) c.set(bias, cOff + r * n);
+      else if (!accumulate) c.fill(0, cOff + rowStart * n, cOff + rowEnd * n);
       return;
     }
     // B packed whole at a fixed address, then the copies of A, B and C. Chunks of one dispatch
@@ -87,7 +96,8 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
     const aAt = pbAt + packedBFloats(n, k) * 4;
     const bAt = aAt + roundUp(transA ? k * m : rows * k, 4) * 4;
     const cAt = bAt + roundUp(k * n, 4) * 4;
-    reserve(cAt + rows * n * 4, spec);
+    const biasAt = cAt + roundUp(rows * n, 4) * 4;
+    reserve(biasAt + (bias === null ? 0 : n * 4), spec);
     const p = packedFor;
     const cached = seq !== undefined && p !== null && p.seq === seq && p.aOff === aOff && p.bOff === bOff && p.m === m && p.k === k && p.n === n && p.transA === transA && p.transB === transB;
     // op(B) element (p, j) at bAt + 4·(j·bRow + p·bCol): packed as panels of NR columns.
@@ -113,11 +123,16 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
       [aRow, aCol] = [1, m];
     }
     if (accumulate) heap.set(c.subarray(cOff + rowStart * n, cOff + rowEnd * n), cAt / 4);
+    if (bias !== null) {
+      heap.set(bias, biasAt / 4);
+      fillRows(cAt, rows, n * 4, biasAt);
+    }
+    const startsFromC = accumulate || bias !== null;
     for (let jc = 0; jc < n; jc += NC) {
       const nc = Math.min(NC, n - jc);
       for (let pc = 0; pc < k; pc += kcBlock) {
         const kc = Math.min(kcBlock, k - pc);
-        const add = accumulate || pc > 0 ? 1 : 0;
+        const add = startsFromC || pc > 0 ? 1 : 0;
         const pb = pbAt + 4 * panelAt(jc, pc, n, k);
         for (let ic = 0; ic < rows; ic += mc) {
           const mcNow = Math.min(mc, rows - ic);
@@ -156,15 +171,20 @@ function rowsKernel(spec: MatmulSpec): typeof jsMatmulRows {
   return spec.m * spec.n * spec.k < WASM_MIN_VOLUME ? jsMatmulRows : wasmMatmulRows;
 }
 
-/** The same argument records as the js kernels, so a pool task of either backend takes one shape. */
-export type WasmGemmArgs = GemmArgs;
+/** The js kernels' argument record (one task shape for both backends), plus an optional bias row. */
+export interface WasmGemmArgs extends GemmArgs {
+  bias?: Float32Array | null;
+}
 export type WasmBatchedGemmArgs = BatchedGemmArgs;
 
 /** Pool task: rows [rowStart, rowEnd) of one product (wasm, or JS below WASM_MIN_VOLUME). */
 export function wasmGemmRows(args: WasmGemmArgs, rowStart: number, rowEnd: number, seq?: number): void {
   const { a, aOff, b, bOff, c, cOff, spec } = args;
-  if (spec.m * spec.n * spec.k < WASM_MIN_VOLUME) jsMatmulRows(a, aOff, b, bOff, c, cOff, spec, rowStart, rowEnd);
-  else threadGemm().matmulRows(a, aOff, b, bOff, c, cOff, spec, rowStart, rowEnd, seq);
+  const bias = args.bias ?? null;
+  if (spec.m * spec.n * spec.k < WASM_MIN_VOLUME) {
+    jsMatmulRows(a, aOff, b, bOff, c, cOff, spec, rowStart, rowEnd);
+    if (bias !== null) addRowVector(c.subarray(cOff + rowStart * spec.n, cOff + rowEnd * spec.n), rowEnd - rowStart, spec.n, bias);
+  } else threadGemm().matmulRows(a, aOff, b, bOff, c, cOff, spec, rowStart, rowEnd, seq, bias);
 }
 
 /** Pool task: whole products [start, end) of a batch. */

@@ -8,7 +8,7 @@ import { allocF32 } from '../../../src/kernels/storage.js';
 import { setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
 import { hasRelaxedSimd } from '../../../src/kernels/wasm/features.js';
 import { buildGemmModule, DEFAULT_SHAPE } from '../../../src/kernels/wasm/gemm-module.js';
-import { WASM_MIN_VOLUME, wasmGemm, wasmGemmBatched } from '../../../src/kernels/wasm/gemm-task.js';
+import { WASM_MIN_VOLUME, wasmGemm, wasmGemmBatched, wasmGemmBias } from '../../../src/kernels/wasm/gemm-task.js';
 import { createWasmGemm, type WasmGemm } from '../../../src/kernels/wasm/gemm.js';
 import { validates } from '../../../src/kernels/wasm/runtime.js';
 import { RUNS, restoreThreadsAfterAll } from '../../helpers.js';
@@ -231,6 +231,34 @@ describe('wasm GEMM on the worker pool', () => {
     for (let j = 0; j < want.length; j++) expect(summed[0]![j]).toBeCloseTo(want[j]!, 3);
     expect(bits(summed[1]!).equals(bits(summed[0]!))).toBe(true);
     expect(bits(summed[2]!).equals(bits(summed[0]!))).toBe(true);
+  });
+
+  it('wasmGemmBias: C = op(A)·op(B) + bias on every row, same bits on 1, 2 and 3 threads, every element written', () => {
+    setParallelMinCost(0);
+    const cases: MatmulSpec[] = [
+      { m: 130, n: 70, k: 300, transA: false, transB: false, accumulate: false }, // two KC blocks
+      { m: 64, n: 31, k: 257, transA: false, transB: true, accumulate: false },
+      { m: 67, n: 129, k: 33, transA: true, transB: true, accumulate: false },
+      { m: 9, n: 5, k: 2, transA: false, transB: true, accumulate: false }, // below WASM_MIN_VOLUME: the JS kernel
+      { m: 6, n: 10, k: 0, transA: false, transB: false, accumulate: false },
+    ];
+    for (const spec of cases) {
+      const a = rand(spec.m * spec.k, spec.m + 1);
+      const b = rand(spec.k * spec.n, spec.n + 2);
+      const bias = rand(spec.n, 9);
+      const biasRows = allocF32(spec.m * spec.n).map((_v, i) => bias[i % spec.n]!);
+      const results = [1, 2, 3].map((t) => {
+        setThreads(t);
+        const c = allocF32(spec.m * spec.n).fill(Number.NaN);
+        wasmGemmBias(a, b, c, spec, bias);
+        return c;
+      });
+      expectClose(results[0]!, a, b, biasRows, spec);
+      expect(bits(results[1]!).equals(bits(results[0]!))).toBe(true);
+      expect(bits(results[2]!).equals(bits(results[0]!))).toBe(true);
+    }
+    setThreads(1);
+    expect(() => wasmGemmBias(rand(64 * 20, 1), rand(20 * 16, 2), allocF32(64 * 16), { m: 64, n: 16, k: 20, transA: false, transB: false, accumulate: true }, rand(16, 3))).toThrow(/wasm\.gemm: a bias needs accumulate = false and 16 values/);
   });
 });
 
