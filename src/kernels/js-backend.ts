@@ -7,6 +7,7 @@
 import { registerBackend, type Backend, type NMWeight } from './backend.js';
 import { divScalar } from './elementwise.js';
 import { gemm, gemmBatched } from './gemm.js';
+import { checkGemmBias } from './matmul.js';
 import { GATHER_ROW_BLOCK, countNonZero, maskScale, nmGather, nmKeepOffsets, nmScatter, prunedGrad, topMagnitudeMask, type GatherArgs } from './nm.js';
 import { gatherBy, nmRowsCsr, transposeCsr, type Csr } from './nm-structure.js';
 import { crossEntropyLoss, gatherRows, scatterAddRows } from './norm.js';
@@ -63,6 +64,7 @@ export const jsBackend: Backend = {
 
   gemm,
   gemmBias(a, b, c, spec, bias) {
+    checkGemmBias('gemmBias', spec, bias);
     gemm(a, 0, b, 0, c, 0, spec);
     addRowVectorThreaded(c, spec.m, spec.n, bias);
   },

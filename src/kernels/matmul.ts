@@ -8,6 +8,7 @@
  * produced by the same sequence of operations wherever it sits: results are bitwise
  * identical however the rows are split between threads (splits are multiples of MR).
  */
+import { ShapeError } from '../errors.js';
 import type { BatchedGemmArgs } from './backend.js';
 
 export const MR = 4;
@@ -188,6 +189,13 @@ export function matmulNaive(a: Float32Array, b: Float32Array, spec: Omit<MatmulS
     for (let j = 0; j < n; j++) c[i * n + j] = row[j]!;
   }
   return c;
+}
+
+/** The contract of Backend.gemmBias, checked once per call by every backend: C is overwritten, bias has n values. */
+export function checkGemmBias(op: string, spec: MatmulSpec, bias: Float32Array): void {
+  if (spec.accumulate || bias.length !== spec.n) {
+    throw new ShapeError(op, `a bias needs accumulate = false and ${spec.n} values, got accumulate = ${spec.accumulate} and ${bias.length}`);
+  }
 }
 
 export interface GemmArgs {

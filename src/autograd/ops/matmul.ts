@@ -57,9 +57,9 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     }
     if (b.requiresGrad) {
       gb = getBackend().alloc(b.size);
-      // dB = Aᵀ·G, or (transB) dB = Gᵀ·A, [N, K].
-      if (transB) getBackend().gemmBatched({ a: g, aOffs: cOffs, b: a.data, bOffs: aOffs, c: gb, cOffs: bOffs, spec: { m: n, n: k, k: m, transA: true, transB: false, accumulate: true } });
-      else getBackend().gemmBatched({ a: a.data, aOffs, b: g, bOffs: cOffs, c: gb, cOffs: bOffs, spec: { m: k, n, k: m, transA: true, transB: false, accumulate: true } });
+      // dB = Aᵀ·G [K, N], or with transB dB = Gᵀ·A [N, K]: the same Xᵀ·Y form, operands swapped.
+      const [x, xOffs, y, yOffs] = transB ? [g, cOffs, a.data, aOffs] : [a.data, aOffs, g, cOffs];
+      getBackend().gemmBatched({ a: x, aOffs: xOffs, b: y, bOffs: yOffs, c: gb, cOffs: bOffs, spec: { m: transB ? n : k, n: transB ? k : n, k: m, transA: true, transB: false, accumulate: true } });
     }
     return [ga, gb];
   });

@@ -251,20 +251,20 @@ export function parallelRows<K extends TaskName>(task: K, args: TaskArgs<K>, row
       return false;
     }
   };
+  /** Takes worker w's first chunk from it if the worker has not started it. */
+  const takeFirst = (w: number): boolean => Atomics.compareExchange(ctrl, CTRL_SLOTS + w - 1, reserved, 0) === reserved;
   for (let i = 0; i >= 0; i = claimChunk(ctrl, epoch, chunks)) if (!runChunk(i)) break;
   // Out of shared chunks: run the first chunk of any worker that has not woken up yet, rather
   // than wait for it (a worker's wake-up is often longer than a chunk of a small op).
   if (localError === null && stealing) {
-    for (let w = 1; w < threads; w++) {
-      if (Atomics.compareExchange(ctrl, CTRL_SLOTS + w - 1, reserved, 0) === reserved && !runChunk(w)) break;
-    }
+    for (let w = 1; w < threads; w++) if (takeFirst(w) && !runChunk(w)) break;
   }
   // After a failure here, chunks nobody has claimed yet are not run: wait only for the claimed
   // ones, less the workers' first chunks that no worker has started (revoked here).
   let expected = chunks;
   if (localError !== null) {
     expected = closeClaims(ctrl, epoch, chunks);
-    for (let w = 1; w < threads; w++) if (Atomics.compareExchange(ctrl, CTRL_SLOTS + w - 1, reserved, 0) === reserved) expected--;
+    for (let w = 1; w < threads; w++) if (takeFirst(w)) expected--;
   }
   Atomics.add(ctrl, CTRL_DONE, ran);
   waitFor(state, expected);

@@ -4,6 +4,7 @@
  * (threadGemm), so each thread has a private instance and memory. The row tasks
  * (wasmGemmRows, wasmGemmBatches in ./gemm) are entries of the pool's task table.
  */
+import { checkGemmBias } from '../matmul.js';
 import { parallelRows } from '../threads/pool.js';
 import { DEFAULT_SHAPE } from './gemm-module.js';
 import type { WasmBatchedGemmArgs, WasmGemmArgs } from './gemm.js';
@@ -20,6 +21,7 @@ export function wasmGemm(a: Float32Array, aOff: number, b: Float32Array, bOff: n
 
 /** gemmBias() on the wasm kernel: each row of C starts as the bias, then the product is added. */
 export function wasmGemmBias(a: Float32Array, b: Float32Array, c: Float32Array, spec: WasmGemmArgs['spec'], bias: Float32Array): void {
+  checkGemmBias('wasm.gemm', spec, bias);
   parallelRows('wasmGemmRows', { a, aOff: 0, b, bOff: 0, c, cOff: 0, spec, bias }, spec.m, WASM_MR, 2 * spec.m * spec.n * spec.k);
 }
 

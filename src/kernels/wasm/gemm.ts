@@ -32,8 +32,8 @@ export interface WasmGemm {
   /**
    * Same arguments and semantics as matmulRows. `seq` names the dispatch (pool.ts): calls with
    * the same seq are chunks of one product, so op(B) packed by the first is reused. With
-   * `bias` (length n; spec.accumulate must be false) every row of C starts as the bias and the
-   * product is added to it: C = op(A)·op(B) + bias.
+   * `bias` (length n, spec.accumulate false: checkGemmBias, done once by the caller) every row
+   * of C starts as the bias and the product is added to it: C = op(A)·op(B) + bias.
    */
   matmulRows(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: MatmulSpec, rowStart: number, rowEnd: number, seq?: number, bias?: Float32Array | null): void;
 }
@@ -80,9 +80,6 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
   function matmulRows(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: MatmulSpec, rowStart: number, rowEnd: number, seq?: number, bias: Float32Array | null = null): void {
     const { m, n, k, transA, transB, accumulate } = spec;
     if (rowEnd <= rowStart || n === 0) return;
-    if (bias !== null && (accumulate || bias.length !== n)) {
-      throw new WorkerError('wasm.gemm', `a bias needs accumulate = false and ${n} values, got accumulate = ${accumulate} and ${bias.length}`);
-    }
     const rows = rowEnd - rowStart;
     if (k === 0) {
       if (bias !== null) for (let r = rowStart; r < rowEnd; r++) c.set(bias, cOff + r * n);
