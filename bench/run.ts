@@ -7,6 +7,7 @@ import { sparseSuite } from './sparse.js';
 import { recipesSuite } from './recipes.js';
 import { tokenizerSuite } from './tokenizer.js';
 import { trainStepSuite } from './train-step.js';
+import { decodeSuite } from './decode.js';
 
 const SUITES: Record<string, Suite> = {
   matmul: matmulSuite,
@@ -14,6 +15,7 @@ const SUITES: Record<string, Suite> = {
   recipes: recipesSuite,
   tokenizer: tokenizerSuite,
   'train-step': trainStepSuite,
+  decode: decodeSuite,
 };
 
 async function main(): Promise<void> {

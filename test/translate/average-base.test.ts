@@ -75,7 +75,7 @@ describe('checkpoint averaging', () => {
 describe('base preset', () => {
   it('builds, trains one step and its config round-trips through config.json', async () => {
     const p = PRESETS.base;
-    expect([p.dModel, p.heads, p.ffn, p.encoderLayers, p.decoderLayers, p.dropout]).toEqual([256, 4, 1024, 3, 3, 0.3]);
+    expect([p.dModel, p.heads, p.ffn, p.encoderLayers, p.decoderLayers, p.dropout]).toEqual([256, 4, 1024, 3, 3, 0.2]);
     const config: RunConfig = {
       model: { srcVocab: 0, tgtVocab: 0, dModel: p.dModel, heads: p.heads, ffn: p.ffn, encoderLayers: p.encoderLayers, decoderLayers: p.decoderLayers, dropout: p.dropout, maxLen: 128, shareEmbeddings: true, tieOutput: true, seed: 1 },
       recipe: 'dense', sparsify: 'ffn', steps: 1, batchTokens: 300, lr: p.lr, warmup: p.warmup, seed: 1, labelSmoothing: 0.1, maxLen: 100, data: 'builtin', merges: 50,
@@ -87,7 +87,7 @@ describe('base preset', () => {
     expect(Number.isFinite(r.lastLoss)).toBe(true);
     expect(readRunConfig(out)).toEqual(config);
     const loaded = loadRun(out);
-    expect(loaded.run.model.config).toMatchObject({ dModel: 256, heads: 4, ffn: 1024, encoderLayers: 3, decoderLayers: 3, dropout: 0.3 });
+    expect(loaded.run.model.config).toMatchObject({ dModel: 256, heads: 4, ffn: 1024, encoderLayers: 3, decoderLayers: 3, dropout: 0.2 });
     // The step changed the weights.
     const after = weights(loaded.run.model);
     expect([...after].some(([n, w]) => w.some((v, i) => v !== before.get(n)![i]))).toBe(true);
