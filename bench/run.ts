@@ -8,6 +8,7 @@ import { recipesSuite } from './recipes.js';
 import { tokenizerSuite } from './tokenizer.js';
 import { trainStepSuite } from './train-step.js';
 import { decodeSuite } from './decode.js';
+import { elementwiseSuite } from './elementwise.js';
 
 const SUITES: Record<string, Suite> = {
   matmul: matmulSuite,
@@ -16,6 +17,7 @@ const SUITES: Record<string, Suite> = {
   tokenizer: tokenizerSuite,
   'train-step': trainStepSuite,
   decode: decodeSuite,
+  elementwise: elementwiseSuite,
 };
 
 async function main(): Promise<void> {

@@ -1,5 +1,5 @@
 import { Adam, Recipe, Rng, SparseLinear, Transformer, clipGradNorm, labelSmoothedLoss, getBackend, listBackends, setBackend, sparsify, type Module } from '../src/index.js';
-import { poolStats, resetPoolStats, setThreads } from '../src/kernels/threads/pool.js';
+import { dispatchCount, poolStats, resetPoolStats, setThreads } from '../src/kernels/threads/pool.js';
 import { medianMs, type BenchRecord, type SuiteOptions } from './lib.js';
 
 /** The translation example's `small` preset (examples/transformer-translate/train.ts). */
@@ -66,12 +66,16 @@ export async function trainStepSuite(opts: SuiteOptions): Promise<BenchRecord[]>
       for (const variant of ['dense', '1:8'] as const) {
         let ms = 0;
         let idle = 0;
+        let dispatches = 0;
         // withBackend is synchronous and tinybench is not: select the backend around the run.
         const previous = getBackend().name;
         setBackend(backend);
         try {
           const step = makeStep(variant, batch);
           step(); // starts the pool and builds cached N:M layouts outside the measured interval
+          const before = dispatchCount();
+          step();
+          dispatches = dispatchCount() - before;
           resetPoolStats();
           ms = await medianMs(`train-step ${backend} ${variant} ${threads}t`, step, opts, 3);
           idle = poolStats().idleShare;
@@ -82,6 +86,7 @@ export async function trainStepSuite(opts: SuiteOptions): Promise<BenchRecord[]>
         out.push({
           suite: 'train-step', case: `small step ${BATCH}×${SRC_LEN}+${TGT_LEN} tok`, variant: `${backend} ${variant}`, threads,
           median_ms: ms, tokens_per_s: Math.round(tokens / (ms / 1000)), worker_idle: threads > 1 ? idle : undefined,
+          dispatches_per_step: threads > 1 ? dispatches : undefined,
           baseline: 'js dense', ratio: baselineMs / ms,
         });
       }

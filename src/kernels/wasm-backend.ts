@@ -2,7 +2,9 @@
  * The `wasm` backend: dense products (gemm, gemmBatched) on the WebAssembly SIMD GEMM, the
  * N:M products (forward, dX, kept-position dW) on the wasm SIMD N:M kernels, and the
  * exp-bound row kernels (softmax / log-softmax, their backward, cross-entropy backward) on
- * wasm SIMD with a polynomial exp (wasm/rows-module.ts), all from modules
+ * wasm SIMD with a polynomial exp (wasm/rows-module.ts), the streaming elementwise ops
+ * (same-shape add / sub / mul / div, relu and its backward, addInto, mulInto: wasm/map.ts,
+ * bitwise equal to js), all from modules
  * nmgrad emits at run time (wasm/, docs/wasm.md); every other kernel falls through to `js`.
  * Registered only where the engine validates a SIMD module, and then the default backend.
  * The same worker pool drives it: each thread instantiates its own copy of the modules.
@@ -13,6 +15,13 @@ import { hasRelaxedSimd, hasSimd } from './wasm/features.js';
 import { wasmGemm, wasmGemmBatched, wasmGemmBias } from './wasm/gemm-task.js';
 import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from './wasm/nm-task.js';
 import { wasmCrossEntropyBackward, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from './wasm/rows-task.js';
+import { threadMap } from './wasm/map.js';
+import { MAP_BINARY_OPS, type MapBinaryOp } from './wasm/map-module.js';
+import { sameShape } from './shape.js';
+
+/** Below this many elements the js loop is cheaper than the copies and the call into wasm. */
+const MAP_MIN = 256;
+const isMapOp = (op: string): op is MapBinaryOp => (MAP_BINARY_OPS as readonly string[]).includes(op);
 
 export const wasmBackend: Backend = withFallback({
   name: 'wasm',
@@ -26,9 +35,29 @@ export const wasmBackend: Backend = withFallback({
   softmaxBackwardRows: wasmSoftmaxBackwardRows,
   logSoftmaxBackwardRows: wasmLogSoftmaxBackwardRows,
   crossEntropyBackward: wasmCrossEntropyBackward,
+  binary(op, a, aShape, b, bShape, outShape, out) {
+    if (out.length >= MAP_MIN && isMapOp(op) && sameShape(aShape, bShape) && sameShape(aShape, outShape)) threadMap().binary(op, a, b, out);
+    else jsBackend.binary(op, a, aShape, b, bShape, outShape, out);
+  },
+  addInto(dst, src) {
+    if (dst.length >= MAP_MIN && src.length === dst.length) threadMap().binary('add', dst, src, dst);
+    else jsBackend.addInto(dst, src);
+  },
+  mulInto(a, b, out) {
+    if (out.length >= MAP_MIN && a.length === out.length && b.length === out.length) threadMap().binary('mul', a, b, out);
+    else jsBackend.mulInto(a, b, out);
+  },
+  unary(op, x, out, param) {
+    if (op === 'relu' && out.length >= MAP_MIN && x.length === out.length) threadMap().relu(x, out);
+    else jsBackend.unary(op, x, out, param);
+  },
+  unaryBackward(op, x, y, g, gx, param) {
+    if (op === 'relu' && gx.length >= MAP_MIN && x.length === gx.length && g.length === gx.length) threadMap().reluBackward(x, g, gx);
+    else jsBackend.unaryBackward(op, x, y, g, gx, param);
+  },
 }, jsBackend);
 
 if (hasSimd()) {
   registerBackend(wasmBackend);
-  setBackendDetail('wasm', () => `WebAssembly SIMD dense and N:M products and softmax / cross-entropy rows, with ${hasRelaxedSimd() ? 'f32x4.relaxed_madd' : 'f32x4 mul + add'}; other kernels js`);
+  setBackendDetail('wasm', () => `WebAssembly SIMD dense and N:M products, softmax / cross-entropy rows and streaming elementwise ops (add, sub, mul, div, relu), with ${hasRelaxedSimd() ? 'f32x4.relaxed_madd' : 'f32x4 mul + add'}; other kernels js`);
 }

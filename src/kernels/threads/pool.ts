@@ -199,6 +199,10 @@ export function setWorkStealing(on: boolean): void {
 const CHUNKS_PER_THREAD = 4;
 let epoch = 0;
 let dispatchSeq = 0;
+/** Dispatches handed to the workers so far (ops that stayed on the calling thread not counted). */
+export function dispatchCount(): number {
+  return dispatchSeq;
+}
 
 /**
  * Runs `task` over rows [0, rows) cut into contiguous chunks whose starts are multiples of

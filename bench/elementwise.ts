@@ -1,0 +1,42 @@
+import { backendByName } from '../src/kernels/backend.js';
+import '../src/kernels/wasm-backend.js';
+import { Rng } from '../src/kernels/random.js';
+import { setThreads } from '../src/kernels/threads/pool.js';
+import { hasSimd } from '../src/kernels/wasm/features.js';
+import { medianMs, randData, type BenchRecord, type SuiteOptions } from './lib.js';
+
+/**
+ * Streaming elementwise ops at Transformer activation sizes (tiny: 1500 tokens × 64, small:
+ * × 512 FFN hidden): the wasm backend's SIMD kernels (one thread, operands copied in and out)
+ * against the js backend at 1 and 2 threads. `baseline` = js at 1 thread.
+ */
+export async function elementwiseSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
+  const out: BenchRecord[] = [];
+  if (!hasSimd()) return out;
+  const js = backendByName('js');
+  const wasm = backendByName('wasm');
+  const rng = new Rng(3);
+  for (const n of [96_000, 768_000]) {
+    const a = randData(n, rng);
+    const b = randData(n, rng);
+    const o = randData(n, rng);
+    const cases: [string, (be: typeof js) => void][] = [
+      ['mul', (be) => be.binary('mul', a, [n], b, [n], [n], o)],
+      ['addInto', (be) => be.addInto(o, b)],
+      ['relu', (be) => be.unary('relu', a, o, 0)],
+      ['relu backward', (be) => be.unaryBackward('relu', a, a, b, o, 0)],
+    ];
+    for (const [name, run] of cases) {
+      const variants: [string, typeof js, number][] = [['js', js, 1], ['js', js, 2], ['wasm', wasm, 1]];
+      let base = 0;
+      for (const [v, be, threads] of variants) {
+        setThreads(threads);
+        const ms = await medianMs(`elementwise ${name} ${n} ${v} ${threads}t`, () => run(be), opts, 20);
+        if (v === 'js' && threads === 1) base = ms;
+        out.push({ suite: 'elementwise', case: `${name} ${n}`, variant: v, threads, median_ms: ms, baseline: 'js 1 thread', ratio: base / ms });
+      }
+    }
+  }
+  setThreads(2);
+  return out;
+}

@@ -1,0 +1,120 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { backendByName } from '../../../src/kernels/backend.js';
+import '../../../src/kernels/wasm-backend.js';
+import { hasSimd } from '../../../src/kernels/wasm/features.js';
+import { createWasmMap } from '../../../src/kernels/wasm/map.js';
+import { MAP_BINARY_OPS } from '../../../src/kernels/wasm/map-module.js';
+import { RUNS } from '../../helpers.js';
+
+/** Equal bits, except that any NaN equals any NaN. */
+function expectSameBits(got: Float32Array, want: Float32Array): void {
+  expect(got.length).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    if (Number.isNaN(want[i]) && Number.isNaN(got[i])) continue;
+    if (!Object.is(got[i], want[i])) expect.fail(`element ${i}: got ${got[i]}, want ${want[i]}`);
+  }
+}
+
+const SPECIAL = [0, -0, 1, -1, Number.NaN, Infinity, -Infinity, 1e-45, -1e-45, 3.4e38, -3.4e38, 1e-40];
+/** Float32 values, special ones included, at odd lengths that cross the 16384-element block. */
+const f32s = fc.array(fc.oneof(fc.float({ noDefaultInfinity: false }), fc.constantFrom(...SPECIAL)), { minLength: 0, maxLength: 300 });
+const lengths = [1, 3, 4, 5, 255, 256, 257, 16383, 16384, 16385, 40001];
+
+function filled(n: number, seed: number): Float32Array {
+  const a = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    a[i] = i % 97 < SPECIAL.length ? SPECIAL[i % 97]! : ((s / 2 ** 32) - 0.5) * 10 ** ((s % 7) - 3);
+  }
+  return a;
+}
+
+const ref = {
+  add: (a: number, b: number) => a + b,
+  sub: (a: number, b: number) => a - b,
+  mul: (a: number, b: number) => a * b,
+  div: (a: number, b: number) => a / b,
+};
+
+describe.skipIf(!hasSimd())('wasm streaming elementwise kernels', () => {
+  const map = createWasmMap();
+
+  it('binary ops equal the float64 definition rounded to float32, bit for bit', () => {
+    fc.assert(
+      fc.property(f32s, f32s, fc.constantFrom(...MAP_BINARY_OPS), (xs, ys, op) => {
+        const n = Math.min(xs.length, ys.length);
+        const a = Float32Array.from(xs.slice(0, n));
+        const b = Float32Array.from(ys.slice(0, n));
+        const out = new Float32Array(n);
+        map.binary(op, a, b, out);
+        expectSameBits(out, Float32Array.from(a, (v, i) => ref[op](v, b[i]!)));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('relu and its backward follow the definitions (NaN → 0, g·0 keeps the sign of g)', () => {
+    for (const n of lengths) {
+      const x = filled(n, 3);
+      const g = filled(n, 7);
+      const y = new Float32Array(n);
+      map.relu(x, y);
+      expectSameBits(y, Float32Array.from(x, (v) => (v > 0 ? v : 0)));
+      const gx = new Float32Array(n);
+      map.reluBackward(x, g, gx);
+      expectSameBits(gx, Float32Array.from(x, (v, i) => g[i]! * (v > 0 ? 1 : 0)));
+    }
+  });
+
+  it('the wasm backend gives the js backend’s bits for binary, addInto, mulInto, relu, in place too', () => {
+    const w = backendByName('wasm');
+    const js = backendByName('js');
+    for (const n of lengths) {
+      const a = filled(n, 11);
+      const b = filled(n, 13);
+      for (const op of MAP_BINARY_OPS) {
+        const o1 = new Float32Array(n);
+        const o2 = new Float32Array(n);
+        w.binary(op, a, [n], b, [n], [n], o1);
+        js.binary(op, a, [n], b, [n], [n], o2);
+        expectSameBits(o1, o2);
+      }
+      const d1 = a.slice();
+      const d2 = a.slice();
+      w.addInto(d1, b);
+      js.addInto(d2, b);
+      expectSameBits(d1, d2);
+      // out aliasing an input
+      const m1 = a.slice();
+      const m2 = a.slice();
+      w.mulInto(m1, b, m1);
+      js.mulInto(m2, b, m2);
+      expectSameBits(m1, m2);
+      const r1 = new Float32Array(n);
+      const r2 = new Float32Array(n);
+      w.unary('relu', a, r1, 0);
+      js.unary('relu', a, r2, 0);
+      expectSameBits(r1, r2);
+      w.unaryBackward('relu', a, r1, b, r1, 0);
+      js.unaryBackward('relu', a, r2, b, r2, 0);
+      expectSameBits(r1, r2);
+    }
+  });
+
+  it('broadcasting shapes and other ops still run (on the js kernels)', () => {
+    const w = backendByName('wasm');
+    const js = backendByName('js');
+    const a = filled(512 * 4, 5);
+    const b = filled(4, 9);
+    const o1 = new Float32Array(a.length);
+    const o2 = new Float32Array(a.length);
+    w.binary('mul', a, [512, 4], b, [4], [512, 4], o1);
+    js.binary('mul', a, [512, 4], b, [4], [512, 4], o2);
+    expectSameBits(o1, o2);
+    w.unary('tanh', a, o1, 0);
+    js.unary('tanh', a, o2, 0);
+    expectSameBits(o1, o2);
+  });
+});
