@@ -7,7 +7,7 @@ import { medianMs, randData, type BenchRecord, type SuiteOptions } from './lib.j
 
 /**
  * Streaming elementwise ops at Transformer activation sizes (tiny: 1500 tokens × 64, small:
- * × 512 FFN hidden): the wasm backend's SIMD kernels (one thread, operands copied in and out)
+ * × 512 FFN hidden; the permute as [n / 1600, 25 tokens, 4 heads, 16] → heads first): the wasm backend's SIMD kernels (one thread, operands copied in and out)
  * against the js backend at 1 and 2 threads. `baseline` = js at 1 thread.
  */
 export async function elementwiseSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
@@ -25,6 +25,8 @@ export async function elementwiseSuite(opts: SuiteOptions): Promise<BenchRecord[
       ['addInto', (be) => be.addInto(o, b)],
       ['relu', (be) => be.unary('relu', a, o, 0)],
       ['relu backward', (be) => be.unaryBackward('relu', a, a, b, o, 0)],
+      // attention's head split: [batch, len, heads, d] → [batch, heads, len, d]
+      ['head-split permute', (be) => be.permute(a, [n / 1600, 25, 4, 16], [0, 2, 1, 3], o)],
     ];
     for (const [name, run] of cases) {
       const variants: [string, typeof js, number][] = [['js', js, 1], ['js', js, 2], ['wasm', wasm, 1]];

@@ -3,7 +3,8 @@
  * N:M products (forward, dX, kept-position dW) on the wasm SIMD N:M kernels, and the
  * exp-bound row kernels (softmax / log-softmax, their backward, cross-entropy backward) on
  * wasm SIMD with a polynomial exp (wasm/rows-module.ts), the streaming elementwise ops
- * (same-shape add / sub / mul / div, relu and its backward, addInto, mulInto: wasm/map.ts,
+ * (same-shape add / sub / mul / div, relu and its backward, addInto, mulInto, permutes of
+ * rank ≤ 4: wasm/map.ts,
  * bitwise equal to js), all from modules
  * nmgrad emits at run time (wasm/, docs/wasm.md); every other kernel falls through to `js`.
  * Registered only where the engine validates a SIMD module, and then the default backend.
@@ -15,7 +16,7 @@ import { hasRelaxedSimd, hasSimd } from './wasm/features.js';
 import { wasmGemm, wasmGemmBatched, wasmGemmBias } from './wasm/gemm-task.js';
 import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from './wasm/nm-task.js';
 import { wasmCrossEntropyBackward, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from './wasm/rows-task.js';
-import { threadMap } from './wasm/map.js';
+import { PERMUTE_MAX_RANK, threadMap } from './wasm/map.js';
 import { MAP_BINARY_OPS, type MapBinaryOp } from './wasm/map-module.js';
 import { sameShape } from './shape.js';
 
@@ -51,6 +52,10 @@ export const wasmBackend: Backend = withFallback({
     if (op === 'relu' && out.length >= MAP_MIN && x.length === out.length) threadMap().relu(x, out);
     else jsBackend.unary(op, x, out, param);
   },
+  permute(src, shape, perm, out) {
+    if (out.length >= MAP_MIN && shape.length <= PERMUTE_MAX_RANK && src.length === out.length) threadMap().permute(src, shape, perm, out);
+    else jsBackend.permute(src, shape, perm, out);
+  },
   unaryBackward(op, x, y, g, gx, param) {
     if (op === 'relu' && gx.length >= MAP_MIN && x.length === gx.length && g.length === gx.length) threadMap().reluBackward(x, g, gx);
     else jsBackend.unaryBackward(op, x, y, g, gx, param);
@@ -59,5 +64,5 @@ export const wasmBackend: Backend = withFallback({
 
 if (hasSimd()) {
   registerBackend(wasmBackend);
-  setBackendDetail('wasm', () => `WebAssembly SIMD dense and N:M products, softmax / cross-entropy rows and streaming elementwise ops (add, sub, mul, div, relu), with ${hasRelaxedSimd() ? 'f32x4.relaxed_madd' : 'f32x4 mul + add'}; other kernels js`);
+  setBackendDetail('wasm', () => `WebAssembly SIMD dense and N:M products, softmax / cross-entropy rows and streaming elementwise ops (add, sub, mul, div, relu, permute), with ${hasRelaxedSimd() ? 'f32x4.relaxed_madd' : 'f32x4 mul + add'}; other kernels js`);
 }

@@ -9,6 +9,8 @@
  * - `add`, `sub`, `mul`, `div` (a, b, out, bytes): out = a ∘ b.
  * - `relu(x, out, bytes)`: out = x > 0 ? x : 0 (NaN → 0, as in js).
  * - `reluBackward(x, g, gx, bytes)`: gx = g · (x > 0 ? 1 : 0).
+ * - `permute4(src, dst, d0, d1, d2, d3, s0, s1, s2, s3)`: dst (row-major [d0, d1, d2, d3]) at
+ *   (i0, i1, i2, i3) = src at Σ iₖ·sₖ (strides in bytes): any permute of rank ≤ 4 as 32-bit copies.
  */
 import { I32, ModuleBuilder, V128, type FunctionBuilder, type Local } from './assembler.js';
 
@@ -62,10 +64,32 @@ function emitReluBackward(f: FunctionBuilder): void {
   });
 }
 
+function emitPermute4(f: FunctionBuilder): void {
+  const [src, dst, d0, d1, d2, d3, s0, s1, s2, s3] = f.params as Local[];
+  const [i0, i1, i2, i3, p0, p1, p2, q, o] = Array.from({ length: 9 }, () => f.local(I32));
+  f.get(dst!).set(o);
+  f.forRange(i0, 0, d0!, 1, () => {
+    f.get(src!).get(i0).get(s0!).op('i32.mul').op('i32.add').set(p0);
+    f.forRange(i1, 0, d1!, 1, () => {
+      f.get(p0).get(i1).get(s1!).op('i32.mul').op('i32.add').set(p1);
+      f.forRange(i2, 0, d2!, 1, () => {
+        f.get(p1).get(i2).get(s2!).op('i32.mul').op('i32.add').set(p2);
+        f.get(p2).set(q);
+        f.forRange(i3, 0, d3!, 1, () => {
+          f.get(o).get(q).mem('i32.load', 0, 2).mem('i32.store', 0, 2);
+          f.get(o).i32Const(4).op('i32.add').set(o);
+          f.get(q).get(s3!).op('i32.add').set(q);
+        });
+      });
+    });
+  });
+}
+
 export function buildMapModule(): Uint8Array {
   const m = new ModuleBuilder().defineMemory({ initial: 1 });
   for (const op of MAP_BINARY_OPS) m.func(op, [I32, I32, I32, I32], [], (f) => emitBinary(f, op));
   m.func('relu', [I32, I32, I32], [], emitRelu);
   m.func('reluBackward', [I32, I32, I32, I32], [], emitReluBackward);
+  m.func('permute4', Array.from({ length: 10 }, () => I32), [], emitPermute4);
   return m.toBytes();
 }

@@ -22,7 +22,12 @@ export interface WasmMap {
   binary(op: MapBinaryOp, a: Float32Array, b: Float32Array, out: Float32Array): void;
   relu(x: Float32Array, out: Float32Array): void;
   reluBackward(x: Float32Array, g: Float32Array, gx: Float32Array): void;
+  /** out = src with dims reordered (rank ≤ 4): out.shape[i] = shape[perm[i]]. */
+  permute(src: Float32Array, shape: readonly number[], perm: readonly number[], out: Float32Array): void;
 }
+
+/** Rank the permute kernel handles (lower ranks get leading 1s). */
+export const PERMUTE_MAX_RANK = 4;
 
 export function createWasmMap(): WasmMap {
   const api = wasmApi();
@@ -32,8 +37,18 @@ export function createWasmMap(): WasmMap {
   const ex = inst.exports as Record<string, unknown>;
   const region = BLOCK * 4;
   const [aAt, bAt, oAt] = [0, region, 2 * region];
-  if (memory.buffer.byteLength < 3 * region) memory.grow(Math.ceil((3 * region - memory.buffer.byteLength) / PAGE));
-  const heap = new Float32Array(memory.buffer);
+  let heap = new Float32Array(memory.buffer);
+  const ensure = (bytes: number, what: string): void => {
+    if (bytes > memory.buffer.byteLength) {
+      try {
+        memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
+      } catch (e) {
+        throw new WorkerError('wasm.map', `cannot grow wasm memory to ${bytes} bytes for ${what} (${e instanceof Error ? e.message : String(e)})`);
+      }
+    }
+    if (heap.buffer !== memory.buffer) heap = new Float32Array(memory.buffer);
+  };
+  ensure(3 * region, 'the elementwise blocks');
 
   /** Runs `kernel` over [0, n) in blocks: inputs copied to aAt (and bAt), output copied from oAt. */
   const blocks = (n: number, x: Float32Array, y: Float32Array | null, out: Float32Array, kernel: Binary): void => {
@@ -48,6 +63,7 @@ export function createWasmMap(): WasmMap {
   const binaries = Object.fromEntries(['add', 'sub', 'mul', 'div'].map((op) => [op, ex[op] as Binary])) as Record<MapBinaryOp, Binary>;
   const relu = ex.relu as (x: number, out: number, bytes: number) => void;
   const reluBackward = ex.reluBackward as Binary;
+  const permute4 = ex.permute4 as (src: number, dst: number, d0: number, d1: number, d2: number, d3: number, s0: number, s1: number, s2: number, s3: number) => void;
 
   return {
     binary(op, a, b, out) {
@@ -58,6 +74,20 @@ export function createWasmMap(): WasmMap {
     },
     reluBackward(x, g, gx) {
       blocks(gx.length, x, g, gx, reluBackward);
+    },
+    permute(src, shape, perm, out) {
+      const n = out.length;
+      if (n === 0) return;
+      const lead = PERMUTE_MAX_RANK - shape.length;
+      const strides: number[] = new Array<number>(shape.length);
+      for (let d = shape.length - 1, st = 1; d >= 0; st *= shape[d]!, d--) strides[d] = st;
+      const dims = [...new Array<number>(lead).fill(1), ...perm.map((p) => shape[p]!)];
+      const st = [...new Array<number>(lead).fill(0), ...perm.map((p) => 4 * strides[p]!)];
+      const dstAt = Math.ceil(n / 4) * 16;
+      ensure(2 * dstAt, `a permute of ${n} elements`);
+      heap.set(src.subarray(0, n), 0);
+      permute4(0, dstAt, dims[0]!, dims[1]!, dims[2]!, dims[3]!, st[0]!, st[1]!, st[2]!, st[3]!);
+      out.set(heap.subarray(dstAt / 4, dstAt / 4 + n));
     },
   };
 }

@@ -103,6 +103,49 @@ describe.skipIf(!hasSimd())('wasm streaming elementwise kernels', () => {
     }
   });
 
+  it('permutes of rank ≤ 4 equal the definition (and the js backend) for every perm', () => {
+    const w = backendByName('wasm');
+    const js = backendByName('js');
+    const shapeArb = fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 4 });
+    fc.assert(
+      fc.property(shapeArb, fc.integer({ min: 0, max: 23 }), (shape, k) => {
+        const rank = shape.length;
+        // the k-th permutation of 0..rank-1 (k mod rank!)
+        const pool = Array.from({ length: rank }, (_, i) => i);
+        const perm: number[] = [];
+        let c = k;
+        for (let r = rank; r > 0; r--) {
+          perm.push(pool.splice(c % r, 1)[0]!);
+          c = Math.floor(c / r);
+        }
+        // at least MAP_MIN elements so the wasm kernel (not the js fallback) runs
+        const sh = [...shape];
+        sh[0] = sh[0]! * Math.ceil(300 / shape.reduce((a, b) => a * b, 1));
+        const n = sh.reduce((a, b) => a * b, 1);
+        const src = filled(n, k + 1);
+        const o1 = new Float32Array(n);
+        const o2 = new Float32Array(n);
+        w.permute(src, sh, perm, o1);
+        js.permute(src, sh, perm, o2);
+        expectSameBits(o1, o2);
+        // the definition: out[idx] = src[idx permuted back]
+        const outShape = perm.map((p) => sh[p]!);
+        const srcStride = sh.map((_, d) => sh.slice(d + 1).reduce((a, b) => a * b, 1));
+        for (let o = 0; o < n; o += 7) {
+          let rem = o;
+          let at = 0;
+          for (let d = rank - 1; d >= 0; d--) {
+            const i = rem % outShape[d]!;
+            rem = Math.floor(rem / outShape[d]!);
+            at += i * srcStride[perm[d]!]!;
+          }
+          expect(Object.is(o1[o], src[at]) || (Number.isNaN(o1[o]) && Number.isNaN(src[at]))).toBe(true);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
   it('broadcasting shapes and other ops still run (on the js kernels)', () => {
     const w = backendByName('wasm');
     const js = backendByName('js');
