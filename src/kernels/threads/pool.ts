@@ -44,9 +44,14 @@ function envThreads(): number | null {
   return n;
 }
 
+/** NMGRAD_THREADS, else the core count: read once (every kernel call asks, and both cost a call into the runtime). */
+let defaultThreads: number | null = null;
+
 /** Threads used by parallel kernels (main thread included). */
 export function getThreads(): number {
-  return requested ?? envThreads() ?? Math.max(1, availableParallelism());
+  if (requested !== null) return requested;
+  defaultThreads ??= envThreads() ?? Math.max(1, availableParallelism());
+  return defaultThreads;
 }
 
 /** Sets the thread count (main thread included); 1 disables the pool. */
