@@ -20,6 +20,7 @@ export async function elementwiseSuite(opts: SuiteOptions): Promise<BenchRecord[
     const a = randData(n, rng);
     const b = randData(n, rng);
     const o = randData(n, rng);
+    const mask = Float32Array.from({ length: (n / 1600) * 16 }, (_, i) => (i % 16 > 12 ? 1 : 0));
     const cases: [string, (be: typeof js) => void][] = [
       ['mul', (be) => be.binary('mul', a, [n], b, [n], [n], o)],
       ['addInto', (be) => be.addInto(o, b)],
@@ -27,6 +28,8 @@ export async function elementwiseSuite(opts: SuiteOptions): Promise<BenchRecord[
       ['relu backward', (be) => be.unaryBackward('relu', a, a, b, o, 0)],
       // attention's head split: [batch, len, heads, d] → [batch, heads, len, d]
       ['head-split permute', (be) => be.permute(a, [n / 1600, 25, 4, 16], [0, 2, 1, 3], o)],
+      // attention scores [batch, heads, 25, 16 keys] under a [batch, 1, 1, keys] padding mask
+      ['masked fill', (be) => be.maskedFill(a, [n / 1600, 4, 25, 16], mask, [n / 1600, 1, 1, 16], -1e9, o)],
     ];
     for (const [name, run] of cases) {
       const variants: [string, typeof js, number][] = [['js', js, 1], ['js', js, 2], ['wasm', wasm, 1]];

@@ -1,6 +1,6 @@
 /**
  * Emits the wasm SIMD module of the streaming elementwise kernels: same-shape add / sub / mul /
- * div, relu and its backward. Each is one f32 operation per element, which IEEE 754 rounds the
+ * div, relu and its backward, and the strided copies (permute, masked fill). Each is one f32 operation per element, which IEEE 754 rounds the
  * same way as the js kernels' float64 operation rounded back to float32 (double rounding is
  * harmless for +, −, ×, ÷ from binary64 to binary32), so the results are bitwise those of the
  * js backend, NaN, ±0 and ±∞ included.
@@ -11,8 +11,11 @@
  * - `reluBackward(x, g, gx, bytes)`: gx = g · (x > 0 ? 1 : 0).
  * - `permute4(src, dst, d0, d1, d2, d3, s0, s1, s2, s3)`: dst (row-major [d0, d1, d2, d3]) at
  *   (i0, i1, i2, i3) = src at Σ iₖ·sₖ (strides in bytes): any permute of rank ≤ 4 as 32-bit copies.
+ * - `maskedFill4(x, mask, out, d0, d1, d2, d3, m0, m1, m2, m3, value)`: out = mask at Σ iₖ·mₖ
+ *   (byte strides, 0 along broadcast dims) ≠ 0 ? value : x, over the row-major [d0, d1, d2, d3]
+ *   x and out; f32 loads, stores and `select` keep every bit (NaN payloads too).
  */
-import { I32, ModuleBuilder, V128, type FunctionBuilder, type Local } from './assembler.js';
+import { F32, I32, ModuleBuilder, V128, type FunctionBuilder, type Local, type ValType } from './assembler.js';
 
 export const MAP_BINARY_OPS = ['add', 'sub', 'mul', 'div'] as const;
 export type MapBinaryOp = (typeof MAP_BINARY_OPS)[number];
@@ -85,11 +88,36 @@ function emitPermute4(f: FunctionBuilder): void {
   });
 }
 
+function emitMaskedFill4(f: FunctionBuilder): void {
+  const [x, mask, out, d0, d1, d2, d3, m0, m1, m2, m3, value] = f.params as Local[];
+  const [i0, i1, i2, i3, p0, p1, q, o] = Array.from({ length: 8 }, () => f.local(I32));
+  f.forRange(i0, 0, d0!, 1, () => {
+    f.get(mask!).get(i0).get(m0!).op('i32.mul').op('i32.add').set(p0);
+    f.forRange(i1, 0, d1!, 1, () => {
+      f.get(p0).get(i1).get(m1!).op('i32.mul').op('i32.add').set(p1);
+      f.forRange(i2, 0, d2!, 1, () => {
+        f.get(p1).get(i2).get(m2!).op('i32.mul').op('i32.add').set(q);
+        f.forRange(i3, 0, d3!, 1, () => {
+          // out[o] = mask[q] != 0 ? value : x[o]   (o = the running element offset in bytes)
+          f.get(out!).get(o).op('i32.add');
+          f.get(value!);
+          f.get(x!).get(o).op('i32.add').mem('f32.load', 0, 2);
+          f.get(q).mem('f32.load', 0, 2).f32Const(0).op('f32.ne');
+          f.op('select').mem('f32.store', 0, 2);
+          f.get(o).i32Const(4).op('i32.add').set(o);
+          f.get(q).get(m3!).op('i32.add').set(q);
+        });
+      });
+    });
+  });
+}
+
 export function buildMapModule(): Uint8Array {
   const m = new ModuleBuilder().defineMemory({ initial: 1 });
   for (const op of MAP_BINARY_OPS) m.func(op, [I32, I32, I32, I32], [], (f) => emitBinary(f, op));
   m.func('relu', [I32, I32, I32], [], emitRelu);
   m.func('reluBackward', [I32, I32, I32, I32], [], emitReluBackward);
-  m.func('permute4', Array.from({ length: 10 }, () => I32), [], emitPermute4);
+  m.func('permute4', Array.from({ length: 10 }, (): ValType => I32), [], emitPermute4);
+  m.func('maskedFill4', [...Array.from({ length: 11 }, (): ValType => I32), F32], [], emitMaskedFill4);
   return m.toBytes();
 }

@@ -8,6 +8,7 @@
  * over (bench `elementwise`). Results are bitwise the js kernels' (map-module.ts).
  */
 import { WorkerError } from '../../errors.js';
+import { broadcastStrides } from '../shape.js';
 import { buildMapModule, type MapBinaryOp } from './map-module.js';
 import { wasmApi, type WasmMemory } from './runtime.js';
 
@@ -24,6 +25,8 @@ export interface WasmMap {
   reluBackward(x: Float32Array, g: Float32Array, gx: Float32Array): void;
   /** out = src with dims reordered (rank ≤ 4): out.shape[i] = shape[perm[i]]. */
   permute(src: Float32Array, shape: readonly number[], perm: readonly number[], out: Float32Array): void;
+  /** out = mask (broadcast to shape, rank ≤ 4) ≠ 0 ? value : x. */
+  maskedFill(x: Float32Array, shape: readonly number[], mask: Float32Array, maskShape: readonly number[], value: number, out: Float32Array): void;
 }
 
 /** Rank the permute kernel handles (lower ranks get leading 1s). */
@@ -63,6 +66,7 @@ export function createWasmMap(): WasmMap {
   const binaries = Object.fromEntries(['add', 'sub', 'mul', 'div'].map((op) => [op, ex[op] as Binary])) as Record<MapBinaryOp, Binary>;
   const relu = ex.relu as (x: number, out: number, bytes: number) => void;
   const reluBackward = ex.reluBackward as Binary;
+  const maskedFill4 = ex.maskedFill4 as (...args: number[]) => void;
   const permute4 = ex.permute4 as (src: number, dst: number, d0: number, d1: number, d2: number, d3: number, s0: number, s1: number, s2: number, s3: number) => void;
 
   return {
@@ -88,6 +92,22 @@ export function createWasmMap(): WasmMap {
       heap.set(src.subarray(0, n), 0);
       permute4(0, dstAt, dims[0]!, dims[1]!, dims[2]!, dims[3]!, st[0]!, st[1]!, st[2]!, st[3]!);
       out.set(heap.subarray(dstAt / 4, dstAt / 4 + n));
+    },
+    maskedFill(x, shape, mask, maskShape, value, out) {
+      const n = out.length;
+      if (n === 0) return;
+      const lead = PERMUTE_MAX_RANK - shape.length;
+      const ms = broadcastStrides(maskShape, shape);
+      const dims = [...new Array<number>(lead).fill(1), ...shape];
+      const st = [...new Array<number>(lead).fill(0), ...ms.map((v) => 4 * v)];
+      const bytes = Math.ceil(n / 4) * 16;
+      const maskAt = bytes;
+      const outAt = maskAt + Math.ceil(mask.length / 4) * 16;
+      ensure(outAt + bytes, `a masked fill of ${n} elements`);
+      heap.set(x.subarray(0, n), 0);
+      heap.set(mask, maskAt / 4);
+      maskedFill4(0, maskAt, outAt, dims[0]!, dims[1]!, dims[2]!, dims[3]!, st[0]!, st[1]!, st[2]!, st[3]!, value);
+      out.set(heap.subarray(outAt / 4, outAt / 4 + n));
     },
   };
 }

@@ -146,6 +146,30 @@ describe.skipIf(!hasSimd())('wasm streaming elementwise kernels', () => {
     );
   });
 
+  it('masked fills of rank ≤ 4 with a broadcast mask give the js kernel’s bits', () => {
+    const w = backendByName('wasm');
+    const js = backendByName('js');
+    const dims = fc.array(fc.record({ size: fc.integer({ min: 1, max: 9 }), broadcast: fc.boolean() }), { minLength: 1, maxLength: 4 });
+    fc.assert(
+      fc.property(dims, fc.integer({ min: 0, max: 3 }), fc.constantFrom(-1e9, -Infinity, 0, 2.5), (ds, drop, value) => {
+        const shape = ds.map((d) => d.size);
+        shape[0] = shape[0]! * Math.ceil(300 / shape.reduce((a, b) => a * b, 1));
+        // the mask: broadcast dims of size 1, and up to `drop` leading dims left out
+        const full = shape.map((d, i) => (ds[i]!.broadcast ? 1 : d));
+        const maskShape = full.slice(Math.min(drop, full.length - 1));
+        const n = shape.reduce((a, b) => a * b, 1);
+        const x = filled(n, n);
+        const mask = Float32Array.from(filled(maskShape.reduce((a, b) => a * b, 1), 17), (v, i) => (i % 3 === 0 ? 0 : i % 5 === 0 ? -0 : v));
+        const o1 = new Float32Array(n);
+        const o2 = new Float32Array(n);
+        w.maskedFill(x, shape, mask, maskShape, value, o1);
+        js.maskedFill(x, shape, mask, maskShape, value, o2);
+        expectSameBits(o1, o2);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
   it('broadcasting shapes and other ops still run (on the js kernels)', () => {
     const w = backendByName('wasm');
     const js = backendByName('js');
