@@ -4,7 +4,7 @@
  * exp-bound row kernels (softmax / log-softmax, their backward, cross-entropy backward) on
  * wasm SIMD with a polynomial exp (wasm/rows-module.ts), the streaming elementwise ops
  * (same-shape add / sub / mul / div, relu and its backward, addInto, mulInto, permutes and
- * masked fills of rank ≤ 4: wasm/map.ts,
+ * masked fills of rank ≤ 4, layer norm forward: wasm/map.ts,
  * bitwise equal to js), all from modules
  * nmgrad emits at run time (wasm/, docs/wasm.md); every other kernel falls through to `js`.
  * Registered only where the engine validates a SIMD module, and then the default backend.
@@ -56,6 +56,10 @@ export const wasmBackend: Backend = withFallback({
     if (out.length >= MAP_MIN && shape.length <= PERMUTE_MAX_RANK && src.length === out.length) threadMap().permute(src, shape, perm, out);
     else jsBackend.permute(src, shape, perm, out);
   },
+  layerNormRows(x, rows, cols, gamma, beta, eps, out, meanOut, rstdOut) {
+    if (gamma !== null && beta !== null && rows * cols >= MAP_MIN) threadMap().layerNorm(x, rows, cols, gamma, beta, eps, out, meanOut, rstdOut);
+    else jsBackend.layerNormRows(x, rows, cols, gamma, beta, eps, out, meanOut, rstdOut);
+  },
   maskedFill(x, shape, mask, maskShape, value, out) {
     if (out.length >= MAP_MIN && shape.length <= PERMUTE_MAX_RANK && maskShape.length <= shape.length) threadMap().maskedFill(x, shape, mask, maskShape, value, out);
     else jsBackend.maskedFill(x, shape, mask, maskShape, value, out);
@@ -68,5 +72,5 @@ export const wasmBackend: Backend = withFallback({
 
 if (hasSimd()) {
   registerBackend(wasmBackend);
-  setBackendDetail('wasm', () => `WebAssembly SIMD dense and N:M products, softmax / cross-entropy rows and streaming elementwise ops (add, sub, mul, div, relu, permute, masked fill), with ${hasRelaxedSimd() ? 'f32x4.relaxed_madd' : 'f32x4 mul + add'}; other kernels js`);
+  setBackendDetail('wasm', () => `WebAssembly SIMD dense and N:M products, softmax / cross-entropy rows and streaming elementwise ops (add, sub, mul, div, relu, permute, masked fill, layer norm), with ${hasRelaxedSimd() ? 'f32x4.relaxed_madd' : 'f32x4 mul + add'}; other kernels js`);
 }

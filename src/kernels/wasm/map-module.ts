@@ -14,8 +14,11 @@
  * - `maskedFill4(x, mask, out, d0, d1, d2, d3, m0, m1, m2, m3, value)`: out = mask at Σ iₖ·mₖ
  *   (byte strides, 0 along broadcast dims) ≠ 0 ? value : x, over the row-major [d0, d1, d2, d3]
  *   x and out; f32 loads, stores and `select` keep every bit (NaN payloads too).
+ * - `layerNorm(x, gamma, beta, out, mean, rstd, rows, cols, eps)`: the js layerNormRows with γ
+ *   and β, operation for operation in float64 (sums in column order, μ = s / cols,
+ *   1/√(var/cols + eps), (x − μ)·rstd·γ + β rounded to f32), so bitwise the js result.
  */
-import { F32, I32, ModuleBuilder, V128, type FunctionBuilder, type Local, type ValType } from './assembler.js';
+import { F32, F64, I32, ModuleBuilder, V128, type FunctionBuilder, type Local, type ValType } from './assembler.js';
 
 export const MAP_BINARY_OPS = ['add', 'sub', 'mul', 'div'] as const;
 export type MapBinaryOp = (typeof MAP_BINARY_OPS)[number];
@@ -112,6 +115,46 @@ function emitMaskedFill4(f: FunctionBuilder): void {
   });
 }
 
+function emitLayerNorm(f: FunctionBuilder): void {
+  const [x, gamma, beta, out, mean, rstd, rows, cols, eps] = f.params as Local[];
+  const [r, j, row, end, at] = Array.from({ length: 5 }, () => f.local(I32));
+  const [s, v, d, mu, rs, n] = Array.from({ length: 6 }, () => f.local(F64));
+  const xAt = (): void => {
+    f.get(row).get(j).op('i32.add').mem('f32.load', 0, 2).op('f64.promote_f32');
+  };
+  f.get(cols!).op('f64.convert_i32_s').set(n);
+  f.forRange(r, 0, rows!, 1, () => {
+    f.get(x!).get(r).get(cols!).op('i32.mul').i32Const(2).op('i32.shl').op('i32.add').set(row);
+    f.get(cols!).i32Const(2).op('i32.shl').set(end);
+    f.i32Const(0).op('f64.convert_i32_s').set(s);
+    f.forRange(j, 0, end, 4, () => {
+      f.get(s);
+      xAt();
+      f.op('f64.add').set(s);
+    });
+    f.get(s).get(n).op('f64.div').set(mu);
+    f.i32Const(0).op('f64.convert_i32_s').set(v);
+    f.forRange(j, 0, end, 4, () => {
+      xAt();
+      f.get(mu).op('f64.sub').set(d);
+      f.get(v).get(d).get(d).op('f64.mul').op('f64.add').set(v);
+    });
+    f.i32Const(1).op('f64.convert_i32_s').get(v).get(n).op('f64.div').get(eps!).op('f64.add').op('f64.sqrt').op('f64.div').set(rs);
+    f.get(mean!).get(r).i32Const(2).op('i32.shl').op('i32.add').get(mu).op('f32.demote_f64').mem('f32.store', 0, 2);
+    f.get(rstd!).get(r).i32Const(2).op('i32.shl').op('i32.add').get(rs).op('f32.demote_f64').mem('f32.store', 0, 2);
+    f.forRange(j, 0, end, 4, () => {
+      // out = ((x − μ)·rstd)·γ + β
+      f.get(out!).get(row).op('i32.add').get(x!).op('i32.sub').get(j).op('i32.add').set(at);
+      f.get(at);
+      xAt();
+      f.get(mu).op('f64.sub').get(rs).op('f64.mul');
+      f.get(gamma!).get(j).op('i32.add').mem('f32.load', 0, 2).op('f64.promote_f32').op('f64.mul');
+      f.get(beta!).get(j).op('i32.add').mem('f32.load', 0, 2).op('f64.promote_f32').op('f64.add');
+      f.op('f32.demote_f64').mem('f32.store', 0, 2);
+    });
+  });
+}
+
 export function buildMapModule(): Uint8Array {
   const m = new ModuleBuilder().defineMemory({ initial: 1 });
   for (const op of MAP_BINARY_OPS) m.func(op, [I32, I32, I32, I32], [], (f) => emitBinary(f, op));
@@ -119,5 +162,6 @@ export function buildMapModule(): Uint8Array {
   m.func('reluBackward', [I32, I32, I32, I32], [], emitReluBackward);
   m.func('permute4', Array.from({ length: 10 }, (): ValType => I32), [], emitPermute4);
   m.func('maskedFill4', [...Array.from({ length: 11 }, (): ValType => I32), F32], [], emitMaskedFill4);
+  m.func('layerNorm', [...Array.from({ length: 8 }, (): ValType => I32), F64], [], emitLayerNorm);
   return m.toBytes();
 }

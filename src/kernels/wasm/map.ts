@@ -25,6 +25,8 @@ export interface WasmMap {
   reluBackward(x: Float32Array, g: Float32Array, gx: Float32Array): void;
   /** out = src with dims reordered (rank ≤ 4): out.shape[i] = shape[perm[i]]. */
   permute(src: Float32Array, shape: readonly number[], perm: readonly number[], out: Float32Array): void;
+  /** The js layerNormRows with γ and β, bitwise (map-module.ts). */
+  layerNorm(x: Float32Array, rows: number, cols: number, gamma: Float32Array, beta: Float32Array, eps: number, out: Float32Array, meanOut: Float32Array, rstdOut: Float32Array): void;
   /** out = mask (broadcast to shape, rank ≤ 4) ≠ 0 ? value : x. */
   maskedFill(x: Float32Array, shape: readonly number[], mask: Float32Array, maskShape: readonly number[], value: number, out: Float32Array): void;
 }
@@ -67,6 +69,7 @@ export function createWasmMap(): WasmMap {
   const relu = ex.relu as (x: number, out: number, bytes: number) => void;
   const reluBackward = ex.reluBackward as Binary;
   const maskedFill4 = ex.maskedFill4 as (...args: number[]) => void;
+  const layerNorm = ex.layerNorm as (...args: number[]) => void;
   const permute4 = ex.permute4 as (src: number, dst: number, d0: number, d1: number, d2: number, d3: number, s0: number, s1: number, s2: number, s3: number) => void;
 
   return {
@@ -92,6 +95,27 @@ export function createWasmMap(): WasmMap {
       heap.set(src.subarray(0, n), 0);
       permute4(0, dstAt, dims[0]!, dims[1]!, dims[2]!, dims[3]!, st[0]!, st[1]!, st[2]!, st[3]!);
       out.set(heap.subarray(dstAt / 4, dstAt / 4 + n));
+    },
+    layerNorm(x, rows, cols, gamma, beta, eps, out, meanOut, rstdOut) {
+      if (rows === 0 || cols === 0) return;
+      const br = Math.max(1, Math.min(rows, Math.floor(BLOCK / cols)));
+      const pad = (floats: number): number => Math.ceil(floats / 4) * 16;
+      const [xAt, oAt] = [0, pad(br * cols)];
+      const gAt = 2 * oAt;
+      const bAt = gAt + pad(cols);
+      const mAt = bAt + pad(cols);
+      const rAt = mAt + pad(br);
+      ensure(rAt + pad(br), `a layer norm over rows of ${cols}`);
+      heap.set(gamma, gAt / 4);
+      heap.set(beta, bAt / 4);
+      for (let r = 0; r < rows; r += br) {
+        const nr = Math.min(br, rows - r);
+        heap.set(x.subarray(r * cols, (r + nr) * cols), xAt / 4);
+        layerNorm(xAt, gAt, bAt, oAt, mAt, rAt, nr, cols, eps);
+        out.set(heap.subarray(oAt / 4, oAt / 4 + nr * cols), r * cols);
+        meanOut.set(heap.subarray(mAt / 4, mAt / 4 + nr), r);
+        rstdOut.set(heap.subarray(rAt / 4, rAt / 4 + nr), r);
+      }
     },
     maskedFill(x, shape, mask, maskShape, value, out) {
       const n = out.length;

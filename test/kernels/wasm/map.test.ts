@@ -170,6 +170,28 @@ describe.skipIf(!hasSimd())('wasm streaming elementwise kernels', () => {
     );
   });
 
+  it('layer norm with γ and β gives the js kernel’s bits (outputs, means, 1/σ)', () => {
+    const w = backendByName('wasm');
+    const js = backendByName('js');
+    for (const [rows, cols] of [[1, 1], [3, 5], [300, 64], [7, 1000], [1500, 128], [2, 20000]] as const) {
+      for (const eps of [1e-5, 1e-6]) {
+        const n = rows * cols;
+        const x = Float32Array.from(filled(n, rows + cols), (v, i) => (Number.isFinite(v) ? v : i % 7) + (i % 11) * 100);
+        const gamma = Float32Array.from(filled(cols, 5), (v) => (Number.isFinite(v) ? v : 1));
+        const beta = Float32Array.from(filled(cols, 6), (v) => (Number.isFinite(v) ? v : 0));
+        const run = (be: typeof w): Float32Array[] => {
+          const out = new Float32Array(n);
+          const mean = new Float32Array(rows);
+          const rstd = new Float32Array(rows);
+          be.layerNormRows(x, rows, cols, gamma, beta, eps, out, mean, rstd);
+          return [out, mean, rstd];
+        };
+        const [a, b] = [run(w), run(js)];
+        for (let k = 0; k < 3; k++) expectSameBits(a[k]!, b[k]!);
+      }
+    }
+  });
+
   it('broadcasting shapes and other ops still run (on the js kernels)', () => {
     const w = backendByName('wasm');
     const js = backendByName('js');
