@@ -22,6 +22,7 @@ export async function elementwiseSuite(opts: SuiteOptions): Promise<BenchRecord[
     const o = randData(n, rng);
     const [g64, b64] = [randData(64, rng), randData(64, rng)];
     const [mean, rstd] = [new Float32Array(n / 64), new Float32Array(n / 64)];
+    js.layerNormRows(a, n / 64, 64, g64, b64, 1e-5, o, mean, rstd);
     const mask = Float32Array.from({ length: (n / 1600) * 16 }, (_, i) => (i % 16 > 12 ? 1 : 0));
     const cases: [string, (be: typeof js) => void][] = [
       ['mul', (be) => be.binary('mul', a, [n], b, [n], [n], o)],
@@ -32,6 +33,7 @@ export async function elementwiseSuite(opts: SuiteOptions): Promise<BenchRecord[
       ['head-split permute', (be) => be.permute(a, [n / 1600, 25, 4, 16], [0, 2, 1, 3], o)],
       // attention scores [batch, heads, 25, 16 keys] under a [batch, 1, 1, keys] padding mask
       ['layer norm (rows of 64)', (be) => be.layerNormRows(a, n / 64, 64, g64, b64, 1e-5, o, mean, rstd)],
+      ['layer norm backward (rows of 64)', (be) => be.layerNormBackwardRows(a, b, n / 64, 64, g64, mean, rstd, { dx: true, dGamma: true, dBeta: true })],
       ['masked fill', (be) => be.maskedFill(a, [n / 1600, 4, 25, 16], mask, [n / 1600, 1, 1, 16], -1e9, o)],
     ];
     for (const [name, run] of cases) {

@@ -4,7 +4,7 @@
  * exp-bound row kernels (softmax / log-softmax, their backward, cross-entropy backward) on
  * wasm SIMD with a polynomial exp (wasm/rows-module.ts), the streaming elementwise ops
  * (same-shape add / sub / mul / div, relu and its backward, addInto, mulInto, permutes and
- * masked fills of rank ≤ 4, layer norm forward: wasm/map.ts,
+ * masked fills of rank ≤ 4, layer norm and its backward: wasm/map.ts,
  * bitwise equal to js), all from modules
  * nmgrad emits at run time (wasm/, docs/wasm.md); every other kernel falls through to `js`.
  * Registered only where the engine validates a SIMD module, and then the default backend.
@@ -59,6 +59,10 @@ export const wasmBackend: Backend = withFallback({
   layerNormRows(x, rows, cols, gamma, beta, eps, out, meanOut, rstdOut) {
     if (gamma !== null && beta !== null && rows * cols >= MAP_MIN) threadMap().layerNorm(x, rows, cols, gamma, beta, eps, out, meanOut, rstdOut);
     else jsBackend.layerNormRows(x, rows, cols, gamma, beta, eps, out, meanOut, rstdOut);
+  },
+  layerNormBackwardRows(x, dy, rows, cols, gamma, mean, rstd, need) {
+    if (gamma !== null && rows * cols >= MAP_MIN) return threadMap().layerNormBackward(x, dy, rows, cols, gamma, mean, rstd, need);
+    return jsBackend.layerNormBackwardRows(x, dy, rows, cols, gamma, mean, rstd, need);
   },
   maskedFill(x, shape, mask, maskShape, value, out) {
     if (out.length >= MAP_MIN && shape.length <= PERMUTE_MAX_RANK && maskShape.length <= shape.length) threadMap().maskedFill(x, shape, mask, maskShape, value, out);

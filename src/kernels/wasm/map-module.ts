@@ -17,6 +17,10 @@
  * - `layerNorm(x, gamma, beta, out, mean, rstd, rows, cols, eps)`: the js layerNormRows with γ
  *   and β, operation for operation in float64 (sums in column order, μ = s / cols,
  *   1/√(var/cols + eps), (x − μ)·rstd·γ + β rounded to f32), so bitwise the js result.
+ * - `layerNormBackward(x, dy, gamma, mean, rstd, dx, xs, gs, accG, accB, rows, cols, inv)`: the js
+ *   layerNormInputGradRows with γ (dx) and layerNormParamGradCols (dγ, dβ added to the float64
+ *   accumulators accG, accB in row order), operation for operation in float64; xs, gs are
+ *   float64 scratch rows (inv = 1 / cols).
  */
 import { F32, F64, I32, ModuleBuilder, V128, type FunctionBuilder, type Local, type ValType } from './assembler.js';
 
@@ -155,6 +159,62 @@ function emitLayerNorm(f: FunctionBuilder): void {
   });
 }
 
+function emitLayerNormBackward(f: FunctionBuilder): void {
+  const [x, dy, gamma, mean, rstd, dx, xs, gs, accG, accB, rows, cols, inv] = f.params as Local[];
+  const [r, j, j8, rowOff, end] = Array.from({ length: 5 }, () => f.local(I32));
+  const [mu, rs, xh, gj, d, sumG, sumGX, meanG] = Array.from({ length: 8 }, () => f.local(F64));
+  const f32At = (base: Local, off: Local | null): void => {
+    f.get(base);
+    if (off) f.get(off).op('i32.add');
+    f.get(j).op('i32.add').mem('f32.load', 0, 2).op('f64.promote_f32');
+  };
+  /** Pushes the address of f64 element j of `base` (j8 = 2·j bytes-of-f32 = 8·j/4). */
+  const f64Addr = (base: Local): void => {
+    f.get(base).get(j8).op('i32.add');
+  };
+  f.get(cols!).i32Const(2).op('i32.shl').set(end);
+  f.forRange(r, 0, rows!, 1, () => {
+    f.get(r).get(cols!).op('i32.mul').i32Const(2).op('i32.shl').set(rowOff);
+    f.get(mean!).get(r).i32Const(2).op('i32.shl').op('i32.add').mem('f32.load', 0, 2).op('f64.promote_f32').set(mu);
+    f.get(rstd!).get(r).i32Const(2).op('i32.shl').op('i32.add').mem('f32.load', 0, 2).op('f64.promote_f32').set(rs);
+    f.i32Const(0).op('f64.convert_i32_s').tee(sumG).set(sumGX);
+    f.forRange(j, 0, end, 4, () => {
+      f.get(j).get(j).op('i32.add').set(j8);
+      f32At(x!, rowOff);
+      f.get(mu).op('f64.sub').get(rs).op('f64.mul').set(xh);
+      f32At(dy!, rowOff);
+      f.tee(d);
+      f32At(gamma!, null);
+      f.op('f64.mul').set(gj);
+      f64Addr(xs!);
+      f.get(xh).mem('f64.store', 0, 3);
+      f64Addr(gs!);
+      f.get(gj).mem('f64.store', 0, 3);
+      f.get(sumG).get(gj).op('f64.add').set(sumG);
+      f.get(sumGX).get(gj).get(xh).op('f64.mul').op('f64.add').set(sumGX);
+      // dγ += dy·x̂, dβ += dy
+      f64Addr(accG!);
+      f64Addr(accG!);
+      f.mem('f64.load', 0, 3).get(d).get(xh).op('f64.mul').op('f64.add').mem('f64.store', 0, 3);
+      f64Addr(accB!);
+      f64Addr(accB!);
+      f.mem('f64.load', 0, 3).get(d).op('f64.add').mem('f64.store', 0, 3);
+    });
+    f.get(inv!).get(sumG).op('f64.mul').set(meanG);
+    f.forRange(j, 0, end, 4, () => {
+      f.get(j).get(j).op('i32.add').set(j8);
+      // dx = rs·((g − mean(g)) − (x̂·inv)·Σ g x̂)
+      f.get(dx!).get(rowOff).op('i32.add').get(j).op('i32.add');
+      f.get(rs);
+      f64Addr(gs!);
+      f.mem('f64.load', 0, 3).get(meanG).op('f64.sub');
+      f64Addr(xs!);
+      f.mem('f64.load', 0, 3).get(inv!).op('f64.mul').get(sumGX).op('f64.mul').op('f64.sub');
+      f.op('f64.mul').op('f32.demote_f64').mem('f32.store', 0, 2);
+    });
+  });
+}
+
 export function buildMapModule(): Uint8Array {
   const m = new ModuleBuilder().defineMemory({ initial: 1 });
   for (const op of MAP_BINARY_OPS) m.func(op, [I32, I32, I32, I32], [], (f) => emitBinary(f, op));
@@ -162,6 +222,7 @@ export function buildMapModule(): Uint8Array {
   m.func('reluBackward', [I32, I32, I32, I32], [], emitReluBackward);
   m.func('permute4', Array.from({ length: 10 }, (): ValType => I32), [], emitPermute4);
   m.func('maskedFill4', [...Array.from({ length: 11 }, (): ValType => I32), F32], [], emitMaskedFill4);
+  m.func('layerNormBackward', [...Array.from({ length: 12 }, (): ValType => I32), F64], [], emitLayerNormBackward);
   m.func('layerNorm', [...Array.from({ length: 8 }, (): ValType => I32), F64], [], emitLayerNorm);
   return m.toBytes();
 }

@@ -9,6 +9,7 @@
  */
 import { WorkerError } from '../../errors.js';
 import { broadcastStrides } from '../shape.js';
+import { allocF32, allocF32Uninit } from '../storage.js';
 import { buildMapModule, type MapBinaryOp } from './map-module.js';
 import { wasmApi, type WasmMemory } from './runtime.js';
 
@@ -27,6 +28,8 @@ export interface WasmMap {
   permute(src: Float32Array, shape: readonly number[], perm: readonly number[], out: Float32Array): void;
   /** The js layerNormRows with γ and β, bitwise (map-module.ts). */
   layerNorm(x: Float32Array, rows: number, cols: number, gamma: Float32Array, beta: Float32Array, eps: number, out: Float32Array, meanOut: Float32Array, rstdOut: Float32Array): void;
+  /** The js layer-norm backward with γ (dx, dγ, dβ, each when needed), bitwise (map-module.ts). */
+  layerNormBackward(x: Float32Array, dy: Float32Array, rows: number, cols: number, gamma: Float32Array, mean: Float32Array, rstd: Float32Array, need: { dx: boolean; dGamma: boolean; dBeta: boolean }): { dx: Float32Array | null; dGamma: Float32Array | null; dBeta: Float32Array | null };
   /** out = mask (broadcast to shape, rank ≤ 4) ≠ 0 ? value : x. */
   maskedFill(x: Float32Array, shape: readonly number[], mask: Float32Array, maskShape: readonly number[], value: number, out: Float32Array): void;
 }
@@ -70,6 +73,7 @@ export function createWasmMap(): WasmMap {
   const reluBackward = ex.reluBackward as Binary;
   const maskedFill4 = ex.maskedFill4 as (...args: number[]) => void;
   const layerNorm = ex.layerNorm as (...args: number[]) => void;
+  const layerNormBackward = ex.layerNormBackward as (...args: number[]) => void;
   const permute4 = ex.permute4 as (src: number, dst: number, d0: number, d1: number, d2: number, d3: number, s0: number, s1: number, s2: number, s3: number) => void;
 
   return {
@@ -116,6 +120,40 @@ export function createWasmMap(): WasmMap {
         meanOut.set(heap.subarray(mAt / 4, mAt / 4 + nr), r);
         rstdOut.set(heap.subarray(rAt / 4, rAt / 4 + nr), r);
       }
+    },
+    layerNormBackward(x, dy, rows, cols, gamma, mean, rstd, need) {
+      const dx = need.dx ? allocF32Uninit(x.length) : null;
+      const dGamma = need.dGamma ? allocF32(cols) : null;
+      const dBeta = need.dBeta ? allocF32(cols) : null;
+      if (rows === 0 || cols === 0) return { dx, dGamma, dBeta };
+      const br = Math.max(1, Math.min(rows, Math.floor(BLOCK / cols)));
+      const pad = (bytes: number): number => Math.ceil(bytes / 16) * 16;
+      const xAt = 0;
+      const dyAt = pad(4 * br * cols);
+      const dxAt = 2 * dyAt;
+      const gAt = 3 * dyAt;
+      const mAt = gAt + pad(4 * cols);
+      const rAt = mAt + pad(4 * br);
+      const xsAt = rAt + pad(4 * br);
+      const gsAt = xsAt + 8 * cols;
+      const accGAt = gsAt + 8 * cols;
+      const accBAt = accGAt + 8 * cols;
+      ensure(accBAt + 8 * cols, `a layer-norm backward over rows of ${cols}`);
+      const acc = new Float64Array(memory.buffer, accGAt, 2 * cols);
+      acc.fill(0);
+      heap.set(gamma, gAt / 4);
+      for (let r = 0; r < rows; r += br) {
+        const nr = Math.min(br, rows - r);
+        heap.set(x.subarray(r * cols, (r + nr) * cols), xAt / 4);
+        heap.set(dy.subarray(r * cols, (r + nr) * cols), dyAt / 4);
+        heap.set(mean.subarray(r, r + nr), mAt / 4);
+        heap.set(rstd.subarray(r, r + nr), rAt / 4);
+        layerNormBackward(xAt, dyAt, gAt, mAt, rAt, dxAt, xsAt, gsAt, accGAt, accBAt, nr, cols, 1 / cols);
+        if (dx) dx.set(heap.subarray(dxAt / 4, dxAt / 4 + nr * cols), r * cols);
+      }
+      if (dGamma) dGamma.set(acc.subarray(0, cols));
+      if (dBeta) dBeta.set(acc.subarray(cols, 2 * cols));
+      return { dx, dGamma, dBeta };
     },
     maskedFill(x, shape, mask, maskShape, value, out) {
       const n = out.length;

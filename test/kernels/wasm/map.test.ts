@@ -192,6 +192,28 @@ describe.skipIf(!hasSimd())('wasm streaming elementwise kernels', () => {
     }
   });
 
+  it('layer-norm backward with γ gives the js kernel’s bits for dx, dγ, dβ in every combination', () => {
+    const w = backendByName('wasm');
+    const js = backendByName('js');
+    for (const [rows, cols] of [[1, 1], [3, 5], [301, 64], [7, 1000], [1500, 128], [2, 20000]] as const) {
+      const n = rows * cols;
+      const x = Float32Array.from(filled(n, rows + cols), (v, i) => (Number.isFinite(v) ? v : i % 7) + (i % 11) * 10);
+      const dy = Float32Array.from(filled(n, cols), (v) => (Number.isFinite(v) ? v : 0.5));
+      const gamma = Float32Array.from(filled(cols, 5), (v) => (Number.isFinite(v) ? v : 1));
+      const mean = new Float32Array(rows);
+      const rstd = new Float32Array(rows);
+      js.layerNormRows(x, rows, cols, gamma, new Float32Array(cols), 1e-5, new Float32Array(n), mean, rstd);
+      for (const need of [{ dx: true, dGamma: true, dBeta: true }, { dx: true, dGamma: false, dBeta: false }, { dx: false, dGamma: true, dBeta: false }, { dx: false, dGamma: false, dBeta: true }]) {
+        const a = w.layerNormBackwardRows(x, dy, rows, cols, gamma, mean, rstd, need);
+        const b = js.layerNormBackwardRows(x, dy, rows, cols, gamma, mean, rstd, need);
+        for (const k of ['dx', 'dGamma', 'dBeta'] as const) {
+          expect(a[k] === null).toBe(b[k] === null);
+          if (a[k] && b[k]) expectSameBits(a[k]!, b[k]!);
+        }
+      }
+    }
+  });
+
   it('broadcasting shapes and other ops still run (on the js kernels)', () => {
     const w = backendByName('wasm');
     const js = backendByName('js');
