@@ -17,11 +17,10 @@ import { matmulRows as jsMatmulRows, type GemmArgs, type MatmulSpec } from '../m
 import type { BatchedGemmArgs } from '../backend.js';
 import { DEFAULT_SHAPE, buildGemmModule, type GemmKernelShape } from './gemm-module.js';
 import { hasRelaxedSimd } from './features.js';
-import { wasmApi, type WasmMemory } from './runtime.js';
+import { growMemory, wasmApi, type WasmMemory } from './runtime.js';
 
 const NC = 1024;
 const KC = 256;
-const PAGE = 65536;
 
 type Pack = (src: number, dst: number, rows: number, cols: number, rowStride: number, colStride: number, panel: number) => void;
 type Kernel = (pa: number, pb: number, c: number, ldc: number, mc: number, nc: number, kc: number, add: number, tile: number) => void;
@@ -60,13 +59,7 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
   let heap = new Float32Array(memory.buffer);
 
   const reserve = (bytes: number, spec: MatmulSpec): void => {
-    if (bytes <= memory.buffer.byteLength) return;
-    try {
-      memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
-    } catch (e) {
-      throw new WorkerError('wasm.gemm', `cannot grow wasm memory to ${bytes} bytes for a [${spec.m}×${spec.k}]·[${spec.k}×${spec.n}] product (${e instanceof Error ? e.message : String(e)})`);
-    }
-    heap = new Float32Array(memory.buffer);
+    if (growMemory(memory, bytes, 'wasm.gemm', () => `a [${spec.m}×${spec.k}]·[${spec.k}×${spec.n}] product`)) heap = new Float32Array(memory.buffer);
   };
 
   /** The product whose packed B (and, for op(A) = Aᵀ, whole A) the instance holds: its dispatch's seq and shape, if any. */

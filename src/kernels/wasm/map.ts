@@ -11,9 +11,8 @@ import { WorkerError } from '../../errors.js';
 import { broadcastStrides } from '../shape.js';
 import { allocF32, allocF32Uninit } from '../storage.js';
 import { buildMapModule, type MapBinaryOp } from './map-module.js';
-import { wasmApi, type WasmMemory } from './runtime.js';
+import { growMemory, wasmApi, type WasmMemory } from './runtime.js';
 
-const PAGE = 65536;
 /** Elements per block: three operands of 64 KiB. */
 const BLOCK = 16384;
 
@@ -47,13 +46,7 @@ export function createWasmMap(): WasmMap {
   const [aAt, bAt, oAt] = [0, region, 2 * region];
   let heap = new Float32Array(memory.buffer);
   const ensure = (bytes: number, what: string): void => {
-    if (bytes > memory.buffer.byteLength) {
-      try {
-        memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
-      } catch (e) {
-        throw new WorkerError('wasm.map', `cannot grow wasm memory to ${bytes} bytes for ${what} (${e instanceof Error ? e.message : String(e)})`);
-      }
-    }
+    growMemory(memory, bytes, 'wasm.map', () => what);
     if (heap.buffer !== memory.buffer) heap = new Float32Array(memory.buffer);
   };
   ensure(3 * region, 'the elementwise blocks');

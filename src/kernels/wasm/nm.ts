@@ -15,9 +15,8 @@ import { WorkerError } from '../../errors.js';
 import type { GatherArgs } from '../nm.js';
 import { hasRelaxedSimd } from './features.js';
 import { DEFAULT_NM_SHAPE, buildNmModule, type NmKernelShape } from './nm-module.js';
-import { wasmApi, type WasmMemory } from './runtime.js';
+import { growMemory, wasmApi, type WasmMemory } from './runtime.js';
 
-const PAGE = 65536;
 
 /** CSR × dense: y[r, i] = Σ_e val[e]·x[r, col[e]] (+ bias[i]), i < rowPtr.length − 1. */
 export type NmGatherArgs = GatherArgs;
@@ -93,13 +92,7 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
   let i32 = new Int32Array(memory.buffer);
 
   const reserve = (bytes: number, what: () => string): void => {
-    if (bytes > memory.buffer.byteLength) {
-      try {
-        memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
-      } catch (e) {
-        throw new WorkerError('wasm.nm', `cannot grow wasm memory to ${bytes} bytes for ${what()} (${e instanceof Error ? e.message : String(e)})`);
-      }
-    }
+    growMemory(memory, bytes, 'wasm.nm', what);
     if (f32.buffer !== memory.buffer) {
       f32 = new Float32Array(memory.buffer);
       i32 = new Int32Array(memory.buffer);

@@ -12,9 +12,8 @@
 import { WorkerError } from '../../errors.js';
 import type { CrossEntropyBackwardArgs, SoftmaxArgs, SoftmaxBackwardArgs } from '../row-tasks.js';
 import { buildRowsModule } from './rows-module.js';
-import { wasmApi, type WasmMemory } from './runtime.js';
+import { growMemory, wasmApi, type WasmMemory } from './runtime.js';
 
-const PAGE = 65536;
 /** Bytes of one operand block: rows are processed in blocks that stay in cache. */
 const BLOCK_BYTES = 1 << 19;
 
@@ -52,13 +51,7 @@ export function createWasmRows(): WasmRows {
   const regions = (count: number, bytes: number, extra: number, what: string): number[] => {
     const size = Math.ceil(bytes / 16) * 16;
     const end = 16 + count * size + extra;
-    if (end > memory.buffer.byteLength) {
-      try {
-        memory.grow(Math.ceil((end - memory.buffer.byteLength) / PAGE));
-      } catch (e) {
-        throw new WorkerError('wasm.rows', `cannot grow wasm memory to ${end} bytes for ${what} (${e instanceof Error ? e.message : String(e)})`);
-      }
-    }
+    growMemory(memory, end, 'wasm.rows', () => what);
     if (heap.buffer !== memory.buffer) heap = new Float32Array(memory.buffer);
     return Array.from({ length: count + 1 }, (_, i) => 16 + i * size);
   };
