@@ -16,7 +16,7 @@ import { hasRelaxedSimd, hasSimd } from './wasm/features.js';
 import { wasmGemm, wasmGemmBatched, wasmGemmBias } from './wasm/gemm-task.js';
 import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from './wasm/nm-task.js';
 import { wasmCrossEntropyBackward, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from './wasm/rows-task.js';
-import { PERMUTE_MAX_RANK, threadMap } from './wasm/map.js';
+import { MAP_MAX_RANK, threadMap } from './wasm/map.js';
 import { MAP_BINARY_OPS, type MapBinaryOp } from './wasm/map-module.js';
 import { sameShape } from './shape.js';
 
@@ -53,7 +53,7 @@ export const wasmBackend: Backend = withFallback({
     else jsBackend.unary(op, x, out, param);
   },
   permute(src, shape, perm, out) {
-    if (out.length >= MAP_MIN && shape.length <= PERMUTE_MAX_RANK && src.length === out.length) threadMap().permute(src, shape, perm, out);
+    if (out.length >= MAP_MIN && shape.length <= MAP_MAX_RANK && src.length === out.length) threadMap().permute(src, shape, perm, out);
     else jsBackend.permute(src, shape, perm, out);
   },
   layerNormRows(x, rows, cols, gamma, beta, eps, out, meanOut, rstdOut) {
@@ -65,7 +65,7 @@ export const wasmBackend: Backend = withFallback({
     return jsBackend.layerNormBackwardRows(x, dy, rows, cols, gamma, mean, rstd, need);
   },
   maskedFill(x, shape, mask, maskShape, value, out) {
-    if (out.length >= MAP_MIN && shape.length <= PERMUTE_MAX_RANK && maskShape.length <= shape.length) threadMap().maskedFill(x, shape, mask, maskShape, value, out);
+    if (out.length >= MAP_MIN && shape.length <= MAP_MAX_RANK && maskShape.length <= shape.length) threadMap().maskedFill(x, shape, mask, maskShape, value, out);
     else jsBackend.maskedFill(x, shape, mask, maskShape, value, out);
   },
   unaryBackward(op, x, y, g, gx, param) {

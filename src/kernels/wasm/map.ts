@@ -8,7 +8,7 @@
  * over (bench `elementwise`). Results are bitwise the js kernels' (map-module.ts).
  */
 import { WorkerError } from '../../errors.js';
-import { broadcastStrides } from '../shape.js';
+import { broadcastStrides, stridesOf } from '../shape.js';
 import { allocF32, allocF32Uninit } from '../storage.js';
 import { buildMapModule, type MapBinaryOp } from './map-module.js';
 import { growMemory, wasmApi, type WasmMemory } from './runtime.js';
@@ -33,8 +33,14 @@ export interface WasmMap {
   maskedFill(x: Float32Array, shape: readonly number[], mask: Float32Array, maskShape: readonly number[], value: number, out: Float32Array): void;
 }
 
-/** Rank the permute kernel handles (lower ranks get leading 1s). */
-export const PERMUTE_MAX_RANK = 4;
+/** Rank the permute and masked-fill kernels handle (lower ranks get leading 1s). */
+export const MAP_MAX_RANK = 4;
+
+/** dims and byte strides padded to MAP_MAX_RANK with leading size-1, stride-0 dims. */
+function rank4(dims: readonly number[], strides: readonly number[]): { d: number[]; s: number[] } {
+  const lead = MAP_MAX_RANK - dims.length;
+  return { d: [...new Array<number>(lead).fill(1), ...dims], s: [...new Array<number>(lead).fill(0), ...strides.map((v) => 4 * v)] };
+}
 
 export function createWasmMap(): WasmMap {
   const api = wasmApi();
@@ -64,6 +70,7 @@ export function createWasmMap(): WasmMap {
   const binaries = Object.fromEntries(['add', 'sub', 'mul', 'div'].map((op) => [op, ex[op] as Binary])) as Record<MapBinaryOp, Binary>;
   const relu = ex.relu as (x: number, out: number, bytes: number) => void;
   const reluBackward = ex.reluBackward as Binary;
+  const reluKernel: Binary = (a, _b, o, bytes) => relu(a, o, bytes);
   const maskedFill4 = ex.maskedFill4 as (...args: number[]) => void;
   const layerNorm = ex.layerNorm as (...args: number[]) => void;
   const layerNormBackward = ex.layerNormBackward as (...args: number[]) => void;
@@ -74,7 +81,7 @@ export function createWasmMap(): WasmMap {
       blocks(out.length, a, b, out, binaries[op]);
     },
     relu(x, out) {
-      blocks(out.length, x, null, out, (a, _b, o, bytes) => relu(a, o, bytes));
+      blocks(out.length, x, null, out, reluKernel);
     },
     reluBackward(x, g, gx) {
       blocks(gx.length, x, g, gx, reluBackward);
@@ -82,11 +89,8 @@ export function createWasmMap(): WasmMap {
     permute(src, shape, perm, out) {
       const n = out.length;
       if (n === 0) return;
-      const lead = PERMUTE_MAX_RANK - shape.length;
-      const strides: number[] = new Array<number>(shape.length);
-      for (let d = shape.length - 1, st = 1; d >= 0; st *= shape[d]!, d--) strides[d] = st;
-      const dims = [...new Array<number>(lead).fill(1), ...perm.map((p) => shape[p]!)];
-      const st = [...new Array<number>(lead).fill(0), ...perm.map((p) => 4 * strides[p]!)];
+      const strides = stridesOf(shape);
+      const { d: dims, s: st } = rank4(perm.map((p) => shape[p]!), perm.map((p) => strides[p]!));
       const dstAt = Math.ceil(n / 4) * 16;
       ensure(2 * dstAt, `a permute of ${n} elements`);
       heap.set(src.subarray(0, n), 0);
@@ -151,10 +155,7 @@ export function createWasmMap(): WasmMap {
     maskedFill(x, shape, mask, maskShape, value, out) {
       const n = out.length;
       if (n === 0) return;
-      const lead = PERMUTE_MAX_RANK - shape.length;
-      const ms = broadcastStrides(maskShape, shape);
-      const dims = [...new Array<number>(lead).fill(1), ...shape];
-      const st = [...new Array<number>(lead).fill(0), ...ms.map((v) => 4 * v)];
+      const { d: dims, s: st } = rank4(shape, broadcastStrides(maskShape, shape));
       const bytes = Math.ceil(n / 4) * 16;
       const maskAt = bytes;
       const outAt = maskAt + Math.ceil(mask.length / 4) * 16;
