@@ -1,21 +1,25 @@
 /**
- * Tensor storage. Buffers large enough that an op may hand them to the worker pool live on
- * a SharedArrayBuffer, so workers read and write them in place with no copy; small ones stay
- * on ordinary memory, which is cheaper to allocate.
+ * Tensor storage. Buffers large enough that an op may hand them to the worker pool or a wasm
+ * kernel (SHARED_MIN_ELEMENTS and up) are blocks of the tensor arena (./arena.ts): one shared
+ * WebAssembly.Memory that workers hold and wasm kernels import, so both use a tensor in place.
+ * Small ones stay on ordinary memory, which is cheaper to allocate.
  *
- * Shared float32 storage is recycled: fresh shared memory costs a page fault per 4 KiB on first
- * touch (measured ~1 ms per MB on the 2-core machine, more than most kernels spend on it),
- * while the same shapes recur every training step. When a buffer's Float32Array becomes
- * unreachable, a FinalizationRegistry returns its SharedArrayBuffer to a free list of its
- * exact byte size (up to POOL_MAX_BYTES in all), and the next allocation of that size takes it,
- * zeroed (allocF32) or as it is (allocF32Uninit, for outputs written in full). Registry
- * callbacks run between tasks, so the recycling happens in code that yields
- * to the event loop between steps (the translation example's training loop does); a loop that
- * never yields stops registering after RECYCLE_WINDOW_BYTES and allocates fresh buffers. The rule this puts on callers: never keep a
- * tensor's `.buffer` (or a view of it) longer than the Float32Array it came from.
+ * Arena blocks are recycled: when a block's Float32Array becomes unreachable, a
+ * FinalizationRegistry returns it to the free list of its size class (4 classes per power of
+ * two, so the next step's slightly different batch reuses it), and the next allocation of that
+ * class (or of one or two classes below it) takes it, zeroed (allocF32) or as it is
+ * (allocF32Uninit, for outputs written in full). Fresh memory costs a page fault per 4 KiB on
+ * first touch (~1 ms per MB on the 2-core machine), while the same shapes recur every step.
+ * Registry callbacks run between tasks, so recycling happens in code that yields to the event
+ * loop between steps (the translation example's training loop does). Past NMGRAD_ARENA_MB of
+ * arena (a loop that never yields would otherwise fill it), tensors fall back to plain
+ * SharedArrayBuffers, recycled by exact size (registration stops after RECYCLE_WINDOW_BYTES in a
+ * loop that never yields). The rule this puts on callers: never keep a tensor's `.buffer` (or a
+ * view of it) longer than the Float32Array it came from.
  */
 import { AllocationError, fmtShape } from '../errors.js';
 import { noteSharedBytes } from './shared-gc.js';
+import { arenaBuffer, arenaBump, arenaMemory, arenaUsedBytes } from './arena.js';
 
 export const SHARED_MIN_ELEMENTS = 2048;
 
@@ -85,6 +89,8 @@ function allocFloat(n: number, shape: readonly number[] | undefined, zero: boole
   const bytes = n * 4;
   // Reused buffers count too: the collections they bring are what returns the last step's buffers.
   noteSharedBytes(bytes);
+  const fromArena = arenaAlloc(n, zero);
+  if (fromArena !== null) return fromArena;
   const reused = freeBuffers.get(bytes)?.pop();
   let a: Float32Array;
   if (reused !== undefined) {
@@ -100,6 +106,93 @@ function allocFloat(n: number, shape: readonly number[] | undefined, zero: boole
     registeredSinceCallback += bytes;
     recycler.register(a, a.buffer as SharedArrayBuffer);
   }
+  return a;
+}
+
+/**
+ * Arena blocks come in 4 size classes per power of two (at most 25% slack), so tensors of
+ * nearby shapes — batches differ in length from step to step — reuse each other's blocks.
+ */
+export function arenaClassBytes(bytes: number): number {
+  const e = Math.floor(Math.log2(bytes));
+  const step = 2 ** Math.max(e - 2, 6);
+  return Math.ceil(bytes / step) * step;
+}
+
+/** Freed arena blocks of each class (byte addresses); never shrunk, the arena keeps its size. */
+const arenaFree = new Map<number, number[]>();
+/** Arena blocks whose views died, waiting to be returned (see the recycler below). */
+const arenaRecycler =
+  typeof FinalizationRegistry === 'function'
+    ? new FinalizationRegistry<number>((held) => {
+        // held = address · CLASS_SLOTS + class index: one number, so the registry holds no object.
+        const cls = held % CLASS_SLOTS;
+        const at = (held - cls) / CLASS_SLOTS;
+        const bytes = classBytesOf[cls]!;
+        let list = arenaFree.get(bytes);
+        if (list === undefined) arenaFree.set(bytes, (list = []));
+        list.push(at);
+        poolCounts.returned++;
+      })
+    : null;
+/** Class sizes met so far, by index (the recycler's held value carries the index, not the size). */
+const classBytesOf: number[] = [];
+const classIndex = new Map<number, number>();
+const CLASS_SLOTS = 4096;
+
+/** Most bytes of the arena that tensors take before fresh ones go to plain shared memory (NMGRAD_ARENA_MB, default 1536). */
+let budget: number | null = null;
+/** Overrides the arena budget (null: back to NMGRAD_ARENA_MB); 0 sends every fresh tensor to plain shared memory. */
+export function setArenaBudgetBytes(bytes: number | null): void {
+  budget = bytes;
+}
+function arenaBudgetBytes(): number {
+  if (budget !== null) return budget;
+  const raw = process.env.NMGRAD_ARENA_MB;
+  const mb = raw === undefined || raw === '' ? 1536 : Number(raw);
+  if (!Number.isFinite(mb) || mb < 0) throw new AllocationError('alloc', `NMGRAD_ARENA_MB must be a non-negative number of MiB, got '${raw}'`);
+  return (budget = mb * 2 ** 20);
+}
+
+function classOf(bytes: number): number | undefined {
+  let cls = classIndex.get(bytes);
+  if (cls === undefined) {
+    if (classBytesOf.length >= CLASS_SLOTS) return undefined;
+    cls = classBytesOf.length;
+    classBytesOf.push(bytes);
+    classIndex.set(bytes, cls);
+  }
+  return cls;
+}
+
+/** Larger classes a request may take a free block from (each up to 25% larger than the last). */
+const CLASSES_UP = 2;
+
+function arenaAlloc(n: number, zero: boolean): Float32Array | null {
+  if (arenaRecycler === null || arenaMemory() === null) return null;
+  // A free block of the request's class, else of the next classes up (shapes vary a little from
+  // step to step), else a fresh one from the top.
+  let bytes = arenaClassBytes(n * 4);
+  let at: number | undefined;
+  for (let up = 0, b = bytes; up <= CLASSES_UP && at === undefined; up++, b = arenaClassBytes(b + 1)) {
+    at = arenaFree.get(b)?.pop();
+    if (at !== undefined) bytes = b;
+  }
+  const cls = classOf(bytes);
+  if (cls === undefined) return null;
+  const fresh = at === undefined;
+  if (at === undefined) {
+    // Past the budget, fresh blocks come from plain shared memory that the collector frees:
+    // a loop that never yields (the recycler runs between tasks) would otherwise fill the arena.
+    if (arenaUsedBytes() + bytes > arenaBudgetBytes()) return null;
+    at = arenaBump(bytes);
+    if (at < 0) return null;
+    poolCounts.fresh++;
+  } else poolCounts.reused++;
+  const a = new Float32Array(arenaBuffer(), at, n);
+  // Memory just taken from the top was never written: it is still zero.
+  if (zero && !fresh) a.fill(0);
+  arenaRecycler.register(a, at * CLASS_SLOTS + cls);
   return a;
 }
 

@@ -19,6 +19,7 @@ import { wasmCrossEntropyBackward, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwa
 import { MAP_MAX_RANK, threadMap } from './wasm/map.js';
 import { MAP_BINARY_OPS, type MapBinaryOp } from './wasm/map-module.js';
 import { sameShape } from './shape.js';
+import { arenaMemory } from './arena.js';
 
 /** Below this many elements the js loop is cheaper than the copies and the call into wasm. */
 const MAP_MIN = 256;
@@ -74,7 +75,7 @@ export const wasmBackend: Backend = withFallback({
   },
 }, jsBackend);
 
-if (hasSimd()) {
+if (hasSimd() && arenaMemory() !== null) {
   registerBackend(wasmBackend);
   setBackendDetail('wasm', () => `WebAssembly SIMD dense and N:M products, softmax / cross-entropy rows and streaming elementwise ops (add, sub, mul, div, relu, permute, masked fill, layer norm), with ${hasRelaxedSimd() ? 'f32x4.relaxed_madd' : 'f32x4 mul + add'}; other kernels js`);
 }

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { POOL_MAX_BYTES, RECYCLE_WINDOW_BYTES, allocF32, clearStoragePool, storagePoolStats } from '../../src/kernels/storage.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { POOL_MAX_BYTES, RECYCLE_WINDOW_BYTES, allocF32, clearStoragePool, setArenaBudgetBytes, storagePoolStats } from '../../src/kernels/storage.js';
 import { SHARED_GC_BUDGET_BYTES, noteSharedBytes, sharedGcStats } from '../../src/kernels/shared-gc.js';
 
 describe('shared storage collection pressure', () => {
@@ -25,7 +25,11 @@ describe('shared storage collection pressure', () => {
   });
 });
 
-describe('shared storage recycling', () => {
+// Tensors live in the arena (arena.test.ts) until its budget is spent; past it they fall back to
+// plain shared buffers, recycled by exact size. A zero budget sends every tensor there.
+describe('shared storage recycling (past the arena budget)', () => {
+  beforeAll(() => setArenaBudgetBytes(0));
+  afterAll(() => setArenaBudgetBytes(null));
   it('returns a dropped buffer to the pool after a collection and a turn of the event loop, zeroed', async () => {
     const n = 12345 * 4; // a size nothing else in this file allocates
     // Let what earlier tests dropped come back first, then empty the pool (its cap must not turn our buffer away).

@@ -18,8 +18,9 @@ import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from '
 import { WorkerError } from '../../errors.js';
 import { noteSharedBytes } from '../shared-gc.js';
 import { isShared } from '../storage.js';
+import { arenaMemory, inArena } from '../arena.js';
 import { assertFreshBuild } from './build-check.js';
-import { CHUNK_BITS, CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_NEXT, CTRL_READY, CTRL_SLOTS, EPOCH_MASK, MAX_CHUNKS, chunkRange, claimChunk, closeClaims, type Job } from './protocol.js';
+import { CHUNK_BITS, CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_NEXT, CTRL_READY, CTRL_SLOTS, EPOCH_MASK, MAX_CHUNKS, chunkRange, claimChunk, closeClaims, encodeArenaArgs, type Job } from './protocol.js';
 import { TASKS, type TaskArgs, type TaskName } from './tasks.js';
 
 /**
@@ -117,7 +118,7 @@ function startPool(size: number): PoolState {
   const errorPorts: MessagePort[] = [];
   for (let i = 0; i < size; i++) {
     const { port1, port2 } = new MessageChannel();
-    const w = new Worker(url, { workerData: { ctrl, busy, index: i, errorPort: port2 }, transferList: [port2] });
+    const w = new Worker(url, { workerData: { ctrl, busy, index: i, errorPort: port2, arena: arenaMemory() }, transferList: [port2] });
     w.on('error', () => {}); // reported synchronously through ctrl / the error port
     w.unref();
     port1.unref();
@@ -243,8 +244,9 @@ export function parallelRows<K extends TaskName>(task: K, args: TaskArgs<K>, row
   const reserved = epoch + 1;
   for (let w = 1; w < threads; w++) Atomics.store(ctrl, CTRL_SLOTS + w - 1, reserved);
   Atomics.store(ctrl, CTRL_NEXT, (epoch << CHUNK_BITS) | threads);
+  const posted = encodeArenaArgs(shared, inArena);
   for (let w = 1; w < threads; w++) {
-    const job: Job = { task, args: shared, rows, align, chunks, first: w, epoch, seq };
+    const job: Job = { task, args: posted, rows, align, chunks, first: w, epoch, seq };
     state.workers[w - 1]!.postMessage(job);
   }
   let localError: unknown = null;

@@ -62,3 +62,40 @@ export function closeClaims(ctrl: Int32Array, epoch: number, chunks: number): nu
     if (i >= chunks || Atomics.compareExchange(ctrl, CTRL_NEXT, cur, (epoch << CHUNK_BITS) | chunks) === cur) return Math.min(i, chunks);
   }
 }
+
+/** A typed-array argument that lies in the tensor arena, posted as its place instead of a cloned buffer. */
+interface ArenaRef {
+  readonly arenaRef: 'f32' | 'i32' | 'u8';
+  readonly offset: number;
+  readonly length: number;
+}
+
+/**
+ * The job's arguments with every top-level typed array that lies in the arena replaced by an
+ * ArenaRef: posting a SharedArrayBuffer clones a handle to it (and leaves a wrapper for the
+ * worker's collector), posting three numbers costs nothing. Other arguments pass unchanged.
+ */
+export function encodeArenaArgs(args: object, inArena: (v: ArrayBufferView) => boolean): object {
+  let out: Record<string, unknown> | null = null;
+  for (const [k, v] of Object.entries(args)) {
+    if (!ArrayBuffer.isView(v) || !inArena(v)) continue;
+    const kind = v instanceof Float32Array ? 'f32' : v instanceof Int32Array ? 'i32' : v instanceof Uint8Array ? 'u8' : null;
+    if (kind === null) continue;
+    out ??= { ...args };
+    out[k] = { arenaRef: kind, offset: v.byteOffset, length: (v as Float32Array).length } satisfies ArenaRef;
+  }
+  return out ?? args;
+}
+
+/** Inverse of encodeArenaArgs in the receiving thread, on its view of the arena's buffer. */
+export function decodeArenaArgs(args: object, buffer: () => SharedArrayBuffer): object {
+  let out: Record<string, unknown> | null = null;
+  for (const [k, v] of Object.entries(args)) {
+    if (v === null || typeof v !== 'object' || !('arenaRef' in v)) continue;
+    const ref = v as ArenaRef;
+    out ??= { ...args };
+    const b = buffer();
+    out[k] = ref.arenaRef === 'f32' ? new Float32Array(b, ref.offset, ref.length) : ref.arenaRef === 'i32' ? new Int32Array(b, ref.offset, ref.length) : new Uint8Array(b, ref.offset, ref.length);
+  }
+  return out ?? args;
+}

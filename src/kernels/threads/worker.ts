@@ -1,12 +1,15 @@
 /** Worker entry: runs the row chunks of dispatches posted by the pool and signals each chunk's completion via Atomics. */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_READY, CTRL_SLOTS, chunkRange, claimChunk, type Job } from './protocol.js';
+import { CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_READY, CTRL_SLOTS, chunkRange, claimChunk, decodeArenaArgs, type Job } from './protocol.js';
 import { TASKS } from './tasks.js';
 import { noteSharedBytes } from '../shared-gc.js';
+import { arenaBuffer, attachArena } from '../arena.js';
+import type { WasmMemory } from '../wasm/runtime.js';
 
 type TaskFn = (args: object, rowStart: number, rowEnd: number, seq?: number) => void;
 
-const { ctrl, busy, index, errorPort } = workerData as { ctrl: Int32Array; busy: Float64Array; index: number; errorPort: MessagePort };
+const { ctrl, busy, index, errorPort, arena } = workerData as { ctrl: Int32Array; busy: Float64Array; index: number; errorPort: MessagePort; arena: WasmMemory | null };
+attachArena(arena);
 
 function signal(slot: number): void {
   Atomics.add(ctrl, slot, 1);
@@ -19,7 +22,8 @@ process.on('exit', () => {
   Atomics.notify(ctrl, CTRL_DONE);
 });
 
-parentPort!.on('message', (job: Job) => {
+parentPort!.on('message', (posted: Job) => {
+  const job = { ...posted, args: decodeArenaArgs(posted.args, arenaBuffer) };
   const fn = TASKS[job.task] as TaskFn | undefined;
   // This worker's own chunk first (unless the caller, out of work, already took it), then
   // whatever chunks of the dispatch are still unclaimed.
@@ -42,8 +46,8 @@ parentPort!.on('message', (job: Job) => {
     signal(CTRL_DONE);
     if (failed) break;
   }
-  // The wrappers this job received are garbage now; let this isolate collect them in time.
-  noteSharedBytes(sharedBytesOf(job.args));
+  // The buffer wrappers this job received (arena tensors come as numbers) are garbage now; let this isolate collect them in time.
+  noteSharedBytes(sharedBytesOf(posted.args));
 });
 
 function sharedBytesOf(args: object): number {

@@ -12,6 +12,7 @@
  * whatever tile, block or thread computes it: edge tiles run the full tile on zero-padded
  * panels and copy out only their valid corner.
  */
+import { ARENA_IMPORT } from '../arena.js';
 import { F32, I32, ModuleBuilder, V128, type FunctionBuilder, type Local } from './assembler.js';
 
 export interface GemmKernelShape {
@@ -44,7 +45,7 @@ export const DEFAULT_SHAPE: Omit<GemmKernelShape, 'relaxed'> = { mr: 4, nv: 2, u
  *   at dst (memory.copy per row): C starts as the bias, then the kernel adds the product.
  */
 export function buildGemmModule(shape: GemmKernelShape): Uint8Array {
-  const m = new ModuleBuilder().defineMemory({ initial: 1 });
+  const m = new ModuleBuilder().importMemory(ARENA_IMPORT);
   m.func('pack', [I32, I32, I32, I32, I32, I32, I32], [], (f) => emitPack(f));
   m.func('kernel', [I32, I32, I32, I32, I32, I32, I32, I32, I32], [], (f) => emitKernel(f, shape));
   m.func('fillRows', [I32, I32, I32, I32], [], (f) => {

@@ -2,25 +2,26 @@
  * The wasm SIMD dense product with the exact contract of `matmulRows` in ../matmul.ts:
  * rows [rowStart, rowEnd) of C (+)= op(A)·op(B) for every MatmulSpec form.
  *
- * Memory model: each thread owns one instance with its own (non-shared, growable) memory;
- * a call copies the operand rows it needs in, runs packing and the micro-kernel in wasm, and
- * copies its C rows out. The copies are O(n²) against O(n³) arithmetic; docs/wasm.md has the
- * measured share on the Transformer shapes and why this beat one shared memory.
+ * Memory model: the module imports the tensor arena (../arena.ts), so operands that live
+ * there — every tensor of 2048+ elements — are read and written in place: packing reads A and
+ * B where they lie and the micro-kernel writes C rows directly. Anything else (small or
+ * caller-made arrays) is staged through this thread's scratch, as are the packed panels.
  *
  * Blocking (KC × NC panels of B, MC × KC blocks of A) follows GotoBLAS. Per output element the
  * f32 operation sequence depends only on k and KC, never on the row range or tile position,
  * so results are bitwise identical however rows are split between threads.
  */
-import { WorkerError } from '../../errors.js';
 import { addRowVector } from '../elementwise.js';
 import { matmulRows as jsMatmulRows, type GemmArgs, type MatmulSpec } from '../matmul.js';
 import type { BatchedGemmArgs } from '../backend.js';
 import { DEFAULT_SHAPE, buildGemmModule, type GemmKernelShape } from './gemm-module.js';
 import { hasRelaxedSimd } from './features.js';
-import { growMemory, wasmApi, type WasmMemory } from './runtime.js';
+import { heapF32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
 
 const NC = 1024;
 const KC = 256;
+/** Scratch for the kernel's edge tile (MR × NR floats at most). */
+const TILE_BYTES = 1024;
 
 type Pack = (src: number, dst: number, rows: number, cols: number, rowStride: number, colStride: number, panel: number) => void;
 type Kernel = (pa: number, pb: number, c: number, ldc: number, mc: number, nc: number, kc: number, add: number, tile: number) => void;
@@ -39,31 +40,19 @@ export interface WasmGemm {
 
 const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
 
-/** Compiles and instantiates one GEMM module (one per thread: its memory is private); options override the measured defaults. */
+/** Compiles and instantiates one GEMM module on this thread's arena; options override the measured defaults. */
 export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number; kc?: number } = {}): WasmGemm {
-  const api = wasmApi();
-  if (api === null) throw new WorkerError('wasm.gemm', 'this runtime has no WebAssembly');
   const shape: GemmKernelShape = { ...DEFAULT_SHAPE, relaxed: hasRelaxedSimd(), ...options };
   const nr = 4 * shape.nv;
   const mc = roundUp(options.mc ?? 120, shape.mr);
   const kcBlock = options.kc ?? KC;
-  const inst = new api.Instance(new api.Module(buildGemmModule(shape)));
-  const memory = inst.exports.memory as WasmMemory;
+  const inst = instantiateOnArena(buildGemmModule(shape), 'wasm.gemm');
   const pack = inst.exports.pack as Pack;
   const kernel = inst.exports.kernel as Kernel;
   const fillRows = inst.exports.fillRows as FillRows;
-  // Fixed regions first: the edge tile, packed A (MC×KC); packed B and the operands after.
-  const tileAt = 0;
-  const packAAt = 1024;
-  const operandsAt = packAAt + mc * kcBlock * 4;
-  let heap = new Float32Array(memory.buffer);
 
-  const reserve = (bytes: number, spec: MatmulSpec): void => {
-    if (growMemory(memory, bytes, 'wasm.gemm', () => `a [${spec.m}×${spec.k}]·[${spec.k}×${spec.n}] product`)) heap = new Float32Array(memory.buffer);
-  };
-
-  /** The product whose packed B (and, for op(A) = Aᵀ, whole A) the instance holds: its dispatch's seq and shape, if any. */
-  let packedFor: { seq: number; aOff: number; bOff: number; m: number; k: number; n: number; transA: boolean; transB: boolean } | null = null;
+  /** The product whose packed B (and, for op(A) = Aᵀ, staged A) the scratch holds: its dispatch's seq and shape, if any. */
+  let packedFor: { seq: number; base: number; aOff: number; bOff: number; m: number; k: number; n: number; transA: boolean; transB: boolean } | null = null;
 
   /** Floats of op(B) packed whole: NC-column blocks of NR-padded panels, KC-row slices inside. */
   const packedBFloats = (n: number, k: number): number => (Math.floor(n / NC) * roundUp(NC, nr) + (n % NC === 0 ? 0 : roundUp(n % NC, nr))) * k;
@@ -79,59 +68,87 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
       else if (!accumulate) c.fill(0, cOff + rowStart * n, cOff + rowEnd * n);
       return;
     }
-    // B packed whole at a fixed address, then the copies of A, B and C. Chunks of one dispatch
-    // (same seq) share op(B), and for op(A) = Aᵀ all of A (its rows are columns there, so a
-    // chunk's share is strided): a thread that runs several chunks copies and packs them once.
-    const pbAt = operandsAt;
-    const aAt = pbAt + packedBFloats(n, k) * 4;
-    const bAt = aAt + roundUp(transA ? k * m : rows * k, 4) * 4;
-    const cAt = bAt + roundUp(k * n, 4) * 4;
-    const biasAt = cAt + roundUp(rows * n, 4) * 4;
-    reserve(biasAt + (bias === null ? 0 : n * 4), spec);
+    // Operands in the arena are used where they lie; any other is staged in this thread's
+    // scratch. Scratch: the edge tile, packed A (MC×KC), op(B) packed whole, then staged
+    // operands. Chunks of one dispatch (same seq) share the packed op(B), and for op(A) = Aᵀ a
+    // staged A (its rows are columns there, so a chunk's share is strided).
+    const [pa, pb, pc] = [ptrOf(a), ptrOf(b), ptrOf(c)];
+    const pBias = bias === null ? -1 : ptrOf(bias);
+    const pbBytes = packedBFloats(n, k) * 4;
+    const aBytes = pa >= 0 ? 0 : roundUp(transA ? k * m : rows * k, 4) * 4;
+    const bBytes = pb >= 0 ? 0 : roundUp(k * n, 4) * 4;
+    const cBytes = pc >= 0 ? 0 : roundUp(rows * n, 4) * 4;
+    const biasBytes = bias === null || pBias >= 0 ? 0 : roundUp(n, 4) * 4;
+    const packABytes = mc * kcBlock * 4;
+    const base = scratch(TILE_BYTES + packABytes + pbBytes + aBytes + bBytes + cBytes + biasBytes, 'wasm.gemm');
+    const heap = heapF32();
+    const tileAt = base;
+    const packAAt = tileAt + TILE_BYTES;
+    const pbAt = packAAt + packABytes;
+    const aAt = pbAt + pbBytes;
+    const bAt = aAt + aBytes;
+    const cAt = bAt + bBytes;
+    const biasAt = cAt + cBytes;
     const p = packedFor;
-    const cached = seq !== undefined && p !== null && p.seq === seq && p.aOff === aOff && p.bOff === bOff && p.m === m && p.k === k && p.n === n && p.transA === transA && p.transB === transB;
-    // op(B) element (p, j) at bAt + 4·(j·bRow + p·bCol): packed as panels of NR columns.
+    const cached = seq !== undefined && p !== null && p.seq === seq && p.base === base && p.aOff === aOff && p.bOff === bOff && p.m === m && p.k === k && p.n === n && p.transA === transA && p.transB === transB;
+    // op(B) element (p, j) at bSrc + 4·(j·bRow + p·bCol): packed as panels of NR columns.
     const [bRow, bCol] = transB ? [k, 1] : [1, n];
     if (!cached) {
       packedFor = null;
-      heap.set(b.subarray(bOff, bOff + k * n), bAt / 4);
+      let bSrc = pb + 4 * bOff;
+      if (pb < 0) {
+        heap.set(b.subarray(bOff, bOff + k * n), bAt / 4);
+        bSrc = bAt;
+      }
       for (let jc = 0; jc < n; jc += NC) {
         const nc = Math.min(NC, n - jc);
-        for (let pc = 0; pc < k; pc += kcBlock) pack(bAt + 4 * (jc * bRow + pc * bCol), pbAt + 4 * panelAt(jc, pc, n, k), nc, Math.min(kcBlock, k - pc), bRow, bCol, nr);
+        for (let pc0 = 0; pc0 < k; pc0 += kcBlock) pack(bSrc + 4 * (jc * bRow + pc0 * bCol), pbAt + 4 * panelAt(jc, pc0, n, k), nc, Math.min(kcBlock, k - pc0), bRow, bCol, nr);
       }
-      if (transA) heap.set(a.subarray(aOff, aOff + k * m), aAt / 4);
-      if (seq !== undefined) packedFor = { seq, aOff, bOff, m, k, n, transA, transB };
+      if (transA && pa < 0) heap.set(a.subarray(aOff, aOff + k * m), aAt / 4);
+      if (seq !== undefined) packedFor = { seq, base, aOff, bOff, m, k, n, transA, transB };
     }
     // Row i of the chunk's op(A), element p, lives at a0 + 4·(i·aRow + p·aCol).
-    let a0 = aAt;
+    let a0: number;
     let aRow: number, aCol: number;
     if (!transA) {
-      heap.set(a.subarray(aOff + rowStart * k, aOff + rowEnd * k), aAt / 4);
+      if (pa >= 0) a0 = pa + 4 * (aOff + rowStart * k);
+      else {
+        heap.set(a.subarray(aOff + rowStart * k, aOff + rowEnd * k), aAt / 4);
+        a0 = aAt;
+      }
       [aRow, aCol] = [k, 1];
     } else {
-      a0 = aAt + 4 * rowStart; // all of A was copied above (or by an earlier chunk)
+      a0 = (pa >= 0 ? pa + 4 * aOff : aAt) + 4 * rowStart; // a staged A was copied whole above (or by an earlier chunk)
       [aRow, aCol] = [1, m];
     }
-    if (accumulate) heap.set(c.subarray(cOff + rowStart * n, cOff + rowEnd * n), cAt / 4);
+    let c0 = pc + 4 * (cOff + rowStart * n);
+    if (pc < 0) {
+      c0 = cAt;
+      if (accumulate) heap.set(c.subarray(cOff + rowStart * n, cOff + rowEnd * n), cAt / 4);
+    }
     if (bias !== null) {
-      heap.set(bias, biasAt / 4);
-      fillRows(cAt, rows, n * 4, biasAt);
+      let biasSrc = pBias;
+      if (pBias < 0) {
+        heap.set(bias, biasAt / 4);
+        biasSrc = biasAt;
+      }
+      fillRows(c0, rows, n * 4, biasSrc);
     }
     const startsFromC = accumulate || bias !== null;
     for (let jc = 0; jc < n; jc += NC) {
       const nc = Math.min(NC, n - jc);
-      for (let pc = 0; pc < k; pc += kcBlock) {
-        const kc = Math.min(kcBlock, k - pc);
-        const add = startsFromC || pc > 0 ? 1 : 0;
-        const pb = pbAt + 4 * panelAt(jc, pc, n, k);
+      for (let pc0 = 0; pc0 < k; pc0 += kcBlock) {
+        const kc = Math.min(kcBlock, k - pc0);
+        const add = startsFromC || pc0 > 0 ? 1 : 0;
+        const panel = pbAt + 4 * panelAt(jc, pc0, n, k);
         for (let ic = 0; ic < rows; ic += mc) {
           const mcNow = Math.min(mc, rows - ic);
-          pack(a0 + 4 * (ic * aRow + pc * aCol), packAAt, mcNow, kc, aRow, aCol, shape.mr);
-          kernel(packAAt, pb, cAt + 4 * (ic * n + jc), n, mcNow, nc, kc, add, tileAt);
+          pack(a0 + 4 * (ic * aRow + pc0 * aCol), packAAt, mcNow, kc, aRow, aCol, shape.mr);
+          kernel(packAAt, panel, c0 + 4 * (ic * n + jc), n, mcNow, nc, kc, add, tileAt);
         }
       }
     }
-    c.set(heap.subarray(cAt / 4, cAt / 4 + rows * n), cOff + rowStart * n);
+    if (pc < 0) c.set(heap.subarray(cAt / 4, cAt / 4 + rows * n), cOff + rowStart * n);
   }
 
   return { shape, matmulRows };

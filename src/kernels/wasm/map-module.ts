@@ -22,6 +22,7 @@
  *   accumulators accG, accB in row order), operation for operation in float64; xs, gs are
  *   float64 scratch rows (inv = 1 / cols).
  */
+import { ARENA_IMPORT } from '../arena.js';
 import { F32, F64, I32, ModuleBuilder, V128, type FunctionBuilder, type Local, type ValType } from './assembler.js';
 
 export const MAP_BINARY_OPS = ['add', 'sub', 'mul', 'div'] as const;
@@ -216,7 +217,7 @@ function emitLayerNormBackward(f: FunctionBuilder): void {
 }
 
 export function buildMapModule(): Uint8Array {
-  const m = new ModuleBuilder().defineMemory({ initial: 1 });
+  const m = new ModuleBuilder().importMemory(ARENA_IMPORT);
   for (const op of MAP_BINARY_OPS) m.func(op, [I32, I32, I32, I32], [], (f) => emitBinary(f, op));
   m.func('relu', [I32, I32, I32], [], emitRelu);
   m.func('reluBackward', [I32, I32, I32, I32], [], emitReluBackward);

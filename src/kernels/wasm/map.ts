@@ -1,17 +1,16 @@
 /**
  * The wasm SIMD streaming elementwise kernels (./map-module.ts) behind the backend's
- * signatures: same-shape binary ops, relu forward / backward, addInto and mulInto. Memory model
- * as in the other wasm kernels: one instance with a private growable memory on the calling
- * thread; operands are copied in (one memcpy each), run in blocks of BLOCK elements that stay
- * in cache, and copied out. A Float32Array loop in js costs ~2–3 ns per element on nmgrad's
- * 2-core machine and a typed-array copy ~0.1 ns, so copy + SIMD + copy beats it several times
- * over (bench `elementwise`). Results are bitwise the js kernels' (map-module.ts).
+ * signatures: same-shape binary ops, relu forward / backward, addInto and mulInto, permutes,
+ * masked fills and layer norm. The module imports the tensor arena (../arena.ts): operands
+ * that live there are read and written in place; others (small or caller-made arrays) are
+ * copied through this thread's scratch. A Float32Array loop in js costs ~2–3 ns per element on
+ * nmgrad's 2-core machine, a wasm SIMD pass a fraction of that (bench `elementwise`). Results
+ * are bitwise the js kernels' (map-module.ts).
  */
-import { WorkerError } from '../../errors.js';
 import { broadcastStrides, stridesOf } from '../shape.js';
 import { allocF32, allocF32Uninit } from '../storage.js';
 import { buildMapModule, type MapBinaryOp } from './map-module.js';
-import { growMemory, wasmApi, type WasmMemory } from './runtime.js';
+import { arenaBuffer, heapF32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
 
 /** Elements per block: three operands of 64 KiB. */
 const BLOCK = 16384;
@@ -42,30 +41,63 @@ function rank4(dims: readonly number[], strides: readonly number[]): { d: number
   return { d: [...new Array<number>(lead).fill(1), ...dims], s: [...new Array<number>(lead).fill(0), ...strides.map((v) => 4 * v)] };
 }
 
+const pad16 = (bytes: number): number => Math.ceil(bytes / 16) * 16;
+/** Stands for a scratch-only region in `place` (never in the arena, never copied). */
+const NOT_IN_ARENA = new Float32Array(0);
+
 export function createWasmMap(): WasmMap {
-  const api = wasmApi();
-  if (api === null) throw new WorkerError('wasm.map', 'this runtime has no WebAssembly');
-  const inst = new api.Instance(new api.Module(buildMapModule()));
-  const memory = inst.exports.memory as WasmMemory;
+  const inst = instantiateOnArena(buildMapModule(), 'wasm.map');
   const ex = inst.exports as Record<string, unknown>;
   const region = BLOCK * 4;
-  const [aAt, bAt, oAt] = [0, region, 2 * region];
-  let heap = new Float32Array(memory.buffer);
-  const ensure = (bytes: number, what: string): void => {
-    growMemory(memory, bytes, 'wasm.map', () => what);
-    if (heap.buffer !== memory.buffer) heap = new Float32Array(memory.buffer);
-  };
-  ensure(3 * region, 'the elementwise blocks');
 
-  /** Runs `kernel` over [0, n) in blocks: inputs copied to aAt (and bAt), output copied from oAt. */
+  /**
+   * Addresses of the operands, each given as [view, floats, copy in]: one in the arena is used
+   * where it lies; any other gets a 16-byte aligned region of this thread's scratch, filled
+   * from the view when `copy in` is set (inputs), left as it is otherwise (outputs).
+   */
+  const place = (what: string, ...operands: [Float32Array, number, boolean][]): number[] => {
+    const sizes = operands.map(([v, floats]) => (ptrOf(v) >= 0 ? 0 : pad16(4 * floats)));
+    let at = scratch(sizes.reduce((x, y) => x + y, 0) + 16, what);
+    const heap = heapF32();
+    return operands.map(([v, floats, copyIn], i) => {
+      const p = ptrOf(v);
+      if (p >= 0) return p;
+      const here = at;
+      at += sizes[i]!;
+      if (copyIn && floats > 0) heap.set(v.subarray(0, floats), here / 4);
+      return here;
+    });
+  };
+
+  /**
+   * Runs the streaming `kernel` over [0, n): in place over the whole multiple of 4 when every
+   * operand is in the arena (the kernel works in 16-byte steps and must not pass the end), the
+   * rest staged through scratch in blocks of BLOCK elements.
+   */
   const blocks = (n: number, x: Float32Array, y: Float32Array | null, out: Float32Array, kernel: Binary): void => {
-    for (let s = 0; s < n; s += BLOCK) {
+    let s = 0;
+    const px = ptrOf(x);
+    const py = y === null ? 0 : ptrOf(y);
+    const po = ptrOf(out);
+    if (px >= 0 && py >= 0 && po >= 0) {
+      s = n & ~3;
+      if (s > 0) kernel(px, py, po, 4 * s);
+      if (s === n) return;
+    }
+    const aAt = scratch(3 * region, 'wasm.map');
+    const [bAt, oAt] = [aAt + region, aAt + 2 * region];
+    const heap = heapF32();
+    for (; s < n; s += BLOCK) {
       const e = Math.min(n, s + BLOCK);
       heap.set(x.subarray(s, e), aAt / 4);
       if (y !== null) heap.set(y.subarray(s, e), bAt / 4);
       kernel(aAt, bAt, oAt, Math.ceil((e - s) / 4) * 16);
       out.set(heap.subarray(oAt / 4, oAt / 4 + (e - s)), s);
     }
+  };
+  /** Copies `n` floats at arena address `at` to `dst` unless `dst` is that memory. */
+  const back = (dst: Float32Array, at: number, n: number): void => {
+    if (ptrOf(dst) !== at) dst.set(heapF32().subarray(at / 4, at / 4 + n));
   };
   const binaries = Object.fromEntries(['add', 'sub', 'mul', 'div'].map((op) => [op, ex[op] as Binary])) as Record<MapBinaryOp, Binary>;
   const relu = ex.relu as (x: number, out: number, bytes: number) => void;
@@ -91,63 +123,36 @@ export function createWasmMap(): WasmMap {
       if (n === 0) return;
       const strides = stridesOf(shape);
       const { d: dims, s: st } = rank4(perm.map((p) => shape[p]!), perm.map((p) => strides[p]!));
-      const dstAt = Math.ceil(n / 4) * 16;
-      ensure(2 * dstAt, `a permute of ${n} elements`);
-      heap.set(src.subarray(0, n), 0);
-      permute4(0, dstAt, dims[0]!, dims[1]!, dims[2]!, dims[3]!, st[0]!, st[1]!, st[2]!, st[3]!);
-      out.set(heap.subarray(dstAt / 4, dstAt / 4 + n));
+      const [srcAt, dstAt] = place(`a permute of ${n} elements`, [src.subarray(0, n), n, true], [out, n, false]) as [number, number];
+      permute4(srcAt, dstAt, dims[0]!, dims[1]!, dims[2]!, dims[3]!, st[0]!, st[1]!, st[2]!, st[3]!);
+      back(out, dstAt, n);
     },
     layerNorm(x, rows, cols, gamma, beta, eps, out, meanOut, rstdOut) {
       if (rows === 0 || cols === 0) return;
-      const br = Math.max(1, Math.min(rows, Math.floor(BLOCK / cols)));
-      const pad = (floats: number): number => Math.ceil(floats / 4) * 16;
-      const [xAt, oAt] = [0, pad(br * cols)];
-      const gAt = 2 * oAt;
-      const bAt = gAt + pad(cols);
-      const mAt = bAt + pad(cols);
-      const rAt = mAt + pad(br);
-      ensure(rAt + pad(br), `a layer norm over rows of ${cols}`);
-      heap.set(gamma, gAt / 4);
-      heap.set(beta, bAt / 4);
-      for (let r = 0; r < rows; r += br) {
-        const nr = Math.min(br, rows - r);
-        heap.set(x.subarray(r * cols, (r + nr) * cols), xAt / 4);
-        layerNorm(xAt, gAt, bAt, oAt, mAt, rAt, nr, cols, eps);
-        out.set(heap.subarray(oAt / 4, oAt / 4 + nr * cols), r * cols);
-        meanOut.set(heap.subarray(mAt / 4, mAt / 4 + nr), r);
-        rstdOut.set(heap.subarray(rAt / 4, rAt / 4 + nr), r);
-      }
+      const n = rows * cols;
+      const [xAt, gAt, bAt, oAt, mAt, rAt] = place(`a layer norm over rows of ${cols}`, [x.subarray(0, n), n, true], [gamma, cols, true], [beta, cols, true], [out, n, false], [meanOut, rows, false], [rstdOut, rows, false]) as number[];
+      layerNorm(xAt!, gAt!, bAt!, oAt!, mAt!, rAt!, rows, cols, eps);
+      back(out, oAt!, n);
+      back(meanOut, mAt!, rows);
+      back(rstdOut, rAt!, rows);
     },
     layerNormBackward(x, dy, rows, cols, gamma, mean, rstd, need) {
       const dx = need.dx ? allocF32Uninit(x.length) : null;
       const dGamma = need.dGamma ? allocF32(cols) : null;
       const dBeta = need.dBeta ? allocF32(cols) : null;
       if (rows === 0 || cols === 0) return { dx, dGamma, dBeta };
-      const br = Math.max(1, Math.min(rows, Math.floor(BLOCK / cols)));
-      const pad = (bytes: number): number => Math.ceil(bytes / 16) * 16;
-      const xAt = 0;
-      const dyAt = pad(4 * br * cols);
-      const dxAt = 2 * dyAt;
-      const gAt = 3 * dyAt;
-      const mAt = gAt + pad(4 * cols);
-      const rAt = mAt + pad(4 * br);
-      const xsAt = rAt + pad(4 * br);
+      const n = rows * cols;
+      // dx goes to scratch when it is not needed (the kernel always writes it); float64 rows
+      // xs, gs and the dγ, dβ accumulators follow the staged operands.
+      const what = `a layer-norm backward over rows of ${cols}`;
+      const [xAt, dyAt, gAt, mAt, rAt, dxAt, f64At] = place(what, [x.subarray(0, n), n, true], [dy.subarray(0, n), n, true], [gamma, cols, true], [mean, rows, true], [rstd, rows, true], [dx ?? NOT_IN_ARENA, n, false], [NOT_IN_ARENA, 8 * cols, false]) as number[];
+      const xsAt = f64At!;
       const gsAt = xsAt + 8 * cols;
       const accGAt = gsAt + 8 * cols;
-      const accBAt = accGAt + 8 * cols;
-      ensure(accBAt + 8 * cols, `a layer-norm backward over rows of ${cols}`);
-      const acc = new Float64Array(memory.buffer, accGAt, 2 * cols);
+      const acc = new Float64Array(arenaBuffer(), accGAt, 2 * cols);
       acc.fill(0);
-      heap.set(gamma, gAt / 4);
-      for (let r = 0; r < rows; r += br) {
-        const nr = Math.min(br, rows - r);
-        heap.set(x.subarray(r * cols, (r + nr) * cols), xAt / 4);
-        heap.set(dy.subarray(r * cols, (r + nr) * cols), dyAt / 4);
-        heap.set(mean.subarray(r, r + nr), mAt / 4);
-        heap.set(rstd.subarray(r, r + nr), rAt / 4);
-        layerNormBackward(xAt, dyAt, gAt, mAt, rAt, dxAt, xsAt, gsAt, accGAt, accBAt, nr, cols, 1 / cols);
-        if (dx) dx.set(heap.subarray(dxAt / 4, dxAt / 4 + nr * cols), r * cols);
-      }
+      layerNormBackward(xAt!, dyAt!, gAt!, mAt!, rAt!, dxAt!, xsAt, gsAt, accGAt, accGAt + 8 * cols, rows, cols, 1 / cols);
+      if (dx) back(dx, dxAt!, n);
       if (dGamma) dGamma.set(acc.subarray(0, cols));
       if (dBeta) dBeta.set(acc.subarray(cols, 2 * cols));
       return { dx, dGamma, dBeta };
@@ -156,14 +161,9 @@ export function createWasmMap(): WasmMap {
       const n = out.length;
       if (n === 0) return;
       const { d: dims, s: st } = rank4(shape, broadcastStrides(maskShape, shape));
-      const bytes = Math.ceil(n / 4) * 16;
-      const maskAt = bytes;
-      const outAt = maskAt + Math.ceil(mask.length / 4) * 16;
-      ensure(outAt + bytes, `a masked fill of ${n} elements`);
-      heap.set(x.subarray(0, n), 0);
-      heap.set(mask, maskAt / 4);
-      maskedFill4(0, maskAt, outAt, dims[0]!, dims[1]!, dims[2]!, dims[3]!, st[0]!, st[1]!, st[2]!, st[3]!, value);
-      out.set(heap.subarray(outAt / 4, outAt / 4 + n));
+      const [xAt, maskAt, outAt] = place(`a masked fill of ${n} elements`, [x.subarray(0, n), n, true], [mask, mask.length, true], [out, n, false]) as [number, number, number];
+      maskedFill4(xAt, maskAt, outAt, dims[0]!, dims[1]!, dims[2]!, dims[3]!, st[0]!, st[1]!, st[2]!, st[3]!, value);
+      back(out, outAt, n);
     },
   };
 }

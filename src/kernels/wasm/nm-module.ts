@@ -17,6 +17,7 @@
  * chunks in order) that depends neither on the token block a lane sits in nor on the rows a
  * thread owns, so results are bitwise identical for any thread count.
  */
+import { ARENA_IMPORT } from '../arena.js';
 import { I32, ModuleBuilder, V128, type FunctionBuilder, type Local } from './assembler.js';
 
 export interface NmKernelShape {
@@ -44,7 +45,7 @@ export const DEFAULT_NM_SHAPE: Omit<NmKernelShape, 'relaxed'> = { tv: 4, unroll:
  *   of rowBytes bytes (a multiple of 64), for e in [ranges[2i], ranges[2i+1]), i < rows.
  */
 export function buildNmModule(shape: NmKernelShape): Uint8Array {
-  const m = new ModuleBuilder().defineMemory({ initial: 1 });
+  const m = new ModuleBuilder().importMemory(ARENA_IMPORT);
   m.func('transpose', [I32, I32, I32, I32, I32, I32], [], (f) => emitTranspose(f, false));
   m.func('transposeBias', [I32, I32, I32, I32, I32, I32, I32], [], (f) => emitTranspose(f, true));
   m.func('spmm', [I32, I32, I32, I32, I32, I32], [], (f) => emitSpmm(f, shape));

@@ -4,8 +4,9 @@
  * pattern), split by token rows; `keptGradRows` is dYᵀ·X at the kept positions, split by
  * weight rows, taking dY and X as they are (the transposes happen inside, chunk by chunk).
  *
- * Memory model as in the wasm GEMM: each thread owns one instance with a private growable
- * memory; a call copies the structure and one block of tokens at a time in, and its output out.
+ * Memory model as in the wasm GEMM: the module imports the tensor arena; activations and
+ * outputs that live there are transposed straight from and into place, the pattern's structure
+ * and anything outside the arena go through this thread's scratch.
  *
  * Determinism: an output element is one fixed f32 sequence (entries in storage order; for dW,
  * token chunks of CHUNK in order starting at token 0) that no row split changes, so results
@@ -15,7 +16,7 @@ import { WorkerError } from '../../errors.js';
 import type { GatherArgs } from '../nm.js';
 import { hasRelaxedSimd } from './features.js';
 import { DEFAULT_NM_SHAPE, buildNmModule, type NmKernelShape } from './nm-module.js';
-import { growMemory, wasmApi, type WasmMemory } from './runtime.js';
+import { heapF32, heapI32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
 
 
 /** CSR × dense: y[r, i] = Σ_e val[e]·x[r, col[e]] (+ bias[i]), i < rowPtr.length − 1. */
@@ -57,7 +58,7 @@ type KeptDot = (dyt: number, xt: number, rowBytes: number, rows: number, ranges:
 
 const align16 = (bytes: number): number => Math.ceil(bytes / 16) * 16;
 
-/** Consecutive 16-byte-aligned regions of the given byte sizes, from byte 0. */
+/** Consecutive 16-byte-aligned regions of the given byte sizes, from byte 0 (relative to a scratch base). */
 function layout(...sizes: number[]): number[] {
   const at: number[] = [];
   let next = 0;
@@ -71,8 +72,6 @@ function layout(...sizes: number[]): number[] {
 
 /** Compiles and instantiates one module (one per thread: its memory is private). */
 export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
-  const api = wasmApi();
-  if (api === null) throw new WorkerError('wasm.nm', 'this runtime has no WebAssembly');
   const options: NmKernelOptions = { ...DEFAULT_NM_SHAPE, relaxed: hasRelaxedSimd(), chunk: DEFAULT_NM_CHUNK, panelBytes: DEFAULT_NM_PANEL_BYTES, ...opts };
   for (const key of ['tv', 'unroll', 'ways'] as const) {
     const v = options[key];
@@ -81,22 +80,21 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
   if (!Number.isInteger(options.panelBytes) || options.panelBytes < 1) throw new WorkerError('wasm.nm', `panelBytes must be a positive integer, got ${options.panelBytes}`);
   if (![1, 2, 4].includes(options.dotUnroll)) throw new WorkerError('wasm.nm', `dotUnroll must be 1, 2 or 4, got ${options.dotUnroll}`);
   if (!Number.isInteger(options.chunk) || options.chunk <= 0 || options.chunk % 16 !== 0) throw new WorkerError('wasm.nm', `dW chunk must be a positive multiple of 16 tokens, got ${options.chunk}`);
-  const inst = new api.Instance(new api.Module(buildNmModule(options)));
-  const memory = inst.exports.memory as WasmMemory;
+  const inst = instantiateOnArena(buildNmModule(options), 'wasm.nm');
   const transpose = inst.exports.transpose as Transpose;
   const transposeBias = inst.exports.transposeBias as TransposeBias;
   const spmm = inst.exports.spmm as Spmm;
   const keptDot = inst.exports.keptDot as KeptDot;
   const T = 4 * options.tv;
-  let f32 = new Float32Array(memory.buffer);
-  let i32 = new Int32Array(memory.buffer);
+  let f32 = heapF32();
+  let i32 = heapI32();
 
-  const reserve = (bytes: number, what: () => string): void => {
-    growMemory(memory, bytes, 'wasm.nm', what);
-    if (f32.buffer !== memory.buffer) {
-      f32 = new Float32Array(memory.buffer);
-      i32 = new Int32Array(memory.buffer);
-    }
+  /** This thread's scratch for a layout ending at `end` (addresses returned relative to its start). */
+  const reserve = (end: number, what: () => string): number => {
+    const base = scratch(end, 'wasm.nm', what);
+    f32 = heapF32();
+    i32 = heapI32();
+    return base;
   };
 
   function gatherRows(args: NmGatherArgs, r0: number, r1: number): void {
@@ -104,20 +102,29 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
     const outDim = rowPtr.length - 1;
     if (r1 <= r0 || outDim === 0) return;
     const nnz = rowPtr[outDim]!;
-    const [ptrAt, colAt, valAt, biasAt, xAt, xtAt, ytAt, yAt, end] = layout(4 * (outDim + 1), 4 * nnz, 4 * nnz, 4 * outDim, 4 * T * inDim, 4 * T * inDim, 4 * T * outDim, 4 * T * outDim) as [number, number, number, number, number, number, number, number, number];
-    reserve(end, () => `an N:M product of ${r1 - r0} tokens × ${inDim} inputs → ${outDim} outputs (${nnz} kept weights)`);
+    const [px, py] = [ptrOf(x), ptrOf(y)];
+    const rel = layout(4 * (outDim + 1), 4 * nnz, 4 * nnz, 4 * outDim, px >= 0 ? 0 : 4 * T * inDim, 4 * T * inDim, 4 * T * outDim, py >= 0 ? 0 : 4 * T * outDim);
+    const base = reserve(rel[rel.length - 1]!, () => `an N:M product of ${r1 - r0} tokens × ${inDim} inputs → ${outDim} outputs (${nnz} kept weights)`);
+    const [ptrAt, colAt, valAt, biasAt, xAt, xtAt, ytAt, yAt] = rel.map((r) => base + r) as [number, number, number, number, number, number, number, number];
     i32.set(rowPtr, ptrAt / 4);
     i32.set(col.subarray(0, nnz), colAt / 4);
     f32.set(val.subarray(0, nnz), valAt / 4);
     if (bias !== null) f32.set(bias.subarray(0, outDim), biasAt / 4);
     for (let t0 = r0; t0 < r1; t0 += T) {
       const tk = Math.min(T, r1 - t0);
-      f32.set(x.subarray(t0 * inDim, (t0 + tk) * inDim), xAt / 4);
-      transpose(xAt, inDim, xtAt, T, tk, inDim);
+      // x and y are read and written where they lie when in the arena (the transposes touch
+      // exactly the block's elements), else through scratch.
+      let xs = px + 4 * t0 * inDim;
+      if (px < 0) {
+        f32.set(x.subarray(t0 * inDim, (t0 + tk) * inDim), xAt / 4);
+        xs = xAt;
+      }
+      transpose(xs, inDim, xtAt, T, tk, inDim);
       spmm(xtAt, ptrAt, colAt, valAt, outDim, ytAt);
-      if (bias !== null) transposeBias(ytAt, T, yAt, outDim, outDim, tk, biasAt);
-      else transpose(ytAt, T, yAt, outDim, outDim, tk);
-      y.set(f32.subarray(yAt / 4, yAt / 4 + tk * outDim), t0 * outDim);
+      const yd = py >= 0 ? py + 4 * t0 * outDim : yAt;
+      if (bias !== null) transposeBias(ytAt, T, yd, outDim, outDim, tk, biasAt);
+      else transpose(ytAt, T, yd, outDim, outDim, tk);
+      if (py < 0) y.set(f32.subarray(yAt / 4, yAt / 4 + tk * outDim), t0 * outDim);
     }
   }
 
@@ -132,8 +139,10 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
     const C = options.chunk;
     const panelCols = Math.max(1, Math.floor(options.panelBytes / (4 * C)));
     const panels = Math.ceil(inDim / panelCols);
-    const [rangesAt, colAt, gradAt, dyAt, dytAt, xAt, xtAt, end] = layout(8 * R * panels, 4 * count, 4 * count, 4 * C * outDim, 4 * R * C, 4 * C * inDim, 4 * inDim * C) as [number, number, number, number, number, number, number, number];
-    reserve(end, () => `the kept-position dW of weight rows [${i0}, ${i1}) over ${inDim} inputs (${count} kept weights)`);
+    const [pdy, px] = [ptrOf(dy), ptrOf(x)];
+    const rel = layout(8 * R * panels, 4 * count, 4 * count, pdy >= 0 ? 0 : 4 * C * outDim, 4 * R * C, px >= 0 ? 0 : 4 * C * inDim, 4 * inDim * C);
+    const base = reserve(rel[rel.length - 1]!, () => `the kept-position dW of weight rows [${i0}, ${i1}) over ${inDim} inputs (${count} kept weights)`);
+    const [rangesAt, colAt, gradAt, dyAt, dytAt, xAt, xtAt] = rel.map((r) => base + r) as [number, number, number, number, number, number, number];
     // Entry ranges of each row within each panel of input columns (columns ascend within a row),
     // so the rows of Xᵀ a panel reads stay in L1 while every weight row visits them.
     const ranges = i32.subarray(rangesAt / 4, rangesAt / 4 + 2 * R * panels);
@@ -157,10 +166,18 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
         f32.fill(0, dytAt / 4, dytAt / 4 + R * padded);
         f32.fill(0, xtAt / 4, xtAt / 4 + inDim * padded);
       }
-      f32.set(dy.subarray(t0 * outDim, (t0 + tc) * outDim), dyAt / 4);
-      transpose(dyAt + 4 * i0, outDim, dytAt, padded, tc, R);
-      f32.set(x.subarray(t0 * inDim, (t0 + tc) * inDim), xAt / 4);
-      transpose(xAt, inDim, xtAt, padded, tc, inDim);
+      let dys = pdy + 4 * t0 * outDim;
+      if (pdy < 0) {
+        f32.set(dy.subarray(t0 * outDim, (t0 + tc) * outDim), dyAt / 4);
+        dys = dyAt;
+      }
+      transpose(dys + 4 * i0, outDim, dytAt, padded, tc, R);
+      let xs = px + 4 * t0 * inDim;
+      if (px < 0) {
+        f32.set(x.subarray(t0 * inDim, (t0 + tc) * inDim), xAt / 4);
+        xs = xAt;
+      }
+      transpose(xs, inDim, xtAt, padded, tc, inDim);
       for (let p = 0; p < panels; p++) keptDot(dytAt, xtAt, 4 * padded, R, rangesAt + 8 * p * R, colAt, gradAt);
     }
     grad.set(f32.subarray(gradAt / 4, gradAt / 4 + count), eBase);

@@ -30,6 +30,7 @@
  *   Both replace a per-row typed-array copy in JS, which costs more than the kernel on short
  *   rows (attention over ~25 keys).
  */
+import { ARENA_IMPORT } from '../arena.js';
 import { F32, I32, ModuleBuilder, V128, type FunctionBuilder, type Local } from './assembler.js';
 
 const EXP_LO = -87.33654; // ln 2⁻¹²⁶
@@ -236,7 +237,7 @@ function emitRestride(f: FunctionBuilder): void {
 }
 
 export function buildRowsModule(): Uint8Array {
-  const m = new ModuleBuilder().defineMemory({ initial: 1 });
+  const m = new ModuleBuilder().importMemory(ARENA_IMPORT);
   m.func('expRows', [I32, I32, I32, I32, I32], [], emitExpRows);
   m.func('shiftRows', [I32, I32, I32, I32, I32], [], (f) => emitPerRow(f, 'f32x4.sub', false));
   m.func('scaleRows', [I32, I32, I32, I32], [], (f) => emitPerRow(f, 'f32x4.mul', true));

@@ -1,18 +1,18 @@
 /**
  * The wasm SIMD row kernels (softmax / log-softmax and their backward, cross-entropy backward)
  * with the row-range contracts of the js ones in ../row-tasks.ts. Memory model as in the wasm
- * GEMM: each thread owns one instance with a private growable memory; a call copies blocks of
- * rows in (padded to a multiple of 4 columns), runs them, and copies the results out.
+ * GEMM: the module imports the tensor arena; rows whose width is a multiple of 4 are read and
+ * written where they lie, others are restrided to padded rows in this thread's scratch (and
+ * compacted back), and operands outside the arena are copied through scratch.
  *
  * Determinism: each row is one fixed f32 sequence (./rows-module.ts), independent of the
  * block or thread it falls in, so results are bitwise identical for any thread count. They are
  * not bitwise equal to the js kernels (f32 lane sums and a polynomial exp instead of float64
  * sums and Math.exp); tests bound the difference.
  */
-import { WorkerError } from '../../errors.js';
 import type { CrossEntropyBackwardArgs, SoftmaxArgs, SoftmaxBackwardArgs } from '../row-tasks.js';
 import { buildRowsModule } from './rows-module.js';
-import { growMemory, wasmApi, type WasmMemory } from './runtime.js';
+import { heapF32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
 
 /** Bytes of one operand block: rows are processed in blocks that stay in cache. */
 const BLOCK_BYTES = 1 << 19;
@@ -32,10 +32,7 @@ export interface WasmRows {
 }
 
 export function createWasmRows(): WasmRows {
-  const api = wasmApi();
-  if (api === null) throw new WorkerError('wasm.rows', 'this runtime has no WebAssembly');
-  const inst = new api.Instance(new api.Module(buildRowsModule()));
-  const memory = inst.exports.memory as WasmMemory;
+  const inst = instantiateOnArena(buildRowsModule(), 'wasm.rows');
   const ex = inst.exports as Record<string, unknown>;
   const expRows = ex.expRows as ExpRows;
   const shiftRows = ex.shiftRows as PerRow;
@@ -45,32 +42,47 @@ export function createWasmRows(): WasmRows {
   const expAffine = ex.expAffine as ExpAffine;
   const restride = ex.restride as Restride;
   const compact = ex.compact as Compact;
-  let heap = new Float32Array(memory.buffer);
 
-  /** Byte addresses of `count` regions of `bytes` each, from byte 16 (0 means "no output"). */
+  /** Scratch addresses of `count` regions of `bytes` each, then `extra` bytes (never 0: the arena starts past its control words). */
   const regions = (count: number, bytes: number, extra: number, what: string): number[] => {
     const size = Math.ceil(bytes / 16) * 16;
-    const end = 16 + count * size + extra;
-    growMemory(memory, end, 'wasm.rows', () => what);
-    if (heap.buffer !== memory.buffer) heap = new Float32Array(memory.buffer);
-    return Array.from({ length: count + 1 }, (_, i) => 16 + i * size);
+    const base = scratch(count * size + extra, what);
+    return Array.from({ length: count + 1 }, (_, i) => base + i * size);
   };
 
   /**
-   * Copies rows [r, r + n) of src (cols wide) to `at` with row stride cp, padding with `pad`:
-   * one contiguous copy (to `stage` when rows need padding), then restride in wasm.
+   * Address of rows [r, r + n) of src (cols wide) with row stride cp, padded with `pad`: src
+   * itself when it lies in the arena with cp = cols; else restrided (from where it lies, or
+   * from one contiguous copy at `stage`) into the region at `at`.
    */
-  const load = (src: Float32Array, cols: number, cp: number, r: number, n: number, at: number, pad: number, stage: number): void => {
+  const load = (src: Float32Array, cols: number, cp: number, r: number, n: number, at: number, pad: number, stage: number): number => {
+    const p = ptrOf(src);
+    if (p >= 0) {
+      if (cp === cols) return p + 4 * r * cols;
+      restride(p + 4 * r * cols, at, n, cols, cp, pad);
+      return at;
+    }
+    const heap = heapF32();
     const rowsOf = src.subarray(r * cols, (r + n) * cols);
     if (cp === cols) {
       heap.set(rowsOf, at / 4);
-      return;
+      return at;
     }
     heap.set(rowsOf, stage / 4);
     restride(stage, at, n, cols, cp, pad);
+    return at;
   };
 
+  /** Where the kernel writes rows [r, r + n) of dst: dst itself when in place is possible, else the region at `at`. */
+  const target = (dst: Float32Array, cols: number, cp: number, r: number, at: number): number => {
+    const p = ptrOf(dst);
+    return p >= 0 && cp === cols ? p + 4 * r * cols : at;
+  };
+
+  /** Moves rows written at `at` (stride cp) into dst, unless they were written in place. */
   const store = (dst: Float32Array, cols: number, cp: number, r: number, n: number, at: number, stage: number): void => {
+    if (at === target(dst, cols, cp, r, -1)) return;
+    const heap = heapF32();
     if (cp === cols) {
       dst.set(heap.subarray(at / 4, at / 4 + n * cols), r * cols);
       return;
@@ -90,16 +102,18 @@ export function createWasmRows(): WasmRows {
     const [xAt, oAt, stageAt, statsAt] = regions(3, 4 * B * cp + 16, 12 * B + 16, `a softmax over rows of ${cols}`) as [number, number, number, number];
     // stats: two f32 per row (max, sum); perRow: one f32 per row after them (12·B bytes in all).
     const perRowAt = statsAt + 8 * B;
+    const heap = heapF32();
     for (let r = r0; r < r1; r += B) {
       const n = Math.min(B, r1 - r);
-      load(x, cols, cp, r, n, xAt, -Infinity, stageAt);
-      expRows(xAt, logSpace ? 0 : oAt, n, cp, statsAt);
+      const xs = load(x, cols, cp, r, n, xAt, -Infinity, stageAt);
+      const os = target(out, cols, cp, r, oAt);
+      expRows(xs, logSpace ? 0 : os, n, cp, statsAt);
       const s = statsAt / 4;
       const p = perRowAt / 4;
       for (let i = 0; i < n; i++) heap[p + i] = logSpace ? heap[s + 2 * i]! + Math.log(heap[s + 2 * i + 1]!) : 1 / heap[s + 2 * i + 1]!;
-      if (logSpace) shiftRows(xAt, oAt, n, cp, perRowAt);
-      else scaleRows(oAt, n, cp, perRowAt);
-      store(out, cols, cp, r, n, oAt, stageAt);
+      if (logSpace) shiftRows(xs, os, n, cp, perRowAt);
+      else scaleRows(os, n, cp, perRowAt);
+      store(out, cols, cp, r, n, os, stageAt);
     }
   }
 
@@ -111,10 +125,11 @@ export function createWasmRows(): WasmRows {
     const [yAt, dyAt, dxAt, stageAt] = regions(4, 4 * B * cp + 16, 0, `a softmax backward over rows of ${cols}`) as [number, number, number, number];
     for (let r = r0; r < r1; r += B) {
       const n = Math.min(B, r1 - r);
-      load(y, cols, cp, r, n, yAt, log ? -Infinity : 0, stageAt);
-      load(dy, cols, cp, r, n, dyAt, 0, stageAt);
-      (log ? logSoftmaxBackward : softmaxBackward)(yAt, dyAt, dxAt, n, cp);
-      store(dx, cols, cp, r, n, dxAt, stageAt);
+      const ys = load(y, cols, cp, r, n, yAt, log ? -Infinity : 0, stageAt);
+      const dys = load(dy, cols, cp, r, n, dyAt, 0, stageAt);
+      const dxs = target(dx, cols, cp, r, dxAt);
+      (log ? logSoftmaxBackward : softmaxBackward)(ys, dys, dxs, n, cp);
+      store(dx, cols, cp, r, n, dxs, stageAt);
     }
   }
 
@@ -127,17 +142,19 @@ export function createWasmRows(): WasmRows {
     const off = Math.fround(eps / classes);
     const sc = Math.fround(scale);
     const hit = (1 - eps) * scale;
+    const heap = heapF32();
     for (let r = r0; r < r1; r += B) {
       const n = Math.min(B, r1 - r);
-      load(logp, classes, cp, r, n, pAt, -Infinity, stageAt);
-      expAffine(pAt, gAt, n * cp, off, sc);
-      const g = gAt / 4;
+      const ps = load(logp, classes, cp, r, n, pAt, -Infinity, stageAt);
+      const gs = target(gx, classes, cp, r, gAt);
+      expAffine(ps, gs, n * cp, off, sc);
+      const g = gs / 4;
       for (let i = 0; i < n; i++) {
         const t = targets[r + i]!;
         if (t === ignore) heap.fill(0, g + i * cp, g + i * cp + classes);
         else heap[g + i * cp + t] -= hit;
       }
-      store(gx, classes, cp, r, n, gAt, stageAt);
+      store(gx, classes, cp, r, n, gs, stageAt);
     }
   }
 
