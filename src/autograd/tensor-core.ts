@@ -269,6 +269,11 @@ function runBackward(root: Tensor, seed: Float32Array): void {
     grads.delete(t);
     if (g === undefined) continue;
     const inputGrads = node.backward(g);
+    // g belonged to t alone (t's entry is gone, a non-leaf keeps no .grad), so the first input it
+    // passes through to unchanged (reshape, add, ...) takes it over without a copy; any further
+    // input that receives it, and anything receiving the caller's seed, gets its own copy, as
+    // gradients are later summed in place.
+    let gTaken = false;
     node.inputs.forEach((inp, k) => {
       const ig = inputGrads[k];
       if (!inp.requiresGrad || ig === null || ig === undefined) return;
@@ -276,8 +281,11 @@ function runBackward(root: Tensor, seed: Float32Array): void {
         throw new ShapeError(`backward of ${node.op}`, `gradient for input ${k} has ${ig.length} elements but the input has shape ${fmtShape(inp.shape)}`);
       }
       const prev = grads.get(inp);
-      if (prev === undefined) grads.set(inp, ig === g || ig === seed ? backend.copy(ig) : ig);
-      else {
+      if (prev === undefined) {
+        const own = ig === seed || (ig === g && gTaken);
+        if (ig === g) gTaken = true;
+        grads.set(inp, own ? backend.copy(ig) : ig);
+      } else {
         const sum = prev === ig ? backend.copy(prev) : prev;
         backend.addInto(sum, ig);
         grads.set(inp, sum);

@@ -51,7 +51,8 @@ export class SGD extends Optimizer {
   private readonly velocity: Float32Array[];
   constructor(params: Tensor[], lr: number, readonly opts: { momentum?: number; weightDecay?: number; nesterov?: boolean } = {}) {
     super(params, lr);
-    this.velocity = params.map((p) => new Float32Array(p.size));
+    // Backend storage (the tensor arena for large ones): the update kernels' workers use it in place.
+    this.velocity = params.map((p) => getBackend().alloc(p.size));
   }
 
   step(): void {
@@ -94,8 +95,9 @@ export class Adam extends Optimizer {
     this.beta2 = opts.beta2 ?? 0.999;
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? 0;
-    this.m = params.map((p) => new Float32Array(p.size));
-    this.v = params.map((p) => new Float32Array(p.size));
+    // Backend storage (the tensor arena for large ones): the update kernels' workers use it in place.
+    this.m = params.map((p) => getBackend().alloc(p.size));
+    this.v = params.map((p) => getBackend().alloc(p.size));
   }
 
   step(): void {
