@@ -23,9 +23,15 @@ export interface SuiteOptions {
 export type Suite = (opts: SuiteOptions) => Promise<BenchRecord[]>;
 
 /** Median latency (ms) of `fn` with tinybench, after a warm-up. */
-export async function medianMs(name: string, fn: () => void, opts: SuiteOptions, minIterations = 5): Promise<number> {
+export async function medianMs(name: string, fn: () => void, opts: SuiteOptions, minIterations = 5, each: { yield?: boolean } = {}): Promise<number> {
   const bench = new Bench({ name, time: opts.quick ? 200 : 1500, iterations: opts.quick ? 2 : minIterations, warmupIterations: opts.quick ? 1 : 3, warmupTime: opts.quick ? 50 : 300 });
-  bench.add(name, fn);
+  // With `yield`, every run is followed by a turn of the event loop, as a training loop has
+  // between steps: that is when tensors a run dropped go back to the arena (storage.ts), so a
+  // kernel that allocates its output is timed on recycled memory, not on fresh page faults.
+  bench.add(name, each.yield === true ? async () => {
+    fn();
+    await new Promise((r) => setImmediate(r));
+  } : fn);
   await bench.run();
   const r = bench.tasks[0]!.result;
   if (r.state !== 'completed') throw new Error(`benchmark ${name} did not complete: ${r.state}${'error' in r ? `: ${String(r.error)}` : ''}`);

@@ -23,6 +23,9 @@ const KINDS: readonly Kind[] = ['forward', 'dX', 'dW'];
  * at the same threads: js rows are named `dense …` / `2:4 …`, wasm rows `wasm dense …` /
  * `wasm 2:4 …`. Plus compressed vs dense bytes.
  */
+/** The N:M dX and dW kernels allocate their outputs: every case yields after each run so outputs are recycled (bench/lib.ts). */
+const EACH = { yield: true };
+
 export async function sparseSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
   const out: BenchRecord[] = [];
   const rng = new Rng(2);
@@ -43,17 +46,17 @@ export async function sparseSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
         const prefix = backendName === 'js' ? '' : `${backendName} `;
         const label = (what: string): string => `${name} ${prefix}${what} ${threads}t`;
         const dense: Record<Kind, number> = {
-          forward: await medianMs(label('dense fwd'), () => b.gemm(x, 0, wDense.data, 0, y, 0, { m: rows, n: outF, k: inF, transA: false, transB: true, accumulate: false }), opts),
-          dX: await medianMs(label('dense dX'), () => b.gemm(dy, 0, wDense.data, 0, dx, 0, { m: rows, n: inF, k: outF, transA: false, transB: false, accumulate: false }), opts),
-          dW: await medianMs(label('dense dW'), () => b.gemm(dy, 0, x, 0, dw, 0, { m: outF, n: inF, k: rows, transA: true, transB: false, accumulate: false }), opts),
+          forward: await medianMs(label('dense fwd'), () => b.gemm(x, 0, wDense.data, 0, y, 0, { m: rows, n: outF, k: inF, transA: false, transB: true, accumulate: false }), opts, 5, EACH),
+          dX: await medianMs(label('dense dX'), () => b.gemm(dy, 0, wDense.data, 0, dx, 0, { m: rows, n: inF, k: outF, transA: false, transB: false, accumulate: false }), opts, 5, EACH),
+          dW: await medianMs(label('dense dW'), () => b.gemm(dy, 0, x, 0, dw, 0, { m: outF, n: inF, k: rows, transA: true, transB: false, accumulate: false }), opts, 5, EACH),
         };
         for (const kind of KINDS) out.push({ suite: 'sparse', case: name, variant: `${prefix}dense ${kind}`, threads, median_ms: dense[kind], gflops: flops / dense[kind] / 1e6 });
         for (const sp of patterns) {
           const { n, m } = sp;
           const sparse: Record<Kind, number> = {
-            forward: await medianMs(label(`${n}:${m} fwd`), () => b.nmForward(x, rows, sp, null, y), opts),
-            dX: await medianMs(label(`${n}:${m} dX`), () => b.nmInputGrad(dy, rows, sp), opts),
-            dW: await medianMs(label(`${n}:${m} kept dW`), () => b.nmKeptWeightGrad(dy, x, rows, sp), opts),
+            forward: await medianMs(label(`${n}:${m} fwd`), () => b.nmForward(x, rows, sp, null, y), opts, 5, EACH),
+            dX: await medianMs(label(`${n}:${m} dX`), () => b.nmInputGrad(dy, rows, sp), opts, 5, EACH),
+            dW: await medianMs(label(`${n}:${m} kept dW`), () => b.nmKeptWeightGrad(dy, x, rows, sp), opts, 5, EACH),
           };
           for (const kind of KINDS) {
             out.push({

@@ -16,14 +16,30 @@ import { hasRelaxedSimd, hasSimd } from './wasm/features.js';
 import { wasmGemm, wasmGemmBatched, wasmGemmBias } from './wasm/gemm-task.js';
 import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from './wasm/nm-task.js';
 import { wasmCrossEntropyBackward, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from './wasm/rows-task.js';
-import { MAP_MAX_RANK, threadMap } from './wasm/map.js';
+import { MAP_MAX_RANK, permuteDims, threadMap, type MapStreamKind } from './wasm/map.js';
+import { parallelRows } from './threads/pool.js';
 import { MAP_BINARY_OPS, type MapBinaryOp } from './wasm/map-module.js';
 import { sameShape } from './shape.js';
-import { arenaMemory } from './arena.js';
+import { arenaMemory, inArena } from './arena.js';
 
 /** Below this many elements the js loop is cheaper than the copies and the call into wasm. */
 const MAP_MIN = 256;
 const isMapOp = (op: string): op is MapBinaryOp => (MAP_BINARY_OPS as readonly string[]).includes(op);
+
+/**
+ * Split over the pool when every operand lies in the arena (workers then use them in place).
+ * Rough cost per element, against PARALLEL_MIN_COST: a streaming pass is memory-bound at
+ * ~0.2–1.5 ns per element, a dispatch costs ~40 µs, so only passes of 2^17+ elements leave the
+ * calling thread. Element chunks start on 64-byte lines.
+ */
+const STREAM_COST = 8;
+const STREAM_ALIGN = 16;
+function stream(kind: MapStreamKind, x: Float32Array, y: Float32Array | null, out: Float32Array): void {
+  if (inArena(x) && inArena(out) && (y === null || inArena(y))) parallelRows('wasmMapStreamRange', { kind, x, y, out }, out.length, STREAM_ALIGN, STREAM_COST * out.length);
+  else if (kind === 'relu') threadMap().relu(x, out);
+  else if (kind === 'reluBackward') threadMap().reluBackward(x, y!, out);
+  else threadMap().binary(kind, x, y!, out);
+}
 
 export const wasmBackend: Backend = withFallback({
   name: 'wasm',
@@ -38,27 +54,35 @@ export const wasmBackend: Backend = withFallback({
   logSoftmaxBackwardRows: wasmLogSoftmaxBackwardRows,
   crossEntropyBackward: wasmCrossEntropyBackward,
   binary(op, a, aShape, b, bShape, outShape, out) {
-    if (out.length >= MAP_MIN && isMapOp(op) && sameShape(aShape, bShape) && sameShape(aShape, outShape)) threadMap().binary(op, a, b, out);
+    if (out.length >= MAP_MIN && isMapOp(op) && sameShape(aShape, bShape) && sameShape(aShape, outShape)) stream(op, a, b, out);
     else jsBackend.binary(op, a, aShape, b, bShape, outShape, out);
   },
   addInto(dst, src) {
-    if (dst.length >= MAP_MIN && src.length === dst.length) threadMap().binary('add', dst, src, dst);
+    if (dst.length >= MAP_MIN && src.length === dst.length) stream('add', dst, src, dst);
     else jsBackend.addInto(dst, src);
   },
   mulInto(a, b, out) {
-    if (out.length >= MAP_MIN && a.length === out.length && b.length === out.length) threadMap().binary('mul', a, b, out);
+    if (out.length >= MAP_MIN && a.length === out.length && b.length === out.length) stream('mul', a, b, out);
     else jsBackend.mulInto(a, b, out);
   },
   unary(op, x, out, param) {
-    if (op === 'relu' && out.length >= MAP_MIN && x.length === out.length) threadMap().relu(x, out);
+    if (op === 'relu' && out.length >= MAP_MIN && x.length === out.length) stream('relu', x, null, out);
     else jsBackend.unary(op, x, out, param);
   },
   permute(src, shape, perm, out) {
-    if (out.length >= MAP_MIN && shape.length <= MAP_MAX_RANK && src.length === out.length) threadMap().permute(src, shape, perm, out);
+    if (out.length >= MAP_MIN && shape.length <= MAP_MAX_RANK && src.length === out.length) {
+      // In the arena: split by the output's first dim (each output element is one copy).
+      const { d, s: st } = permuteDims(shape, perm);
+      if (inArena(src) && inArena(out) && d[0]! > 1) parallelRows('wasmPermuteRowRange', { src, out, dims: d, byteStrides: st }, d[0]!, 1, STREAM_COST * out.length);
+      else threadMap().permute(src, shape, perm, out);
+    }
     else jsBackend.permute(src, shape, perm, out);
   },
   layerNormRows(x, rows, cols, gamma, beta, eps, out, meanOut, rstdOut) {
-    if (gamma !== null && beta !== null && rows * cols >= MAP_MIN) threadMap().layerNorm(x, rows, cols, gamma, beta, eps, out, meanOut, rstdOut);
+    if (gamma !== null && beta !== null && rows * cols >= MAP_MIN) {
+      if (inArena(x) && inArena(out)) parallelRows('wasmLayerNormRowRange', { x, cols, gamma, beta, eps, out, meanOut, rstdOut }, rows, 1, 4 * STREAM_COST * rows * cols);
+      else threadMap().layerNorm(x, rows, cols, gamma, beta, eps, out, meanOut, rstdOut);
+    }
     else jsBackend.layerNormRows(x, rows, cols, gamma, beta, eps, out, meanOut, rstdOut);
   },
   layerNormBackwardRows(x, dy, rows, cols, gamma, mean, rstd, need) {
@@ -70,7 +94,7 @@ export const wasmBackend: Backend = withFallback({
     else jsBackend.maskedFill(x, shape, mask, maskShape, value, out);
   },
   unaryBackward(op, x, y, g, gx, param) {
-    if (op === 'relu' && gx.length >= MAP_MIN && x.length === gx.length && g.length === gx.length) threadMap().reluBackward(x, g, gx);
+    if (op === 'relu' && gx.length >= MAP_MIN && x.length === gx.length && g.length === gx.length) stream('reluBackward', x, g, gx);
     else jsBackend.unaryBackward(op, x, y, g, gx, param);
   },
 }, jsBackend);

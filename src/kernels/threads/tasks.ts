@@ -2,8 +2,8 @@
  * The typed task table: every kernel the worker pool can run, imported statically by the pool
  * and by the worker, so a renamed or removed task is a compile error, never a lookup failure
  * inside a worker. A task is `fn(args, rowStart, rowEnd)` over a row (or batch) range and must
- * live in a module that does not import the pool (the wasm tasks live in wasm/gemm.ts and
- * wasm/nm.ts, their pool wrappers in the *-task.ts files). Adding a task (for any backend) is
+ * live in a module that does not import the pool (the wasm tasks live in wasm/gemm.ts,
+ * wasm/nm.ts, wasm/rows.ts and wasm/map.ts, their pool wrappers in the *-task.ts files). Adding a task (for any backend) is
  * one entry here.
  */
 import { addRange, addRowVectorRange, binaryRange, columnSumsColRange, divGradBRange, dropoutMaskRange, expandRange, layerNormBackwardRange, mulRange, permuteRange, selectGradRange, unaryBackwardRange, unaryRange, whereRange } from '../elementwise-tasks.js';
@@ -12,6 +12,7 @@ import { keptGradRows, sparseGatherRows, transposeRows } from '../nm.js';
 import { adamRange, crossEntropyBackwardRowRange, layerNormRowRange, softmaxBackwardRowRange, softmaxRowRange } from '../row-tasks.js';
 import { wasmGemmBatches, wasmGemmRows } from '../wasm/gemm.js';
 import { wasmNmGatherRows, wasmNmKeptGradRows } from '../wasm/nm.js';
+import { wasmLayerNormRowRange, wasmMapStreamRange, wasmPermuteRowRange } from '../wasm/map.js';
 import { wasmCrossEntropyBackwardRowRange, wasmSoftmaxBackwardRowRange, wasmSoftmaxRowRange } from '../wasm/rows.js';
 import { exitingAfterRows, exitingRows, stallingRows, throwingRows } from './faults.js';
 
@@ -47,6 +48,9 @@ export const TASKS = {
   wasmSoftmaxRowRange,
   wasmSoftmaxBackwardRowRange,
   wasmCrossEntropyBackwardRowRange,
+  wasmMapStreamRange,
+  wasmPermuteRowRange,
+  wasmLayerNormRowRange,
   throwingRows,
   exitingRows,
   exitingAfterRows,

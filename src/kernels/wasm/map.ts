@@ -10,6 +10,7 @@
 import { broadcastStrides, stridesOf } from '../shape.js';
 import { allocF32, allocF32Uninit } from '../storage.js';
 import { buildMapModule, type MapBinaryOp } from './map-module.js';
+import type { LayerNormArgs } from '../row-tasks.js';
 import { arenaBuffer, heapF32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
 
 /** Elements per block: three operands of 64 KiB. */
@@ -24,6 +25,8 @@ export interface WasmMap {
   reluBackward(x: Float32Array, g: Float32Array, gx: Float32Array): void;
   /** out = src with dims reordered (rank ≤ 4): out.shape[i] = shape[perm[i]]. */
   permute(src: Float32Array, shape: readonly number[], perm: readonly number[], out: Float32Array): void;
+  /** Output rows [r0, r1) (first dim of the rank-4 form `permuteDims` gives) of a permute whose src and out both lie in the arena. */
+  permuteRows(src: Float32Array, out: Float32Array, dims: readonly number[], byteStrides: readonly number[], r0: number, r1: number): void;
   /** The js layerNormRows with γ and β, bitwise (map-module.ts). */
   layerNorm(x: Float32Array, rows: number, cols: number, gamma: Float32Array, beta: Float32Array, eps: number, out: Float32Array, meanOut: Float32Array, rstdOut: Float32Array): void;
   /** The js layer-norm backward with γ (dx, dγ, dβ, each when needed), bitwise (map-module.ts). */
@@ -34,6 +37,12 @@ export interface WasmMap {
 
 /** Rank the permute and masked-fill kernels handle (lower ranks get leading 1s). */
 export const MAP_MAX_RANK = 4;
+
+/** The rank-4 form of a permute: output dims and the byte strides of src along them. */
+export function permuteDims(shape: readonly number[], perm: readonly number[]): { d: number[]; s: number[] } {
+  const strides = stridesOf(shape);
+  return rank4(perm.map((p) => shape[p]!), perm.map((p) => strides[p]!));
+}
 
 /** dims and byte strides padded to MAP_MAX_RANK with leading size-1, stride-0 dims. */
 function rank4(dims: readonly number[], strides: readonly number[]): { d: number[]; s: number[] } {
@@ -121,11 +130,14 @@ export function createWasmMap(): WasmMap {
     permute(src, shape, perm, out) {
       const n = out.length;
       if (n === 0) return;
-      const strides = stridesOf(shape);
-      const { d: dims, s: st } = rank4(perm.map((p) => shape[p]!), perm.map((p) => strides[p]!));
+      const { d: dims, s: st } = permuteDims(shape, perm);
       const [srcAt, dstAt] = place(`a permute of ${n} elements`, [src.subarray(0, n), n, true], [out, n, false]) as [number, number];
       permute4(srcAt, dstAt, dims[0]!, dims[1]!, dims[2]!, dims[3]!, st[0]!, st[1]!, st[2]!, st[3]!);
       back(out, dstAt, n);
+    },
+    permuteRows(src, out, d, st, r0, r1) {
+      const inner = d[1]! * d[2]! * d[3]!;
+      permute4(ptrOf(src) + r0 * st[0]!, ptrOf(out) + 4 * r0 * inner, r1 - r0, d[1]!, d[2]!, d[3]!, st[0]!, st[1]!, st[2]!, st[3]!);
     },
     layerNorm(x, rows, cols, gamma, beta, eps, out, meanOut, rstdOut) {
       if (rows === 0 || cols === 0) return;
@@ -174,4 +186,42 @@ let instance: WasmMap | null = null;
 export function threadMap(): WasmMap {
   instance ??= createWasmMap();
   return instance;
+}
+
+/** The streaming kernels a pool task runs over element ranges. */
+export type MapStreamKind = MapBinaryOp | 'relu' | 'reluBackward';
+export interface MapStreamArgs {
+  kind: MapStreamKind;
+  x: Float32Array;
+  /** The second operand (g for reluBackward); null for relu. */
+  y: Float32Array | null;
+  out: Float32Array;
+}
+
+/** Pool task: elements [e0, e1) of a streaming kernel (each element alone, so any split gives the same bits). */
+export function wasmMapStreamRange(a: MapStreamArgs, e0: number, e1: number): void {
+  const m = threadMap();
+  const x = a.x.subarray(e0, e1);
+  const out = a.out.subarray(e0, e1);
+  if (a.kind === 'relu') m.relu(x, out);
+  else if (a.kind === 'reluBackward') m.reluBackward(x, a.y!.subarray(e0, e1), out);
+  else m.binary(a.kind, x, a.y!.subarray(e0, e1), out);
+}
+
+export interface MapPermuteArgs {
+  src: Float32Array;
+  out: Float32Array;
+  dims: number[];
+  byteStrides: number[];
+}
+
+/** Pool task: output rows [r0, r1) of a rank-4 permute in the arena. */
+export function wasmPermuteRowRange(a: MapPermuteArgs, r0: number, r1: number): void {
+  threadMap().permuteRows(a.src, a.out, a.dims, a.byteStrides, r0, r1);
+}
+
+/** Pool task: rows [r0, r1) of a layer norm with γ and β (rows are independent: any split gives the same bits). */
+export function wasmLayerNormRowRange(a: LayerNormArgs, r0: number, r1: number): void {
+  const { x, cols, gamma, beta, eps, out, meanOut, rstdOut } = a;
+  threadMap().layerNorm(x.subarray(r0 * cols, r1 * cols), r1 - r0, cols, gamma!, beta!, eps, out.subarray(r0 * cols, r1 * cols), meanOut.subarray(r0, r1), rstdOut.subarray(r0, r1));
 }
