@@ -17,6 +17,7 @@
  * loop that never yields). The rule this puts on callers: never keep a tensor's `.buffer` (or a
  * view of it) longer than the Float32Array it came from.
  */
+import { totalmem } from 'node:os';
 import { AllocationError, fmtShape } from '../errors.js';
 import { noteSharedBytes } from './shared-gc.js';
 import { arenaBuffer, arenaBump, arenaMemory, arenaUsedBytes } from './arena.js';
@@ -140,7 +141,16 @@ const classBytesOf: number[] = [];
 const classIndex = new Map<number, number>();
 const CLASS_SLOTS = 4096;
 
-/** Most bytes of the arena that tensors take before fresh ones go to plain shared memory (NMGRAD_ARENA_MB, default 1536). */
+/**
+ * A quarter of the machine's memory, at most 3.5 GiB (the arena's 4 GiB limit less room for
+ * scratch): a training step's tensors come back one to three steps after they die, so the arena
+ * holds about three steps' worth (~0.8 GB for the `small` preset, ~2 GB for `base`).
+ */
+function defaultArenaMiB(): number {
+  return Math.min(3584, Math.floor(totalmem() / 2 ** 20 / 4));
+}
+
+/** Most bytes of the arena that tensors take before fresh ones go to plain shared memory (NMGRAD_ARENA_MB, default defaultArenaMiB()). */
 let budget: number | null = null;
 /** Overrides the arena budget (null: back to NMGRAD_ARENA_MB); 0 sends every fresh tensor to plain shared memory. */
 export function setArenaBudgetBytes(bytes: number | null): void {
@@ -149,7 +159,7 @@ export function setArenaBudgetBytes(bytes: number | null): void {
 function arenaBudgetBytes(): number {
   if (budget !== null) return budget;
   const raw = process.env.NMGRAD_ARENA_MB;
-  const mb = raw === undefined || raw === '' ? 1536 : Number(raw);
+  const mb = raw === undefined || raw === '' ? defaultArenaMiB() : Number(raw);
   if (!Number.isFinite(mb) || mb < 0) throw new AllocationError('alloc', `NMGRAD_ARENA_MB must be a non-negative number of MiB, got '${raw}'`);
   return (budget = mb * 2 ** 20);
 }
