@@ -16,7 +16,7 @@ import { hasRelaxedSimd, hasSimd } from './wasm/features.js';
 import { wasmGemm, wasmGemmBatched, wasmGemmBias } from './wasm/gemm-task.js';
 import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from './wasm/nm-task.js';
 import { wasmCrossEntropyBackward, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from './wasm/rows-task.js';
-import { MAP_MAX_RANK, permuteDims, threadMap, type MapStreamKind } from './wasm/map.js';
+import { MAP_MAX_RANK, permuteDims, threadMap, wasmMapStreamRange, type MapStreamKind } from './wasm/map.js';
 import { parallelRows } from './threads/pool.js';
 import { MAP_BINARY_OPS, type MapBinaryOp } from './wasm/map-module.js';
 import { sameShape } from './shape.js';
@@ -35,10 +35,9 @@ const isMapOp = (op: string): op is MapBinaryOp => (MAP_BINARY_OPS as readonly s
 const STREAM_COST = 8;
 const STREAM_ALIGN = 16;
 function stream(kind: MapStreamKind, x: Float32Array, y: Float32Array | null, out: Float32Array): void {
-  if (inArena(x) && inArena(out) && (y === null || inArena(y))) parallelRows('wasmMapStreamRange', { kind, x, y, out }, out.length, STREAM_ALIGN, STREAM_COST * out.length);
-  else if (kind === 'relu') threadMap().relu(x, out);
-  else if (kind === 'reluBackward') threadMap().reluBackward(x, y!, out);
-  else threadMap().binary(kind, x, y!, out);
+  const args = { kind, x, y, out };
+  if (inArena(x) && inArena(out) && (y === null || inArena(y))) parallelRows('wasmMapStreamRange', args, out.length, STREAM_ALIGN, STREAM_COST * out.length);
+  else wasmMapStreamRange(args, 0, out.length);
 }
 
 export const wasmBackend: Backend = withFallback({
