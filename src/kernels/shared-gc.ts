@@ -10,7 +10,10 @@
  * freed by a collection is reused cheaply.
  *
  * So both sides count the shared bytes they take on and run a full collection once a budget
- * is passed. (A young-generation scavenge, or `gc({type: 'major'})`, measured no help here:
+ * is passed. Storage recycles blocks through FinalizationRegistry callbacks, which the engine
+ * runs only between tasks, so a loop that never yields (a long synchronous decode, a benchmark
+ * loop) would never get a block back: the registries made by `recyclingRegistry` are drained
+ * right after each forced collection, synchronously (`cleanupSome`, where the engine has it). (A young-generation scavenge, or `gc({type: 'major'})`, measured no help here:
  * the wrappers of a step's graph are old by the time they die, and only the plain forced
  * collection released their memory in a synchronous training loop.)
  */
@@ -23,6 +26,52 @@ type GcFn = () => void;
 export const SHARED_GC_BUDGET_BYTES = 256 * 2 ** 20;
 
 let gcFn: GcFn | null | undefined;
+
+/** What storage needs of a FinalizationRegistry, plus the synchronous drain where available. */
+export interface Registry<T> {
+  register(target: object, held: T): void;
+  cleanupSome?: () => void;
+}
+type RegistryCtor = new <T>(callback: (held: T) => void) => Registry<T>;
+
+const drained: Registry<never>[] = [];
+let registryCtor: RegistryCtor | null | undefined;
+
+/**
+ * The FinalizationRegistry of a fresh context made after turning on V8's
+ * --harmony-weak-refs-with-cleanup-some (only contexts created after the flag get
+ * `cleanupSome`), or the ordinary one where that fails; null where there is none.
+ */
+function getRegistryCtor(): RegistryCtor | null {
+  if (registryCtor !== undefined) return registryCtor;
+  const plain = typeof FinalizationRegistry === 'function' ? (FinalizationRegistry as unknown as RegistryCtor) : null;
+  try {
+    v8.setFlagsFromString('--harmony-weak-refs-with-cleanup-some');
+    const ctor = vm.runInNewContext('FinalizationRegistry') as unknown;
+    const proto = typeof ctor === 'function' ? (ctor as { prototype?: { cleanupSome?: unknown } }).prototype : undefined;
+    registryCtor = proto && typeof proto.cleanupSome === 'function' ? (ctor as RegistryCtor) : plain;
+  } catch {
+    registryCtor = plain;
+  }
+  return registryCtor;
+}
+
+/**
+ * A FinalizationRegistry whose callbacks also run synchronously after every pressure
+ * collection (see above), not only between tasks. Null where the engine has no registry.
+ */
+export function recyclingRegistry<T>(callback: (held: T) => void): Registry<T> | null {
+  const Ctor = getRegistryCtor();
+  if (Ctor === null) return null;
+  const r = new Ctor<T>(callback);
+  if (typeof r.cleanupSome === 'function') drained.push(r as Registry<never>);
+  return r;
+}
+
+/** Whether dead storage comes back within a synchronous loop (the engine has `cleanupSome`). */
+export function recyclesSynchronously(): boolean {
+  return getRegistryCtor() !== null && typeof (getRegistryCtor() as unknown as { prototype: { cleanupSome?: unknown } }).prototype.cleanupSome === 'function';
+}
 let pending = 0;
 let collections = 0;
 let collectMs = 0;
@@ -52,6 +101,7 @@ export function noteSharedBytes(bytes: number): void {
   collections++;
   const t0 = performance.now();
   gc();
+  for (const r of drained) r.cleanupSome!();
   collectMs += performance.now() - t0;
 }
 

@@ -10,16 +10,16 @@
  * class (or of one or two classes below it) takes it, zeroed (allocF32) or as it is
  * (allocF32Uninit, for outputs written in full). Fresh memory costs a page fault per 4 KiB on
  * first touch (~1 ms per MB on the 2-core machine), while the same shapes recur every step.
- * Registry callbacks run between tasks, so recycling happens in code that yields to the event
- * loop between steps (the translation example's training loop does). Past NMGRAD_ARENA_MB of
- * arena (a loop that never yields would otherwise fill it), tensors fall back to plain
+ * Registry callbacks run between tasks, and also right after each pressure collection
+ * (./shared-gc.ts), so a loop that never yields gets its blocks back too. Past NMGRAD_ARENA_MB of
+ * arena (an engine without the synchronous drain would otherwise fill it in such a loop), tensors fall back to plain
  * SharedArrayBuffers, recycled by exact size (registration stops after RECYCLE_WINDOW_BYTES in a
  * loop that never yields). The rule this puts on callers: never keep a tensor's `.buffer` (or a
  * view of it) longer than the Float32Array it came from.
  */
 import { totalmem } from 'node:os';
 import { AllocationError, fmtShape } from '../errors.js';
-import { noteSharedBytes } from './shared-gc.js';
+import { noteSharedBytes, recyclingRegistry } from './shared-gc.js';
 import { arenaBuffer, arenaBump, arenaMemory, arenaUsedBytes } from './arena.js';
 
 export const SHARED_MIN_ELEMENTS = 2048;
@@ -49,19 +49,16 @@ const freeBuffers = new Map<number, SharedArrayBuffer[]>();
 let pooledBytes = 0;
 const poolCounts = { fresh: 0, reused: 0, returned: 0 };
 
-const recycler =
-  typeof FinalizationRegistry === 'function'
-    ? new FinalizationRegistry<SharedArrayBuffer>((sab) => {
-        registeredSinceCallback = 0;
-        const bytes = sab.byteLength;
-        if (pooledBytes + bytes > POOL_MAX_BYTES) return;
-        let list = freeBuffers.get(bytes);
-        if (list === undefined) freeBuffers.set(bytes, (list = []));
-        list.push(sab);
-        pooledBytes += bytes;
-        poolCounts.returned++;
-      })
-    : null;
+const recycler = recyclingRegistry<SharedArrayBuffer>((sab) => {
+  registeredSinceCallback = 0;
+  const bytes = sab.byteLength;
+  if (pooledBytes + bytes > POOL_MAX_BYTES) return;
+  let list = freeBuffers.get(bytes);
+  if (list === undefined) freeBuffers.set(bytes, (list = []));
+  list.push(sab);
+  pooledBytes += bytes;
+  poolCounts.returned++;
+});
 
 export function allocF32(n: number, shape?: readonly number[]): Float32Array {
   return allocFloat(n, shape, true);
@@ -123,19 +120,16 @@ export function arenaClassBytes(bytes: number): number {
 /** Freed arena blocks of each class (byte addresses); never shrunk, the arena keeps its size. */
 const arenaFree = new Map<number, number[]>();
 /** Arena blocks whose views died, waiting to be returned (see the recycler below). */
-const arenaRecycler =
-  typeof FinalizationRegistry === 'function'
-    ? new FinalizationRegistry<number>((held) => {
-        // held = address · CLASS_SLOTS + class index: one number, so the registry holds no object.
-        const cls = held % CLASS_SLOTS;
-        const at = (held - cls) / CLASS_SLOTS;
-        const bytes = classBytesOf[cls]!;
-        let list = arenaFree.get(bytes);
-        if (list === undefined) arenaFree.set(bytes, (list = []));
-        list.push(at);
-        poolCounts.returned++;
-      })
-    : null;
+const arenaRecycler = recyclingRegistry<number>((held) => {
+  // held = address · CLASS_SLOTS + class index: one number, so the registry holds no object.
+  const cls = held % CLASS_SLOTS;
+  const at = (held - cls) / CLASS_SLOTS;
+  const bytes = classBytesOf[cls]!;
+  let list = arenaFree.get(bytes);
+  if (list === undefined) arenaFree.set(bytes, (list = []));
+  list.push(at);
+  poolCounts.returned++;
+});
 /** Class sizes met so far, by index (the recycler's held value carries the index, not the size). */
 const classBytesOf: number[] = [];
 const classIndex = new Map<number, number>();

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { arenaClassBytes, allocF32, storagePoolStats } from '../../src/kernels/storage.js';
 import { arenaUsedBytes, inArena, ptrOf } from '../../src/kernels/arena.js';
-import { SHARED_GC_BUDGET_BYTES, noteSharedBytes } from '../../src/kernels/shared-gc.js';
+import { SHARED_GC_BUDGET_BYTES, noteSharedBytes, recyclesSynchronously } from '../../src/kernels/shared-gc.js';
 import { backendByName, type Backend, type NMWeight } from '../../src/kernels/backend.js';
 import '../../src/kernels/wasm-backend.js';
 import { hasSimd } from '../../src/kernels/wasm/features.js';
@@ -121,6 +121,40 @@ describe('tensor arena storage', () => {
     expect(b.byteOffset).toBe(at); // the same block again, not a new one from the top
     expect(arenaUsedBytes()).toBe(used);
     expect(b.every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe.runIf(recyclesSynchronously())('tensor arena recycling in a loop that never yields', () => {
+  it('a dropped block comes back right after a pressure collection, with no turn of the event loop', () => {
+    const n = 34567; // a class nothing else here allocates
+    let a: Float32Array | null = allocF32(n);
+    a.fill(7);
+    const at = a.byteOffset;
+    a = null;
+    noteSharedBytes(SHARED_GC_BUDGET_BYTES); // forces a collection, then drains the registry
+    const used = arenaUsedBytes();
+    const b = allocF32(n);
+    expect(b.byteOffset).toBe(at);
+    expect(arenaUsedBytes()).toBe(used);
+    expect(b.every((v) => v === 0)).toBe(true);
+  });
+
+  it('1.5 GiB of 4 MiB tensors, 8 alive at a time: the arena grows by about two collection budgets, not by 1.5 GiB', () => {
+    const n = 1 << 20;
+    const start = arenaUsedBytes();
+    const before = storagePoolStats();
+    const live: Float32Array[] = [];
+    let total = 0;
+    for (let i = 0; i < 384; i++) {
+      const a = allocF32(n);
+      expect(inArena(a)).toBe(true);
+      a[i % n] = i;
+      live.push(a);
+      if (live.length > 8) total += live.shift()![0]!;
+    }
+    expect(total).toBe(0); // every block handed out again was zeroed
+    expect(storagePoolStats().reused - before.reused).toBeGreaterThan(200);
+    expect(arenaUsedBytes() - start).toBeLessThan(2 * SHARED_GC_BUDGET_BYTES + 16 * 4 * n);
   });
 });
 
