@@ -104,10 +104,14 @@ function takeRows(t: Tensor, rows: readonly number[]): Tensor {
   return reshape(embedding(reshape(t, [n!, width]), rows, [rows.length]), [rows.length, ...rest]);
 }
 
-/** `reorderCache` as one gather per cached tensor. */
-function gatherCache(cache: DecoderLayerCache[], rows: readonly number[]): DecoderLayerCache[] {
+/**
+ * `reorderCache` as one gather per cached tensor. With `crossAsIs` the cross-attention entries
+ * are kept as they are: the caller knows every new row reads the same source as the old row in
+ * its place.
+ */
+function gatherCache(cache: DecoderLayerCache[], rows: readonly number[], crossAsIs: boolean): DecoderLayerCache[] {
   const pick = (c: KVCache): KVCache => (c.k && c.v ? { k: takeRows(c.k, rows), v: takeRows(c.v, rows), fixed: c.fixed } : { ...c });
-  return cache.map((l) => ({ self: pick(l.self), cross: pick(l.cross) }));
+  return cache.map((l) => ({ self: pick(l.self), cross: crossAsIs ? l.cross : pick(l.cross) }));
 }
 
 function checkBeamOptions(op: string, beam: number, alpha: number): void {
@@ -199,8 +203,12 @@ function beamChunk(model: Transformer, sources: readonly (readonly number[])[], 
       }
     }
     if (keep.length === 0) break;
-    cache = gatherCache(cache, keep);
-    pad = takeRows(pad, keep);
+    // A row's cross-attention keys/values and source mask depend on its sentence only: while
+    // every row keeps the sentence of the row in its place (no search ended, none lost beams),
+    // they are already right and only the self-attention cache is gathered.
+    const sameSentences = keepSentence.length === rowSentence.length && keepSentence.every((s, r) => s === rowSentence[r]);
+    cache = gatherCache(cache, keep, sameSentences);
+    if (!sameSentences) pad = takeRows(pad, keep);
     rowSentence = keepSentence;
   }
   return searches.map((s) => {
