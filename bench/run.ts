@@ -8,6 +8,7 @@ import { recipesSuite } from './recipes.js';
 import { tokenizerSuite } from './tokenizer.js';
 import { trainStepSuite } from './train-step.js';
 import { decodeSuite } from './decode.js';
+import { decodeCommitsSuite } from './decode-commits.js';
 import { elementwiseSuite } from './elementwise.js';
 
 const SUITES: Record<string, Suite> = {
@@ -17,6 +18,7 @@ const SUITES: Record<string, Suite> = {
   tokenizer: tokenizerSuite,
   'train-step': trainStepSuite,
   decode: decodeSuite,
+  'decode-commits': decodeCommitsSuite,
   elementwise: elementwiseSuite,
 };
 
