@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { incompleteBeta, lnGamma, pairedDifference, studentTCdf, studentTQuantile, summarize } from '../../examples/transformer-translate/study/stats.js';
 import { niceRange, studyPlot } from '../../examples/transformer-translate/study/plot.js';
-import type { GroupStats } from '../../examples/transformer-translate/study/report.js';
+import { groupStats, type ExpectedCell, type GroupStats } from '../../examples/transformer-translate/study/report.js';
+import type { CellSummary } from '../../examples/transformer-translate/study/runs.js';
 
 describe('Student t', () => {
   it('lnGamma matches known values', () => {
@@ -85,6 +86,33 @@ describe('summaries over seeds', () => {
     expect(d.ci).toEqual([1, 1]);
     expect(pairedDifference(new Map([[5, 1]]), b)).toBeNull();
   });
+
+  it('each sparse group is paired against dense, SR-STE and unstructured at its own N:M, same seeds only', () => {
+    const bleu: Record<string, number[]> = {
+      'dense dense': [25, 26, 25.5], 'srste 1:8': [24, 25, 24.5], 'pmd 1:8': [24.5, 25.25, 25], 'unstructured 1:8': [23, 24.5, 24], 'pmd 2:4': [25, 25.5, 25.5], 'unstructured 2:4': [24, 25],
+    };
+    const expected: ExpectedCell[] = [];
+    const results = new Map<string, CellSummary>();
+    for (const [key, values] of Object.entries(bleu)) {
+      const [family, nm] = key.split(' ') as [string, string];
+      values.forEach((v, i) => {
+        const name = `${family}-${nm}-s${i + 1}`;
+        expected.push({ name, family, nm, seed: i + 1 } as ExpectedCell);
+        results.set(name, { scores: { bleu: v, chrf: 2 * v }, flops: { relativeToDense: 1, inferencePerToken: null }, keptParams: 1, totalParams: 1 } as unknown as CellSummary);
+      });
+    }
+    const groups = groupStats(expected, results);
+    const of = (family: string, nm: string): GroupStats => groups.find((g) => g.family === family && g.nm === nm)!;
+    const mapOf = (key: string): Map<number, number> => new Map(bleu[key]!.map((v, i) => [i + 1, v]));
+    expect(of('pmd', '1:8').vsUnstructured!.bleu).toEqual(pairedDifference(mapOf('pmd 1:8'), mapOf('unstructured 1:8')));
+    expect(of('pmd', '1:8').vsSrste!.bleu).toEqual(pairedDifference(mapOf('pmd 1:8'), mapOf('srste 1:8')));
+    expect(of('pmd', '1:8').vsDense!.chrf!.mean).toBeCloseTo(2 * pairedDifference(mapOf('pmd 1:8'), mapOf('dense dense'))!.mean, 12);
+    // Unstructured 2:4 has seeds 1–2 only: the pairing uses those two.
+    expect(of('pmd', '2:4').vsUnstructured!.bleu!.seeds).toEqual([1, 2]);
+    expect(of('pmd', '2:4').vsSrste!.bleu).toBeNull(); // no SR-STE at 2:4 in this grid
+    expect(of('unstructured', '1:8').vsUnstructured).toBeNull();
+    expect(of('dense', 'dense').vsUnstructured).toBeNull();
+  });
 });
 
 describe('plot axes', () => {
@@ -102,7 +130,7 @@ describe('plot axes', () => {
 describe('study plot', () => {
   const group = (family: string, nm: string, x: number, values: number[]): GroupStats => ({
     family, nm, seeds: values.map((_v, i) => i + 1), bleu: summarize(values), chrf: summarize(values), trainingFlopsRelative: x,
-    inferenceMflopsPerToken: 1, keptParams: 1, totalParams: 1, vsDense: null, vsSrste: null,
+    inferenceMflopsPerToken: 1, keptParams: 1, totalParams: 1, vsDense: null, vsSrste: null, vsUnstructured: null,
   });
 
   it('starts the x axis at 0, draws one error bar per group with an interval, one legend entry per N:M', () => {

@@ -1,7 +1,8 @@
 /**
  * The merged study report: which cells are done, missing or mismatched; per recipe × N:M the
  * mean ± sd and 95% t-interval over seeds of BLEU and chrF; paired (same-seed) differences
- * against dense and against SR-STE; training FLOPs × dense and inference FLOPs per token.
+ * against dense, against SR-STE and against unstructured sparsity at the same N:M density;
+ * training FLOPs × dense and inference FLOPs per token.
  * Everything here is a function of the run summaries only (no paths, no wall times), so
  * merging shards gives the same bytes as one unsharded run.
  */
@@ -57,6 +58,8 @@ export interface GroupStats {
   totalParams: number;
   vsDense: { bleu: PairedDifference | null; chrf: PairedDifference | null } | null;
   vsSrste: { bleu: PairedDifference | null; chrf: PairedDifference | null } | null;
+  /** Against unstructured sparsity at the same density (the paper's first claim compares the two). */
+  vsUnstructured: { bleu: PairedDifference | null; chrf: PairedDifference | null } | null;
 }
 
 const mean = (v: number[]): number => v.reduce((s, x) => s + x, 0) / v.length;
@@ -67,7 +70,9 @@ export function groupStats(expected: readonly ExpectedCell[], results: ReadonlyM
   for (const c of expected) if (!keys.some((k) => k.family === c.family && k.nm === c.nm)) keys.push({ family: c.family, nm: c.nm });
   const metric = (family: string, nm: string, pick: (s: CellSummary) => number): Map<number, number> =>
     new Map(expected.filter((c) => c.family === family && c.nm === nm && results.has(c.name)).map((c) => [c.seed, pick(results.get(c.name)!)]));
-  const srsteFamily = keys.find((k) => k.family === 'srste')?.family ?? keys.find((k) => k.family.split(',')[0] === 'srste')?.family;
+  const familyOf = (name: string): string | undefined => keys.find((k) => k.family === name)?.family ?? keys.find((k) => k.family.split(',')[0] === name)?.family;
+  const srsteFamily = familyOf('srste');
+  const unstructuredFamily = familyOf('unstructured');
   const out: GroupStats[] = [];
   for (const { family, nm } of keys) {
     const done = expected.filter((c) => c.family === family && c.nm === nm && results.has(c.name)).map((c) => results.get(c.name)!);
@@ -87,6 +92,7 @@ export function groupStats(expected: readonly ExpectedCell[], results: ReadonlyM
       keptParams: done[0]!.keptParams, totalParams: done[0]!.totalParams,
       vsDense: nm === 'dense' ? null : against('dense', 'dense'),
       vsSrste: nm === 'dense' ? null : against(srsteFamily, nm),
+      vsUnstructured: nm === 'dense' ? null : against(unstructuredFamily, nm),
     });
   }
   return out;
@@ -119,9 +125,10 @@ export function buildReport(expected: readonly ExpectedCell[], found: readonly F
     md.push(`| ${g.nm === 'dense' ? 'dense' : g.family} | ${g.nm === 'dense' ? '—' : g.nm} | ${g.seeds.length} | ${meanSd(g.bleu)} | ${interval(g.bleu)} | ${meanSd(g.chrf)} | ${interval(g.chrf)} | ${g.trainingFlopsRelative.toFixed(3)} | ${g.inferenceMflopsPerToken === null ? '—' : g.inferenceMflopsPerToken.toFixed(3)} | ${g.keptParams} / ${g.totalParams} |`);
   }
   md.push('', 'Paired differences (same seed; mean and 95% t-interval of the per-seed differences):', '');
-  md.push('| recipe | N:M | ΔBLEU vs dense | ΔchrF2 vs dense | ΔBLEU vs SR-STE | ΔchrF2 vs SR-STE |', '| --- | --- | ---: | ---: | ---: | ---: |');
+  md.push('| recipe | N:M | ΔBLEU vs dense | ΔchrF2 vs dense | ΔBLEU vs SR-STE | ΔchrF2 vs SR-STE | ΔBLEU vs unstructured | ΔchrF2 vs unstructured |', '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const g of groups.filter((x) => x.nm !== 'dense')) {
-    md.push(`| ${g.family} | ${g.nm} | ${diff(g.vsDense?.bleu ?? null)} | ${diff(g.vsDense?.chrf ?? null)} | ${diff(g.vsSrste?.bleu ?? null)} | ${diff(g.vsSrste?.chrf ?? null)} |`);
+    const cols = [g.vsDense, g.vsSrste, g.vsUnstructured].flatMap((v) => [diff(v?.bleu ?? null), diff(v?.chrf ?? null)]);
+    md.push(`| ${g.family} | ${g.nm} | ${cols.join(' | ')} |`);
   }
   md.push('', '| cell | seed | BLEU | chrF2 | training FLOPs × dense | config hash |', '| --- | ---: | ---: | ---: | ---: | --- |');
   for (const c of expected) {
