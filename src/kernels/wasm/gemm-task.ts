@@ -14,15 +14,24 @@ export { WASM_MIN_VOLUME } from './gemm.js';
 /** Row split unit: one register block of rows (any split gives the same bits; this one avoids edge tiles). */
 export const WASM_MR = DEFAULT_SHAPE.mr;
 
+/**
+ * The pool's split threshold (PARALLEL_MIN_COST) is in flops of the js kernels; the wasm GEMM
+ * runs about this many times as many flops per second, so its products count that much less.
+ * Without it, products of a few million flops (tens of µs here) were split although a dispatch
+ * costs about as much: batched beam search ran 8% slower on 2 threads than with them kept whole.
+ */
+export const WASM_GEMM_COST_DIVISOR = 8;
+const gemmCost = (m: number, n: number, k: number, batches = 1): number => (2 * m * n * k * batches) / WASM_GEMM_COST_DIVISOR;
+
 /** gemm() on the wasm kernel: large products split by rows over the pool. */
 export function wasmGemm(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: WasmGemmArgs['spec']): void {
-  parallelRows('wasmGemmRows', { a, aOff, b, bOff, c, cOff, spec }, spec.m, WASM_MR, 2 * spec.m * spec.n * spec.k);
+  parallelRows('wasmGemmRows', { a, aOff, b, bOff, c, cOff, spec }, spec.m, WASM_MR, gemmCost(spec.m, spec.n, spec.k));
 }
 
 /** gemmBias() on the wasm kernel: each row of C starts as the bias, then the product is added. */
 export function wasmGemmBias(a: Float32Array, b: Float32Array, c: Float32Array, spec: WasmGemmArgs['spec'], bias: Float32Array): void {
   checkGemmBias('wasm.gemm', spec, bias);
-  parallelRows('wasmGemmRows', { a, aOff: 0, b, bOff: 0, c, cOff: 0, spec, bias }, spec.m, WASM_MR, 2 * spec.m * spec.n * spec.k);
+  parallelRows('wasmGemmRows', { a, aOff: 0, b, bOff: 0, c, cOff: 0, spec, bias }, spec.m, WASM_MR, gemmCost(spec.m, spec.n, spec.k));
 }
 
 /**
@@ -41,5 +50,5 @@ export function wasmGemmBatched(args: WasmBatchedGemmArgs): void {
     for (let i = 0; i < nb; i++) wasmGemm(args.a, args.aOffs[i]!, args.b, args.bOffs[i]!, args.c, args.cOffs[i]!, args.spec);
     return;
   }
-  parallelRows('wasmGemmBatches', args, nb, 1, 2 * m * n * k * nb);
+  parallelRows('wasmGemmBatches', args, nb, 1, gemmCost(m, n, k, nb));
 }
