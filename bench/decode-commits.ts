@@ -27,6 +27,8 @@ export async function decodeCommitsSuite(opts: SuiteOptions): Promise<BenchRecor
     return [];
   }
   const src = join(dir, 'val.en');
+  const rev = spawnSync('git', ['-C', resolve(basePath), 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  const label = rev.status === 0 ? `${basePath} (${rev.stdout.trim()})` : basePath;
   const threads = getThreads();
   const sources = opts.quick ? spawnSync('head', ['-n', '200', src], { encoding: 'utf8' }).stdout : spawnSync('cat', [src], { encoding: 'utf8' }).stdout;
   const n = sources.split('\n').filter((l) => l.trim().length > 0).length;
@@ -51,8 +53,8 @@ export async function decodeCommitsSuite(opts: SuiteOptions): Promise<BenchRecor
     const rec = (variant: string, ms: number, extra: Partial<BenchRecord> = {}): BenchRecord => ({
       suite: 'decode-commits', case: `Multi30k val ${n} sentences, whole process`, variant, threads, median_ms: ms, samples: 1, sentences_per_s: (n * 1000) / ms, ...extra,
     });
-    out.push(rec(`${what}, baseline ${basePath}`, base.ms));
-    out.push(rec(`${what}, this build`, cur.ms, { baseline: `${what}, baseline ${basePath}`, ratio: base.ms / cur.ms, outputs_differing: differing }));
+    out.push(rec(`${what}, baseline ${label}`, base.ms));
+    out.push(rec(`${what}, this build`, cur.ms, { baseline: `${what}, baseline ${label}`, ratio: base.ms / cur.ms, outputs_differing: differing }));
   }
   return out;
 }
