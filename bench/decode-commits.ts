@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultDataDir } from '../examples/transformer-translate/data/parallel.js';
@@ -30,7 +30,8 @@ export async function decodeCommitsSuite(opts: SuiteOptions): Promise<BenchRecor
   const rev = spawnSync('git', ['-C', resolve(basePath), 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
   const label = rev.status === 0 ? `${basePath} (${rev.stdout.trim()})` : basePath;
   const threads = getThreads();
-  const sources = opts.quick ? spawnSync('head', ['-n', '200', src], { encoding: 'utf8' }).stdout : spawnSync('cat', [src], { encoding: 'utf8' }).stdout;
+  const lines = readFileSync(src, 'utf8').split('\n');
+  const sources = (opts.quick ? lines.slice(0, 200) : lines).join('\n');
   const n = sources.split('\n').filter((l) => l.trim().length > 0).length;
   const translate = (cli: string, beam: number): { ms: number; lines: string[] } => {
     const t0 = performance.now();

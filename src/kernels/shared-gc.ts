@@ -13,7 +13,8 @@
  * is passed. Storage recycles blocks through FinalizationRegistry callbacks, which the engine
  * runs only between tasks, so a loop that never yields (a long synchronous decode, a benchmark
  * loop) would never get a block back: the registries made by `recyclingRegistry` are drained
- * right after each forced collection, synchronously (`cleanupSome`, where the engine has it). (A young-generation scavenge, or `gc({type: 'major'})`, measured no help here:
+ * right after each forced collection, synchronously (`cleanupSome`, where the engine has it).
+ * (A young-generation scavenge, or `gc({type: 'major'})`, measured no help here:
  * the wrappers of a step's graph are old by the time they die, and only the plain forced
  * collection released their memory in a synchronous training loop.)
  */
@@ -35,7 +36,9 @@ export interface Registry<T> {
 type RegistryCtor = new <T>(callback: (held: T) => void) => Registry<T>;
 
 const drained: Registry<never>[] = [];
+/** The registry constructor (undefined until first asked), and whether its registries have `cleanupSome`. */
 let registryCtor: RegistryCtor | null | undefined;
+let drainable = false;
 
 /**
  * The FinalizationRegistry of a fresh context made after turning on V8's
@@ -44,14 +47,16 @@ let registryCtor: RegistryCtor | null | undefined;
  */
 function getRegistryCtor(): RegistryCtor | null {
   if (registryCtor !== undefined) return registryCtor;
-  const plain = typeof FinalizationRegistry === 'function' ? (FinalizationRegistry as unknown as RegistryCtor) : null;
+  registryCtor = typeof FinalizationRegistry === 'function' ? (FinalizationRegistry as unknown as RegistryCtor) : null;
   try {
     v8.setFlagsFromString('--harmony-weak-refs-with-cleanup-some');
     const ctor = vm.runInNewContext('FinalizationRegistry') as unknown;
-    const proto = typeof ctor === 'function' ? (ctor as { prototype?: { cleanupSome?: unknown } }).prototype : undefined;
-    registryCtor = proto && typeof proto.cleanupSome === 'function' ? (ctor as RegistryCtor) : plain;
+    if (typeof ctor === 'function' && typeof (ctor as { prototype?: { cleanupSome?: unknown } }).prototype?.cleanupSome === 'function') {
+      registryCtor = ctor as RegistryCtor;
+      drainable = true;
+    }
   } catch {
-    registryCtor = plain;
+    // The ordinary registry: blocks come back between tasks only.
   }
   return registryCtor;
 }
@@ -64,14 +69,16 @@ export function recyclingRegistry<T>(callback: (held: T) => void): Registry<T> |
   const Ctor = getRegistryCtor();
   if (Ctor === null) return null;
   const r = new Ctor<T>(callback);
-  if (typeof r.cleanupSome === 'function') drained.push(r as Registry<never>);
+  if (drainable) drained.push(r as Registry<never>);
   return r;
 }
 
 /** Whether dead storage comes back within a synchronous loop (the engine has `cleanupSome`). */
 export function recyclesSynchronously(): boolean {
-  return getRegistryCtor() !== null && typeof (getRegistryCtor() as unknown as { prototype: { cleanupSome?: unknown } }).prototype.cleanupSome === 'function';
+  getRegistryCtor();
+  return drainable;
 }
+
 let pending = 0;
 let collections = 0;
 let collectMs = 0;
