@@ -22,10 +22,13 @@ export async function decodeCommitsSuite(opts: SuiteOptions): Promise<BenchRecor
   const basePath = process.env.NMGRAD_BENCH_BASELINE;
   const dir = defaultDataDir();
   const baseCli = basePath ? join(resolve(basePath), 'dist/examples/transformer-translate/cli.js') : '';
-  if (!runPath || !basePath || !dir || !existsSync(baseCli)) {
+  if (!runPath || !basePath || !dir) {
     console.log('decode-commits: skipped (needs NMGRAD_BENCH_RUN=<trained run>, NMGRAD_BENCH_BASELINE=<a built checkout> and ../shared/data/multi30k)');
     return [];
   }
+  // Asked for, but not runnable: say which path is wrong instead of skipping quietly.
+  if (!existsSync(baseCli)) throw new Error(`decode-commits: NMGRAD_BENCH_BASELINE=${basePath} has no ${baseCli} (check out a commit there and run \`npm ci && npm run build\`)`);
+  if (!existsSync(resolve(runPath))) throw new Error(`decode-commits: NMGRAD_BENCH_RUN=${runPath} does not exist`);
   const src = join(dir, 'val.en');
   const rev = spawnSync('git', ['-C', resolve(basePath), 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
   const label = rev.status === 0 ? `${basePath} (${rev.stdout.trim()})` : basePath;
