@@ -39,6 +39,9 @@ describe('worker pool', () => {
   });
 
   it('counts worker busy time: none before any job, then within the wall time of the interval', () => {
+    // With stealing on, a caller that finishes first may take the worker's chunk too (a slow or
+    // loaded machine can run all 20 products on the main thread); off, each chunk stays put.
+    setWorkStealing(false);
     shutdownPool();
     setThreads(2);
     setParallelMinCost(0);
