@@ -3,7 +3,7 @@ import { WorkerError } from '../../src/errors.js';
 import { gemm } from '../../src/kernels/gemm.js';
 import { matmulNaive } from '../../src/kernels/matmul.js';
 import { allocF32 } from '../../src/kernels/storage.js';
-import { parallelRows, poolHasDeadWorker, poolSize, poolStats, resetPoolStats, setParallelMinCost, setThreads, setWorkStealing, shutdownPool, splitRows } from '../../src/kernels/threads/pool.js';
+import { jobTransportCounts, parallelRows, poolHasDeadWorker, poolSize, poolStats, resetPoolStats, setParallelMinCost, setThreads, setWorkStealing, shutdownPool, splitRows } from '../../src/kernels/threads/pool.js';
 import { restoreThreadsAfterAll } from '../helpers.js';
 
 restoreThreadsAfterAll({ shutdown: true });
@@ -56,6 +56,34 @@ describe('worker pool', () => {
     expect(idleShare).toBeCloseTo(1 - busyMs[0]! / wallMs, 12);
     resetPoolStats();
     expect(poolStats().busyMs).toEqual([0]);
+  });
+
+  it('every job reaches the worker exactly, however its arguments travel (JSON, v8 serialization, a message), awake or idle', async () => {
+    setWorkStealing(false); // the worker's first chunk (rows [512, 1024)) always runs in the worker
+    setThreads(2);
+    setParallelMinCost(0);
+    const arena = allocF32(4096);
+    const plainShared = new Float32Array(new SharedArrayBuffer(4096 * 4)); // outside the arena: shared only by a message
+    const cases: [Float32Array, number, string][] = [
+      [arena, 2.5, 'json'],
+      [arena, Number.NEGATIVE_INFINITY, 'v8: not finite'],
+      [arena, -0, 'v8: negative zero'],
+      [arena, 3, 'v8: a non-ASCII string \u00e9'],
+      [plainShared, 1.5, 'a message: a SharedArrayBuffer outside the arena'],
+    ];
+    for (const idle of [false, true]) {
+      for (const [out, value, label] of cases) {
+        out.fill(7);
+        const before = jobTransportCounts();
+        if (idle) await new Promise((r) => setTimeout(r, 30)); // the worker is back on its event loop
+        parallelRows('fillValueRows', { out, value, nested: { value, label } }, 4096, 1, 1e9);
+        for (let r = 0; r < 4096; r += 97) expect(Object.is(out[r], value), `${label}, row ${r}: ${out[r]}`).toBe(true);
+        expect(Object.is(out[700], value), label).toBe(true);
+        const after = jobTransportCounts();
+        const used = (['json', 'v8', 'port'] as const).filter((k) => after[k] > before[k]);
+        expect(used, label).toEqual([label.startsWith('json') ? 'json' : label.startsWith('v8') ? 'v8' : 'port']);
+      }
+    }
   });
 
   it('a job that throws surfaces as a WorkerError, and the pool recovers', () => {

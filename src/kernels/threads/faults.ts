@@ -40,3 +40,16 @@ export function stallingRows(args: FaultArgs, start: number, end: number): void 
   if (!isMainThread) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, args.failAt);
   for (let r = start; r < end; r++) args.out[r] = r;
 }
+
+export interface FillArgs {
+  out: Float32Array;
+  /** Written to every row; a nested copy checks that objects arrive whole. */
+  value: number;
+  nested: { value: number; label: string };
+}
+
+/** Writes `value` to its rows after checking that `nested` came through intact: the pool's transport tests. */
+export function fillValueRows(args: FillArgs, start: number, end: number): void {
+  if (!Object.is(args.nested.value, args.value)) throw new Error(`nested value ${args.nested.value} arrived, ${args.value} at the top`);
+  for (let r = start; r < end; r++) args.out[r] = args.value;
+}

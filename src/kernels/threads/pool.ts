@@ -14,13 +14,14 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { serialize } from 'node:v8';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { WorkerError } from '../../errors.js';
 import { noteSharedBytes } from '../shared-gc.js';
 import { isShared } from '../storage.js';
 import { arenaMemory, inArena } from '../arena.js';
 import { assertFreshBuild } from './build-check.js';
-import { CHUNK_BITS, CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_NEXT, CTRL_READY, CTRL_SLOTS, EPOCH_MASK, MAX_CHUNKS, chunkRange, claimChunk, closeClaims, encodeArenaArgs, type Job } from './protocol.js';
+import { CHUNK_BITS, CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_NEXT, CTRL_READY, CTRL_SLOTS, EPOCH_MASK, MAX_CHUNKS, MB_HEADER_BYTES, MB_JSON, MB_KIND, MB_LEN, MB_LISTENING, MB_PORT, MB_V8, MB_PAYLOAD_BYTES, MB_SEQ, MB_STATE, chunkRange, claimChunk, closeClaims, encodeArenaArgs, type Job, type PortJob } from './protocol.js';
 import { TASKS, type TaskArgs, type TaskName } from './tasks.js';
 
 /**
@@ -68,9 +69,17 @@ export function setParallelMinCost(cost: number): void {
   PARALLEL_MIN_COST = cost;
 }
 
+interface Mailbox {
+  head: Int32Array;
+  payload: Uint8Array;
+  /** Jobs that cannot be serialized into the payload (the worker reads it with receiveMessageOnPort). */
+  jobPort: MessagePort;
+}
+
 interface PoolState {
   workers: Worker[];
   errorPorts: MessagePort[];
+  mailboxes: Mailbox[];
   ctrl: Int32Array;
   /** Milliseconds each worker has spent running jobs since the last resetPoolStats(). */
   busy: Float64Array;
@@ -116,14 +125,19 @@ function startPool(size: number): PoolState {
   const url = workerUrl();
   const workers: Worker[] = [];
   const errorPorts: MessagePort[] = [];
+  const mailboxes: Mailbox[] = [];
   for (let i = 0; i < size; i++) {
     const { port1, port2 } = new MessageChannel();
-    const w = new Worker(url, { workerData: { ctrl, busy, index: i, errorPort: port2, arena: arenaMemory() }, transferList: [port2] });
+    const jobs = new MessageChannel();
+    const box = new SharedArrayBuffer(MB_HEADER_BYTES + MB_PAYLOAD_BYTES);
+    const w = new Worker(url, { workerData: { ctrl, busy, index: i, errorPort: port2, jobPort: jobs.port2, mailbox: box, arena: arenaMemory() }, transferList: [port2, jobs.port2] });
     w.on('error', () => {}); // reported synchronously through ctrl / the error port
     w.unref();
     port1.unref();
+    jobs.port1.unref();
     workers.push(w);
     errorPorts.push(port1);
+    mailboxes.push({ head: new Int32Array(box, 0, MB_HEADER_BYTES / 4), payload: new Uint8Array(box, MB_HEADER_BYTES), jobPort: jobs.port1 });
   }
   // Wait until every worker has its message listener installed, so no job can be missed.
   const deadline = Date.now() + START_TIMEOUT_MS;
@@ -133,7 +147,7 @@ function startPool(size: number): PoolState {
     if (Date.now() > deadline) break;
     Atomics.wait(ctrl, CTRL_READY, seen, 50);
   }
-  const state = { workers, errorPorts, ctrl, busy, watchdogMs: watchdog };
+  const state = { workers, errorPorts, mailboxes, ctrl, busy, watchdogMs: watchdog };
   if (Atomics.load(ctrl, CTRL_READY) < size) {
     const msg = drainErrors(state);
     terminate(state);
@@ -153,6 +167,80 @@ function drainErrors(state: PoolState): string {
 function terminate(state: PoolState): void {
   for (const w of state.workers) void w.terminate();
   for (const p of state.errorPorts) p.close();
+  for (const m of state.mailboxes) m.jobPort.close();
+}
+
+/**
+ * How a job's arguments can travel: 'json' when JSON keeps them exactly (plain objects, arrays,
+ * ASCII strings, finite numbers other than -0, booleans, null), 'v8' when v8.serialize does
+ * (typed arrays over plain buffers are copied, as postMessage copies them), 'port' when they
+ * hold a SharedArrayBuffer outside the arena, which only a message shares.
+ */
+function transport(v: unknown, depth = 0): 'json' | 'v8' | 'port' {
+  switch (typeof v) {
+    case 'number':
+      return Number.isFinite(v) && !Object.is(v, -0) ? 'json' : 'v8';
+    case 'string':
+      return /^[\x20-\x7e]*$/.test(v) ? 'json' : 'v8';
+    case 'boolean':
+      return 'json';
+    case 'object': {
+      if (v === null) return 'json';
+      if (v instanceof SharedArrayBuffer) return 'port';
+      if (ArrayBuffer.isView(v)) return v.buffer instanceof SharedArrayBuffer ? 'port' : 'v8';
+      if (depth > 4) return 'port'; // deeper than any task's arguments: let postMessage handle it
+      const proto = Object.getPrototypeOf(v) as unknown;
+      let how: 'json' | 'v8' = proto === Object.prototype || proto === Array.prototype ? 'json' : 'v8';
+      for (const x of Object.values(v)) {
+        const t = transport(x, depth + 1);
+        if (t === 'port') return 'port';
+        if (t === 'v8') how = 'v8';
+      }
+      return how;
+    }
+    default:
+      return 'v8'; // undefined, bigint; a function fails in v8.serialize as it would in postMessage
+  }
+}
+
+/**
+ * Hands a job to worker i through its mailbox (protocol.ts): serialized into the shared payload
+ * when it holds only plain data (arena tensors are already offsets), else posted on the job
+ * port; then the sequence number is published, a polling worker is notified, and one that has
+ * gone back to its event loop is woken with a message.
+ */
+const sent = { json: 0, v8: 0, port: 0 };
+/** How many jobs have gone to workers by each transport (sendJob); for tests and diagnostics. */
+export function jobTransportCounts(): { json: number; v8: number; port: number } {
+  return { ...sent };
+}
+
+function sendJob(state: PoolState, i: number, job: Job): void {
+  const { head, payload, jobPort } = state.mailboxes[i]!;
+  // v8.serialize copies a SharedArrayBuffer (it does not share it): one outside the arena must travel as a message.
+  const how = transport(job.args);
+  const text = how === 'json' ? JSON.stringify(job) : null;
+  const bytes = how === 'v8' ? serialize(job) : null;
+  const seq = head[MB_SEQ]!;
+  Atomics.store(head, MB_SEQ, seq + 1);
+  if (text !== null && text.length <= payload.length) {
+    for (let i = 0; i < text.length; i++) payload[i] = text.charCodeAt(i);
+    Atomics.store(head, MB_LEN, text.length);
+    Atomics.store(head, MB_KIND, MB_JSON);
+    sent.json++;
+  } else if (bytes !== null && bytes.length <= payload.length) {
+    payload.set(bytes);
+    Atomics.store(head, MB_LEN, bytes.length);
+    Atomics.store(head, MB_KIND, MB_V8);
+    sent.v8++;
+  } else {
+    jobPort.postMessage({ seq: seq + 2, job } satisfies PortJob);
+    Atomics.store(head, MB_KIND, MB_PORT);
+    sent.port++;
+  }
+  Atomics.store(head, MB_SEQ, seq + 2);
+  Atomics.notify(head, MB_SEQ);
+  if (Atomics.load(head, MB_STATE) === MB_LISTENING) state.workers[i]!.postMessage(0);
 }
 
 /** Stops all workers; the next parallel call starts a fresh pool. */
@@ -246,8 +334,7 @@ export function parallelRows<K extends TaskName>(task: K, args: TaskArgs<K>, row
   Atomics.store(ctrl, CTRL_NEXT, (epoch << CHUNK_BITS) | threads);
   const posted = encodeArenaArgs(shared, inArena);
   for (let w = 1; w < threads; w++) {
-    const job: Job = { task, args: posted, rows, align, chunks, first: w, epoch, seq };
-    state.workers[w - 1]!.postMessage(job);
+    sendJob(state, w - 1, { task, args: posted, rows, align, chunks, first: w, epoch, seq });
   }
   let localError: unknown = null;
   let ran = 0;
@@ -283,9 +370,13 @@ export function parallelRows<K extends TaskName>(task: K, args: TaskArgs<K>, row
   restore();
 }
 
+/** How long the caller spins on the done counter before it sleeps on it (a futex wake-up costs ~10–50 µs). */
+const WAIT_SPIN_MS = 0.05;
+
 function waitFor(state: PoolState, count: number): void {
   const { ctrl } = state;
   const deadline = Date.now() + state.watchdogMs;
+  const spinUntil = performance.now() + WAIT_SPIN_MS;
   for (;;) {
     const done = Atomics.load(ctrl, CTRL_DONE);
     // Every chunk finished: a worker that exited afterwards is replaced at the next call.
@@ -299,6 +390,7 @@ function waitFor(state: PoolState, count: number): void {
       shutdownPool();
       throw new WorkerError('pool', `workers did not finish within ${state.watchdogMs} ms (${done}/${count} chunks done); the pool will restart on the next call`);
     }
+    if (performance.now() < spinUntil) continue;
     Atomics.wait(ctrl, CTRL_DONE, done, 100);
   }
   if (Atomics.load(ctrl, CTRL_ERROR) !== 0) {

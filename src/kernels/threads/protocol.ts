@@ -99,3 +99,35 @@ export function decodeArenaArgs(args: object, buffer: () => SharedArrayBuffer): 
   }
   return out ?? args;
 }
+
+/**
+ * A worker's mailbox: how a dispatch reaches a worker that is already awake. After a job the
+ * worker polls its mailbox (a short spin, then a futex wait) before it goes back to its event
+ * loop, so a training step's hundreds of back-to-back dispatches each start in well under a
+ * microsecond instead of waking the worker's event loop through postMessage (~20–40 µs).
+ *
+ * Header (Int32Array): MB_SEQ counts jobs, 2 per job (odd while the caller writes one), MB_KIND
+ * says how the job is stored (MB_JSON: ASCII JSON in the payload, MB_V8: v8.serialize bytes,
+ * MB_PORT: posted on the worker's job port, for arguments that hold a SharedArrayBuffer outside
+ * the arena), MB_LEN is the payload's byte length, MB_STATE says whether the worker
+ * polls (MB_POLLING) or listens on its event loop (MB_LISTENING), where a message wakes it.
+ * The caller writes MB_SEQ and then reads MB_STATE; the worker writes MB_STATE and then reads
+ * MB_SEQ (all sequentially consistent), so a job is never left unseen.
+ */
+export const MB_SEQ = 0;
+export const MB_LEN = 1;
+export const MB_STATE = 2;
+export const MB_KIND = 3;
+export const MB_JSON = 0;
+export const MB_V8 = 1;
+export const MB_PORT = 2;
+export const MB_HEADER_BYTES = 16;
+export const MB_LISTENING = 0;
+export const MB_POLLING = 1;
+/** Serialized jobs larger than this go through the job port. */
+export const MB_PAYLOAD_BYTES = 16384;
+/** A job sent through the job port carries the mailbox sequence number it belongs to. */
+export interface PortJob {
+  seq: number;
+  job: Job;
+}

@@ -14,7 +14,7 @@ import { wasmGemmBatches, wasmGemmRows } from '../wasm/gemm.js';
 import { wasmNmGatherRows, wasmNmKeptGradRows } from '../wasm/nm.js';
 import { wasmLayerNormRowRange, wasmMapStreamRange, wasmPermuteRowRange } from '../wasm/map.js';
 import { wasmCrossEntropyBackwardRowRange, wasmSoftmaxBackwardRowRange, wasmSoftmaxRowRange } from '../wasm/rows.js';
-import { exitingAfterRows, exitingRows, stallingRows, throwingRows } from './faults.js';
+import { exitingAfterRows, exitingRows, fillValueRows, stallingRows, throwingRows } from './faults.js';
 
 export const TASKS = {
   gemmRows,
@@ -55,6 +55,7 @@ export const TASKS = {
   exitingRows,
   exitingAfterRows,
   stallingRows,
+  fillValueRows,
 };
 
 export type TaskName = keyof typeof TASKS;
