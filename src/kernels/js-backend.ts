@@ -10,12 +10,12 @@ import { gemm, gemmBatched } from './gemm.js';
 import { checkGemmBias } from './matmul.js';
 import { GATHER_ROW_BLOCK, countNonZero, maskScale, nmGather, nmKeepOffsets, nmScatter, prunedGrad, topMagnitudeMask, type GatherArgs } from './nm.js';
 import { gatherBy, nmRowsCsr, transposeCsr, type Csr } from './nm-structure.js';
-import { crossEntropyLoss, gatherRows, scatterAddRows } from './norm.js';
+import { gatherRows, scatterAddRows } from './norm.js';
 import { sgdUpdate } from './optim.js';
 import {
   addIntoThreaded, addRowVectorThreaded, binaryBackwardThreaded, binaryThreaded, columnSumsThreaded, dropoutMaskThreaded, expandThreaded, layerNormBackwardThreaded, mulIntoThreaded, permuteThreaded, selectGradThreaded, unaryBackwardThreaded, unaryThreaded, whereThreaded,
 } from './threaded-elementwise.js';
-import { adamUpdateThreaded, crossEntropyBackwardThreaded, layerNormRowsThreaded, logSoftmaxBackwardRowsThreaded, softmaxBackwardRowsThreaded, softmaxRowsThreaded } from './threaded-rows.js';
+import { adamUpdateThreaded, crossEntropyBackwardThreaded, crossEntropyLossThreaded, layerNormRowsThreaded, logSoftmaxBackwardRowsThreaded, softmaxBackwardRowsThreaded, softmaxRowsThreaded } from './threaded-rows.js';
 import { maxAxisBackward, maxAxisKernel, repeatAxis, scaleInPlace, sumAxisKernel, sumSquares } from './reduce.js';
 import { copyBlocks, maskedFillKernel, sumToShape, toNested } from './shape.js';
 import { allocF32, allocF32Uninit, allocI32 } from './storage.js';
@@ -92,7 +92,7 @@ export const jsBackend: Backend = {
   logSoftmaxBackwardRows: logSoftmaxBackwardRowsThreaded,
   layerNormRows: layerNormRowsThreaded,
   layerNormBackwardRows: layerNormBackwardThreaded,
-  crossEntropyLoss,
+  crossEntropyLoss: crossEntropyLossThreaded,
   crossEntropyBackward: crossEntropyBackwardThreaded,
 
   permute: permuteThreaded,

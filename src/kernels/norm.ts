@@ -156,9 +156,14 @@ export function layerNormParamGradCols(x: Float32Array, dy: Float32Array, rows: 
 
 /** Σ over non-ignored rows of −(1−ε)·logp[t] − ε·mean(logp) (targets already validated). */
 export function crossEntropyLoss(logp: Float32Array, targets: Int32Array, rows: number, classes: number, ignore: number, eps: number): { total: number; count: number } {
-  let total = 0;
-  let count = 0;
-  for (let r = 0; r < rows; r++) {
+  const losses = new Float64Array(rows);
+  crossEntropyRowLosses(logp, targets, classes, ignore, eps, losses, 0, rows);
+  return sumRowLosses(losses, targets, rows, ignore);
+}
+
+/** The loss of each non-ignored row r in [r0, r1) into losses[r] (float64; ignored rows untouched). */
+export function crossEntropyRowLosses(logp: Float32Array, targets: Int32Array, classes: number, ignore: number, eps: number, losses: Float64Array, r0: number, r1: number): void {
+  for (let r = r0; r < r1; r++) {
     const t = targets[r]!;
     if (t === ignore) continue;
     const o = r * classes;
@@ -167,7 +172,17 @@ export function crossEntropyLoss(logp: Float32Array, targets: Int32Array, rows: 
       for (let j = 0; j < classes; j++) smooth += logp[o + j]!;
       smooth /= classes;
     }
-    total += -(1 - eps) * logp[o + t]! - eps * smooth;
+    losses[r] = -(1 - eps) * logp[o + t]! - eps * smooth;
+  }
+}
+
+/** Total and count of the non-ignored rows' losses, added in row order (the same bits for any split of crossEntropyRowLosses). */
+export function sumRowLosses(losses: Float64Array, targets: Int32Array, rows: number, ignore: number): { total: number; count: number } {
+  let total = 0;
+  let count = 0;
+  for (let r = 0; r < rows; r++) {
+    if (targets[r] === ignore) continue;
+    total += losses[r]!;
     count++;
   }
   return { total, count };

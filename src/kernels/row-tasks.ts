@@ -5,7 +5,7 @@
  * bitwise identical for any thread count. This module must not import the pool (tasks.ts).
  */
 import type { AdamParams } from './backend.js';
-import { crossEntropyBackward, layerNormRows, logSoftmaxBackwardRows, softmaxBackwardRows, softmaxRows } from './norm.js';
+import { crossEntropyBackward, crossEntropyRowLosses, layerNormRows, logSoftmaxBackwardRows, softmaxBackwardRows, softmaxRows } from './norm.js';
 import { adamUpdate } from './optim.js';
 
 const rowsOf = (a: Float32Array, cols: number, r0: number, r1: number): Float32Array => a.subarray(r0 * cols, r1 * cols);
@@ -34,6 +34,15 @@ export interface CrossEntropyBackwardArgs {
 }
 export function crossEntropyBackwardRowRange(a: CrossEntropyBackwardArgs, r0: number, r1: number): void {
   crossEntropyBackward(rowsOf(a.logp, a.classes, r0, r1), a.targets.subarray(r0, r1), r1 - r0, a.classes, a.ignore, a.eps, a.scale, rowsOf(a.gx, a.classes, r0, r1));
+}
+
+export interface CrossEntropyLossArgs {
+  logp: Float32Array; targets: Int32Array; classes: number; ignore: number; eps: number;
+  /** Float64 row losses, stored in a Float32Array of twice the rows (so that it can lie in the arena). */
+  losses: Float32Array;
+}
+export function crossEntropyLossRowRange(a: CrossEntropyLossArgs, r0: number, r1: number): void {
+  crossEntropyRowLosses(a.logp, a.targets, a.classes, a.ignore, a.eps, new Float64Array(a.losses.buffer, a.losses.byteOffset, a.losses.length / 2), r0, r1);
 }
 
 export interface AdamArgs { w: Float32Array; g: Float32Array; m: Float32Array; v: Float32Array; p: AdamParams }

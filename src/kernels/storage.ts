@@ -200,6 +200,20 @@ function arenaAlloc(n: number, zero: boolean): Float32Array | null {
   return a;
 }
 
+/**
+ * A copy of `v` in the arena, for handing a small plain array to the workers without a
+ * SharedArrayBuffer of its own (arena operands travel as offsets): `view` is the copy, `hold`
+ * owns its block (keep it reachable while `view` is in use). null where the arena cannot take it.
+ */
+export function arenaCopy<T extends Float32Array | Int32Array | Uint8Array>(v: T): { view: T; hold: Float32Array } | null {
+  const hold = arenaAlloc(Math.max(1, Math.ceil(v.byteLength / 4)), false);
+  if (hold === null) return null;
+  const Ctor = v.constructor as new (b: ArrayBufferLike, offset: number, length: number) => T;
+  const view = new Ctor(hold.buffer, hold.byteOffset, v.length);
+  view.set(v as never);
+  return { view, hold };
+}
+
 /** Counts of fresh and reused shared float32 allocations, bytes now pooled, and pooled buffers of `bytes` (for tests and benches). */
 export function storagePoolStats(bytes = 0): { fresh: number; reused: number; returned: number; pooledBytes: number; pooledOfSize: number } {
   return { ...poolCounts, pooledBytes, pooledOfSize: freeBuffers.get(bytes)?.length ?? 0 };

@@ -5,6 +5,8 @@
  * enough to repay a dispatch leaves the calling thread.
  */
 import type { AdamParams } from './backend.js';
+import { sumRowLosses } from './norm.js';
+import { allocF32Uninit } from './storage.js';
 import { parallelRows } from './threads/pool.js';
 
 const EXP_COST = 12;
@@ -27,6 +29,13 @@ export function layerNormRowsThreaded(x: Float32Array, rows: number, cols: numbe
 
 export function crossEntropyBackwardThreaded(logp: Float32Array, targets: Int32Array, rows: number, classes: number, ignore: number, eps: number, scale: number, gx: Float32Array): void {
   parallelRows('crossEntropyBackwardRowRange', { logp, targets, classes, ignore, eps, scale, gx }, rows, 1, EXP_COST * rows * classes);
+}
+
+/** Row losses on the pool, then added in row order on this thread: the bits of the one-pass loss for any thread count. */
+export function crossEntropyLossThreaded(logp: Float32Array, targets: Int32Array, rows: number, classes: number, ignore: number, eps: number): { total: number; count: number } {
+  const losses = allocF32Uninit(2 * rows);
+  parallelRows('crossEntropyLossRowRange', { logp, targets, classes, ignore, eps, losses }, rows, 1, (eps > 0 ? 2 : 0) * rows * classes);
+  return sumRowLosses(new Float64Array(losses.buffer, losses.byteOffset, rows), targets, rows, ignore);
 }
 
 /** Elements per chunk start for the update split (keeps chunk edges on cache lines). */

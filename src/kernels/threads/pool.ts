@@ -18,7 +18,7 @@ import { serialize } from 'node:v8';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { WorkerError } from '../../errors.js';
 import { noteSharedBytes } from '../shared-gc.js';
-import { isShared } from '../storage.js';
+import { arenaCopy, isShared } from '../storage.js';
 import { arenaMemory, inArena } from '../arena.js';
 import { assertFreshBuild } from './build-check.js';
 import { CHUNK_BITS, CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_NEXT, CTRL_READY, CTRL_SLOTS, EPOCH_MASK, MAX_CHUNKS, MB_HEADER_BYTES, MB_JSON, MB_KIND, MB_LEN, MB_LISTENING, MB_PORT, MB_V8, MB_PAYLOAD_BYTES, MB_SEQ, MB_STATE, chunkRange, claimChunk, closeClaims, encodeArenaArgs, type Job, type PortJob } from './protocol.js';
@@ -410,17 +410,28 @@ export function splitRows(rows: number, align: number, chunks: number): [number,
   return out;
 }
 
+/**
+ * The arguments with every plain (non-shared) typed array replaced by a shared copy, and a
+ * function that copies those back: a copy in the arena when it has room (it then travels as an
+ * offset), else a SharedArrayBuffer of its own.
+ */
 function shareArgs<A extends object>(args: A): { shared: A; restore: () => void } {
-  const copies: [Float32Array, Float32Array][] = [];
+  const copies: [Float32Array, Float32Array, Float32Array | null][] = [];
   const shared = { ...args } as Record<string, unknown>;
   for (const [k, v] of Object.entries(args)) {
     if ((v instanceof Float32Array || v instanceof Uint8Array || v instanceof Int32Array) && !isShared(v as Float32Array)) {
-      const Ctor = v.constructor as { new (b: SharedArrayBuffer): Float32Array };
-      noteSharedBytes(v.byteLength);
-      const s = new Ctor(new SharedArrayBuffer(v.byteLength));
-      s.set(v as Float32Array);
+      const inArena = arenaCopy(v);
+      let s: Float32Array;
+      if (inArena !== null) s = inArena.view as Float32Array;
+      else {
+        const Ctor = v.constructor as { new (b: SharedArrayBuffer): Float32Array };
+        noteSharedBytes(v.byteLength);
+        s = new Ctor(new SharedArrayBuffer(v.byteLength));
+        s.set(v as Float32Array);
+      }
       shared[k] = s;
-      copies.push([v as Float32Array, s]);
+      // The arena block's owner stays referenced until the copy back: the block is not recycled under the view.
+      copies.push([v as Float32Array, s, inArena?.hold ?? null]);
     }
   }
   return {

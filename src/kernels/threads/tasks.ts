@@ -9,10 +9,10 @@
 import { addRange, addRowVectorRange, binaryRange, columnSumsColRange, divGradBRange, dropoutMaskRange, expandRange, layerNormBackwardRange, mulRange, permuteRange, selectGradRange, unaryBackwardRange, unaryRange, whereRange } from '../elementwise-tasks.js';
 import { gemmBatches, gemmRows } from '../matmul.js';
 import { keptGradRows, sparseGatherRows, transposeRows } from '../nm.js';
-import { adamRange, crossEntropyBackwardRowRange, layerNormRowRange, softmaxBackwardRowRange, softmaxRowRange } from '../row-tasks.js';
+import { adamRange, crossEntropyBackwardRowRange, crossEntropyLossRowRange, layerNormRowRange, softmaxBackwardRowRange, softmaxRowRange } from '../row-tasks.js';
 import { wasmGemmBatches, wasmGemmRows } from '../wasm/gemm.js';
 import { wasmNmGatherRows, wasmNmKeptGradRows } from '../wasm/nm.js';
-import { wasmLayerNormRowRange, wasmMapStreamRange, wasmPermuteRowRange } from '../wasm/map.js';
+import { wasmLayerNormBackwardRange, wasmLayerNormRowRange, wasmMapStreamRange, wasmPermuteRowRange } from '../wasm/map.js';
 import { wasmCrossEntropyBackwardRowRange, wasmSoftmaxBackwardRowRange, wasmSoftmaxRowRange } from '../wasm/rows.js';
 import { exitingAfterRows, exitingRows, fillValueRows, stallingRows, throwingRows } from './faults.js';
 
@@ -26,6 +26,7 @@ export const TASKS = {
   softmaxBackwardRowRange,
   layerNormRowRange,
   crossEntropyBackwardRowRange,
+  crossEntropyLossRowRange,
   adamRange,
   mulRange,
   addRange,
@@ -51,6 +52,7 @@ export const TASKS = {
   wasmMapStreamRange,
   wasmPermuteRowRange,
   wasmLayerNormRowRange,
+  wasmLayerNormBackwardRange,
   throwingRows,
   exitingRows,
   exitingAfterRows,

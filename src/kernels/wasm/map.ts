@@ -11,6 +11,8 @@ import { broadcastStrides, stridesOf } from '../shape.js';
 import { allocF32, allocF32Uninit } from '../storage.js';
 import { buildMapModule, type MapBinaryOp } from './map-module.js';
 import type { LayerNormArgs } from '../row-tasks.js';
+import type { LayerNormBackwardArgs } from '../elementwise-tasks.js';
+import { layerNormParamGradCols } from '../norm.js';
 import { arenaBuffer, heapF32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
 
 /** Elements per block: three operands of 64 KiB. */
@@ -29,8 +31,8 @@ export interface WasmMap {
   permuteRows(src: Float32Array, out: Float32Array, dims: readonly number[], byteStrides: readonly number[], r0: number, r1: number): void;
   /** The js layerNormRows with γ and β, bitwise (map-module.ts). */
   layerNorm(x: Float32Array, rows: number, cols: number, gamma: Float32Array, beta: Float32Array, eps: number, out: Float32Array, meanOut: Float32Array, rstdOut: Float32Array): void;
-  /** The js layer-norm backward with γ (dx, dγ, dβ, each when needed), bitwise (map-module.ts). */
-  layerNormBackward(x: Float32Array, dy: Float32Array, rows: number, cols: number, gamma: Float32Array, mean: Float32Array, rstd: Float32Array, need: { dx: boolean; dGamma: boolean; dBeta: boolean }): { dx: Float32Array | null; dGamma: Float32Array | null; dBeta: Float32Array | null };
+  /** The js layer-norm backward with γ (dx, dγ, dβ, each when needed), bitwise (map-module.ts); dx goes to `dxInto` when given. */
+  layerNormBackward(x: Float32Array, dy: Float32Array, rows: number, cols: number, gamma: Float32Array, mean: Float32Array, rstd: Float32Array, need: { dx: boolean; dGamma: boolean; dBeta: boolean }, dxInto?: Float32Array): { dx: Float32Array | null; dGamma: Float32Array | null; dBeta: Float32Array | null };
   /** out = mask (broadcast to shape, rank ≤ 4) ≠ 0 ? value : x. */
   maskedFill(x: Float32Array, shape: readonly number[], mask: Float32Array, maskShape: readonly number[], value: number, out: Float32Array): void;
 }
@@ -148,8 +150,8 @@ export function createWasmMap(): WasmMap {
       back(meanOut, mAt!, rows);
       back(rstdOut, rAt!, rows);
     },
-    layerNormBackward(x, dy, rows, cols, gamma, mean, rstd, need) {
-      const dx = need.dx ? allocF32Uninit(x.length) : null;
+    layerNormBackward(x, dy, rows, cols, gamma, mean, rstd, need, dxInto) {
+      const dx = need.dx ? (dxInto ?? allocF32Uninit(x.length)) : null;
       const dGamma = need.dGamma ? allocF32(cols) : null;
       const dBeta = need.dBeta ? allocF32(cols) : null;
       if (rows === 0 || cols === 0) return { dx, dGamma, dBeta };
@@ -218,6 +220,24 @@ export interface MapPermuteArgs {
 /** Pool task: output rows [r0, r1) of a rank-4 permute in the arena. */
 export function wasmPermuteRowRange(a: MapPermuteArgs, r0: number, r1: number): void {
   threadMap().permuteRows(a.src, a.out, a.dims, a.byteStrides, r0, r1);
+}
+
+/**
+ * Pool task: dx of rows [r0, r1) of a layer-norm backward with γ on wasm, and the share of dγ, dβ
+ * columns in proportion (each column summed over all rows in row order by the js kernel, as the
+ * wasm kernel sums it): the bits of one pass for any split.
+ */
+export function wasmLayerNormBackwardRange(a: LayerNormBackwardArgs, r0: number, r1: number): void {
+  const { x, dy, rows, cols, gamma, mean, rstd, dx, dGamma, dBeta } = a;
+  if (dx && r1 > r0) {
+    const rowsOf = (v: Float32Array): Float32Array => v.subarray(r0 * cols, r1 * cols);
+    threadMap().layerNormBackward(rowsOf(x), rowsOf(dy), r1 - r0, cols, gamma!, mean.subarray(r0, r1), rstd.subarray(r0, r1), { dx: true, dGamma: false, dBeta: false }, rowsOf(dx));
+  }
+  if (dGamma || dBeta) {
+    const c0 = Math.floor((r0 * cols) / rows);
+    const c1 = r1 === rows ? cols : Math.floor((r1 * cols) / rows);
+    if (c1 > c0) layerNormParamGradCols(x, dy, rows, cols, mean, rstd, dGamma, dBeta, c0, c1);
+  }
 }
 
 /** Pool task: rows [r0, r1) of a layer norm with γ and β (rows are independent: any split gives the same bits). */
