@@ -188,12 +188,15 @@ export function sumRowLosses(losses: Float64Array, targets: Int32Array, rows: nu
   return { total, count };
 }
 
-/** gx = (softmax − smoothed one-hot)·scale on non-ignored rows; ignored rows stay 0. */
+/** gx = (softmax − smoothed one-hot)·scale on non-ignored rows; ignored rows are set to 0. */
 export function crossEntropyBackward(logp: Float32Array, targets: Int32Array, rows: number, classes: number, ignore: number, eps: number, scale: number, gx: Float32Array): void {
   for (let r = 0; r < rows; r++) {
     const t = targets[r]!;
-    if (t === ignore) continue;
     const o = r * classes;
+    if (t === ignore) {
+      gx.fill(0, o, o + classes);
+      continue;
+    }
     for (let j = 0; j < classes; j++) gx[o + j] = (Math.exp(logp[o + j]!) - eps / classes) * scale;
     gx[o + t] -= (1 - eps) * scale;
   }

@@ -50,16 +50,20 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     if (b.requiresGrad) report(scope, b.isParameter ? 'backward-weight' : 'backward-input', 'product', flops);
     let ga: Float32Array | null = null;
     let gb: Float32Array | null = null;
+    // An operand broadcast over the batch gets the sum of its batches' products (accumulated
+    // into zeros); one that is not gets each batch's product written once (no zero-fill first).
     if (a.requiresGrad) {
-      ga = getBackend().alloc(a.size);
+      const own = aBatch.length === batch.length && sizeOf(aBatch) === nb;
+      ga = own ? getBackend().allocUninit(a.size) : getBackend().alloc(a.size);
       // dA = G·op(B)ᵀ: op(B)ᵀ is B itself when transB.
-      getBackend().gemmBatched({ a: g, aOffs: cOffs, b: b.data, bOffs, c: ga, cOffs: aOffs, spec: { m, n: k, k: n, transA: false, transB: !transB, accumulate: true } });
+      getBackend().gemmBatched({ a: g, aOffs: cOffs, b: b.data, bOffs, c: ga, cOffs: aOffs, spec: { m, n: k, k: n, transA: false, transB: !transB, accumulate: !own } });
     }
     if (b.requiresGrad) {
-      gb = getBackend().alloc(b.size);
+      const own = bBatch.length === batch.length && sizeOf(bBatch) === nb;
+      gb = own ? getBackend().allocUninit(b.size) : getBackend().alloc(b.size);
       // dB = Aᵀ·G [K, N], or with transB dB = Gᵀ·A [N, K]: the same Xᵀ·Y form, operands swapped.
       const [x, xOffs, y, yOffs] = transB ? [g, cOffs, a.data, aOffs] : [a.data, aOffs, g, cOffs];
-      getBackend().gemmBatched({ a: x, aOffs: xOffs, b: y, bOffs: yOffs, c: gb, cOffs: bOffs, spec: { m: transB ? n : k, n: transB ? k : n, k: m, transA: true, transB: false, accumulate: true } });
+      getBackend().gemmBatched({ a: x, aOffs: xOffs, b: y, bOffs: yOffs, c: gb, cOffs: bOffs, spec: { m: transB ? n : k, n: transB ? k : n, k: m, transA: true, transB: false, accumulate: !own } });
     }
     return [ga, gb];
   });

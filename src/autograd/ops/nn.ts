@@ -212,7 +212,7 @@ export function crossEntropy(logits: Tensor, targets: ArrayLike<number>, opts: C
   return result('crossEntropy', out, [], [logits], (g) => {
     report(scope, 'backward-input', 'elementwise', 3 * logits.size);
     const scale = g[0]! / denom;
-    const gx = getBackend().alloc(logits.size);
+    const gx = getBackend().allocUninit(logits.size); // every row written, ignored ones with 0
     getBackend().crossEntropyBackward(logp, tgt, rows, classes, ignore, eps, scale, gx);
     return [gx];
   });
