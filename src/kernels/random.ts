@@ -54,10 +54,7 @@ export class Rng {
   fillKeepMask(keep: Float32Array, p: number, scale: number): void {
     const n = keep.length;
     if (n === 0) return;
-    const bound = Math.ceil(p * 4294967296);
-    const never = !(bound <= 4294967295); // also NaN: uniform() >= NaN is false
-    const threshold = never ? 0 : (bound - 2147483648) | 0;
-    const bits = new Int32Array(Float32Array.of(never ? 0 : scale).buffer)[0]! | 0;
+    const { threshold, bits } = keepMaskWords(p, scale);
     const out = new Int32Array(keep.buffer, keep.byteOffset, n);
     let s0 = this.s0 | 0;
     let s1 = this.s1 | 0;
@@ -215,6 +212,19 @@ function applyBitMatrix(t: Int32Array, v: Int32Array, out: Int32Array): void {
   out[1] = o1;
   out[2] = o2;
   out[3] = o3;
+}
+
+/**
+ * The two words of the branch-free dropout-mask loop (Rng.fillKeepMask, and the wasm kernel that
+ * repeats it): a draw u (offset by 2³¹, as a signed 32-bit integer) keeps its element when
+ * u ≥ threshold, and a kept element is stored as the float32 bit pattern `bits` of scale.
+ */
+export function keepMaskWords(p: number, scale: number): { threshold: number; bits: number } {
+  const bound = Math.ceil(p * 4294967296);
+  const never = !(bound <= 4294967295); // also NaN: uniform() >= NaN is false
+  const threshold = never ? 0 : (bound - 2147483648) | 0;
+  const bits = new Int32Array(Float32Array.of(never ? 0 : scale).buffer)[0]! | 0;
+  return { threshold, bits };
 }
 
 function rotl(x: number, k: number): number {

@@ -16,7 +16,7 @@ import { hasRelaxedSimd, hasSimd } from './wasm/features.js';
 import { wasmGemm, wasmGemmBatched, wasmGemmBias } from './wasm/gemm-task.js';
 import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from './wasm/nm-task.js';
 import { wasmCrossEntropyBackward, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from './wasm/rows-task.js';
-import { MAP_MAX_RANK, permuteDims, threadMap, wasmMapStreamRange, type MapStreamKind } from './wasm/map.js';
+import { MAP_MAX_RANK, permuteDims, threadMap, wasmKeepMaskRange, wasmMapStreamRange, type MapStreamKind } from './wasm/map.js';
 import { parallelRows } from './threads/pool.js';
 import { MAP_BINARY_OPS, type MapBinaryOp } from './wasm/map-module.js';
 import { sameShape } from './shape.js';
@@ -25,6 +25,9 @@ import { allocF32, allocF32Uninit } from './storage.js';
 
 /** Below this many elements the js loop is cheaper than the copies and the call into wasm. */
 const MAP_MIN = 256;
+/** Dropout masks below this many elements stay on the js loop; larger ones split in blocks of MASK_ALIGN (one keepMask call of 4 × 4096). */
+const MASK_MIN = 1024;
+const MASK_ALIGN = 16384;
 const isMapOp = (op: string): op is MapBinaryOp => (MAP_BINARY_OPS as readonly string[]).includes(op);
 
 /**
@@ -101,6 +104,18 @@ export const wasmBackend: Backend = withFallback({
   maskedFill(x, shape, mask, maskShape, value, out) {
     if (out.length >= MAP_MIN && shape.length <= MAP_MAX_RANK && maskShape.length <= shape.length) threadMap().maskedFill(x, shape, mask, maskShape, value, out);
     else jsBackend.maskedFill(x, shape, mask, maskShape, value, out);
+  },
+  dropoutMask(rng, p, scale, keep) {
+    const n = keep.length;
+    if (n < MASK_MIN) {
+      jsBackend.dropoutMask(rng, p, scale, keep);
+      return;
+    }
+    // Split in whole kernel blocks; the generator's first four words are the state (JSON-clean).
+    const args = { state: rng.getState().slice(0, 4), p, scale, keep };
+    if (inArena(keep)) parallelRows('wasmDropoutMaskRange', args, n, MASK_ALIGN, STREAM_COST * n);
+    else wasmKeepMaskRange(args.state, 0, p, scale, keep);
+    rng.advance(n);
   },
   unaryBackward(op, x, y, g, gx, param) {
     if (op === 'relu' && gx.length >= MAP_MIN && x.length === gx.length && g.length === gx.length) stream('reluBackward', x, g, gx);

@@ -1,7 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ValueError } from '../../src/errors.js';
+import { backendByName } from '../../src/kernels/backend.js';
 import { jsBackend } from '../../src/kernels/js-backend.js';
+import '../../src/kernels/wasm-backend.js';
+import { hasSimd } from '../../src/kernels/wasm/features.js';
 import { dropoutMask, Rng } from '../../src/kernels/random.js';
 import { allocF32 } from '../../src/kernels/storage.js';
 import { poolSize, setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
@@ -133,6 +136,47 @@ describe('dropoutMask split over the pool', () => {
           jsBackend.dropoutMask(b, 0.2, 1.25, got);
           if (threads === 2) expect(poolSize(), 'the mask was split').toBe(1);
           for (let i = 0; i < n; i++) if (!Object.is(got[i], want[i])) expect.fail(`${threads} threads, n ${n}: element ${i} is ${got[i]}, want ${want[i]}`);
+          expect(b.getState()).toEqual(a.getState());
+        }
+      }
+    } finally {
+      setParallelMinCost(1 << 20);
+    }
+  });
+});
+
+describe.skipIf(!hasSimd())('dropoutMask on wasm (four generators side by side in SIMD lanes)', () => {
+  const wasm = () => backendByName('wasm');
+
+  it('is bitwise the per-element loop at lengths that cross every block size, with the same generator state after', () => {
+    for (const n of [1023, 1024, 1025, 255 + 256, 16384, 16384 + 16383, 3 * 16384 + 4 * 64 + 7, 100_003]) {
+      for (const p of [0, 0.1, 0.5, 0.999999, 1]) {
+        const a = new Rng(n + 7);
+        const b = new Rng(n + 7);
+        a.uniform();
+        b.uniform();
+        const scale = 1 / (1 - Math.min(p, 0.5));
+        const want = oldMask(a, p, scale, n);
+        const got = allocF32(n);
+        wasm().dropoutMask(b, p, scale, got);
+        for (let i = 0; i < n; i++) if (!Object.is(got[i], want[i])) expect.fail(`n ${n}, p ${p}: element ${i} is ${got[i]}, the per-element loop gives ${want[i]}`);
+        expect(b.getState()).toEqual(a.getState());
+      }
+    }
+  });
+
+  it('the same on 1 and 2 threads, split over the pool, and for a buffer outside the arena', () => {
+    setParallelMinCost(0);
+    try {
+      const n = 5 * 16384 + 1000;
+      const a = new Rng(9);
+      const want = oldMask(a, 0.3, 1 / 0.7, n);
+      for (const threads of [1, 2]) {
+        setThreads(threads);
+        for (const got of [allocF32(n), new Float32Array(n)]) {
+          const b = new Rng(9);
+          wasm().dropoutMask(b, 0.3, 1 / 0.7, got);
+          for (let i = 0; i < n; i++) if (!Object.is(got[i], want[i])) expect.fail(`${threads} threads: element ${i} is ${got[i]}, want ${want[i]}`);
           expect(b.getState()).toEqual(a.getState());
         }
       }

@@ -21,6 +21,11 @@
  *   layerNormInputGradRows with γ (dx) and layerNormParamGradCols (dγ, dβ added to the float64
  *   accumulators accG, accB in row order), operation for operation in float64; xs, gs are
  *   float64 scratch rows (inv = 1 / cols).
+ * - `keepMask(state, out, q, threshold, bits)`: four xoshiro128** generators side by side, one
+ *   per i32x4 lane (state: four v128 words s0..s3, lane j = generator j), each drawing q values:
+ *   lane j writes out[j·q + i] = (draw i, offset by 2³¹, ≥ threshold) ? bits : 0 as 32-bit words —
+ *   the loop of Rng.fillKeepMask, four quarters at once when lane j starts j·q draws ahead. The
+ *   lanes' final states are written back.
  */
 import { ARENA_IMPORT } from '../arena.js';
 import { F32, F64, I32, ModuleBuilder, V128, type FunctionBuilder, type Local, type ValType } from './assembler.js';
@@ -216,6 +221,62 @@ function emitLayerNormBackward(f: FunctionBuilder): void {
   });
 }
 
+function emitKeepMask(f: FunctionBuilder): void {
+  const [state, out, q, threshold, bits] = f.params as Local[];
+  const [s0, s1, s2, s3, r, t, thr, bv] = Array.from({ length: 8 }, () => f.local(V128));
+  const [p, end, qb] = Array.from({ length: 3 }, () => f.local(I32));
+  const rotl = (v: Local, k: number): void => {
+    f.get(v).i32Const(k).op('i32x4.shl').get(v).i32Const(32 - k).op('i32x4.shr_u').op('v128.or');
+  };
+  const splat = (c: number): void => {
+    f.i32Const(c).op('i32x4.splat');
+  };
+  f.get(state).mem('v128.load', 0, 0).set(s0);
+  f.get(state).mem('v128.load', 16, 0).set(s1);
+  f.get(state).mem('v128.load', 32, 0).set(s2);
+  f.get(state).mem('v128.load', 48, 0).set(s3);
+  f.get(threshold).op('i32x4.splat').set(thr);
+  f.get(bits).op('i32x4.splat').set(bv);
+  f.get(q).i32Const(4).op('i32.mul').set(qb);
+  f.get(out).get(qb).op('i32.add').set(end);
+  f.get(out).set(p);
+  f.block((exit) => {
+    f.loop((top) => {
+      f.get(p).get(end).op('i32.ge_u').brIf(exit);
+      // r = rotl(s1 · 5, 7) · 9 ^ 2³¹ (the draw, offset), t = s1 << 9
+      f.get(s1);
+      splat(5);
+      f.op('i32x4.mul').set(r);
+      rotl(r, 7);
+      splat(9);
+      f.op('i32x4.mul');
+      splat(-2147483648);
+      f.op('v128.xor').set(r);
+      f.get(s1).i32Const(9).op('i32x4.shl').set(t);
+      f.get(s2).get(s0).op('v128.xor').set(s2);
+      f.get(s3).get(s1).op('v128.xor').set(s3);
+      f.get(s1).get(s2).op('v128.xor').set(s1);
+      f.get(s0).get(s3).op('v128.xor').set(s0);
+      f.get(s2).get(t).op('v128.xor').set(s2);
+      rotl(s3, 11);
+      f.set(s3);
+      // r = bits where r ≥ threshold (signed), else 0
+      f.get(r).get(thr).op('i32x4.ge_s').get(bv).op('v128.and').set(r);
+      for (let lane = 0; lane < 4; lane++) {
+        f.get(p);
+        for (let k = 0; k < lane; k++) f.get(qb).op('i32.add');
+        f.get(r).lane('i32x4.extract_lane', lane).mem('i32.store', 0, 2);
+      }
+      f.get(p).i32Const(4).op('i32.add').set(p);
+      f.br(top);
+    });
+  });
+  f.get(state).get(s0).mem('v128.store', 0, 0);
+  f.get(state).get(s1).mem('v128.store', 16, 0);
+  f.get(state).get(s2).mem('v128.store', 32, 0);
+  f.get(state).get(s3).mem('v128.store', 48, 0);
+}
+
 export function buildMapModule(): Uint8Array {
   const m = new ModuleBuilder().importMemory(ARENA_IMPORT);
   for (const op of MAP_BINARY_OPS) m.func(op, [I32, I32, I32, I32], [], (f) => emitBinary(f, op));
@@ -225,5 +286,6 @@ export function buildMapModule(): Uint8Array {
   m.func('maskedFill4', [...Array.from({ length: 11 }, (): ValType => I32), F32], [], emitMaskedFill4);
   m.func('layerNormBackward', [...Array.from({ length: 12 }, (): ValType => I32), F64], [], emitLayerNormBackward);
   m.func('layerNorm', [...Array.from({ length: 8 }, (): ValType => I32), F64], [], emitLayerNorm);
+  m.func('keepMask', [I32, I32, I32, I32, I32], [], emitKeepMask);
   return m.toBytes();
 }

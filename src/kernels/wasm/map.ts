@@ -11,7 +11,8 @@ import { broadcastStrides, stridesOf } from '../shape.js';
 import { allocF32, allocF32Uninit } from '../storage.js';
 import { buildMapModule, type MapBinaryOp } from './map-module.js';
 import type { LayerNormArgs } from '../row-tasks.js';
-import type { LayerNormBackwardArgs } from '../elementwise-tasks.js';
+import type { DropoutMaskArgs, LayerNormBackwardArgs } from '../elementwise-tasks.js';
+import { Rng, keepMaskWords } from '../random.js';
 import { layerNormParamGradCols } from '../norm.js';
 import { arenaBuffer, heapF32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
 
@@ -35,6 +36,11 @@ export interface WasmMap {
   layerNormBackward(x: Float32Array, dy: Float32Array, rows: number, cols: number, gamma: Float32Array, mean: Float32Array, rstd: Float32Array, need: { dx: boolean; dGamma: boolean; dBeta: boolean }, dxInto?: Float32Array): { dx: Float32Array | null; dGamma: Float32Array | null; dBeta: Float32Array | null };
   /** out = mask (broadcast to shape, rank ≤ 4) ≠ 0 ? value : x. */
   maskedFill(x: Float32Array, shape: readonly number[], mask: Float32Array, maskShape: readonly number[], value: number, out: Float32Array): void;
+  /**
+   * The `keepMask` kernel over out (4·q elements): four generators side by side, `lanes` their
+   * states as [s0 of generators 0..3, s1 …, s2 …, s3 …], generator j filling out[j·q, (j+1)·q).
+   */
+  keepMask(lanes: Int32Array, out: Float32Array, q: number, threshold: number, bits: number): void;
 }
 
 /** Rank the permute and masked-fill kernels handle (lower ranks get leading 1s). */
@@ -115,6 +121,7 @@ export function createWasmMap(): WasmMap {
   const reluBackward = ex.reluBackward as Binary;
   const reluKernel: Binary = (a, _b, o, bytes) => relu(a, o, bytes);
   const maskedFill4 = ex.maskedFill4 as (...args: number[]) => void;
+  const keepMask = ex.keepMask as (state: number, out: number, q: number, threshold: number, bits: number) => void;
   const layerNorm = ex.layerNorm as (...args: number[]) => void;
   const layerNormBackward = ex.layerNormBackward as (...args: number[]) => void;
   const permute4 = ex.permute4 as (src: number, dst: number, d0: number, d1: number, d2: number, d3: number, s0: number, s1: number, s2: number, s3: number) => void;
@@ -170,6 +177,12 @@ export function createWasmMap(): WasmMap {
       if (dGamma) dGamma.set(acc.subarray(0, cols));
       if (dBeta) dBeta.set(acc.subarray(cols, 2 * cols));
       return { dx, dGamma, dBeta };
+    },
+    keepMask(lanes, out, q, threshold, bits) {
+      const n = 4 * q;
+      const [outAt, stateAt] = place(`a dropout mask of ${n} elements`, [out, n, false], [new Float32Array(lanes.buffer, lanes.byteOffset, 16), 16, true]) as [number, number];
+      keepMask(stateAt, outAt, q, threshold, bits);
+      back(out, outAt, n);
     },
     maskedFill(x, shape, mask, maskShape, value, out) {
       const n = out.length;
@@ -238,6 +251,42 @@ export function wasmLayerNormBackwardRange(a: LayerNormBackwardArgs, r0: number,
     const c1 = r1 === rows ? cols : Math.floor((r1 * cols) / rows);
     if (c1 > c0) layerNormParamGradCols(x, dy, rows, cols, mean, rstd, dGamma, dBeta, c0, c1);
   }
+}
+
+/** Draws per generator in one call of the keepMask kernel, at most (a power of two: each generator's start is one jump matrix away from the last). */
+const LANE_DRAWS = 4096;
+
+/**
+ * Rng.fillKeepMask over `keep` with the generator `state` moved `skip` draws ahead, bitwise:
+ * blocks of 4·q elements go to the keepMask kernel with its four generators started 0, q, 2q
+ * and 3q draws into the block (Rng.advance; q a power of two, so each start is one jump), q
+ * halving down to 64 for the tail, and the last < 256 elements to the js loop.
+ */
+export function wasmKeepMaskRange(state: readonly number[], skip: number, p: number, scale: number, keep: Float32Array): void {
+  const rng = new Rng(0);
+  rng.setState(state);
+  rng.advance(skip);
+  const { threshold, bits } = keepMaskWords(p, scale);
+  const lanes = new Int32Array(16);
+  const n = keep.length;
+  let pos = 0;
+  for (let q = LANE_DRAWS; q >= 64; q /= 2) {
+    while (n - pos >= 4 * q) {
+      for (let j = 0; j < 4; j++) {
+        const st = rng.getState();
+        for (let w = 0; w < 4; w++) lanes[4 * w + j] = st[w]! | 0;
+        rng.advance(q);
+      }
+      threadMap().keepMask(lanes, keep.subarray(pos, pos + 4 * q), q, threshold, bits);
+      pos += 4 * q;
+    }
+  }
+  rng.fillKeepMask(keep.subarray(pos), p, scale);
+}
+
+/** Pool task: elements [e0, e1) of a dropout mask (each element is its own draw: any split gives the same bits). */
+export function wasmDropoutMaskRange(a: DropoutMaskArgs, e0: number, e1: number): void {
+  wasmKeepMaskRange(a.state, e0, a.p, a.scale, a.keep.subarray(e0, e1));
 }
 
 /** Pool task: rows [r0, r1) of a layer norm with γ and β (rows are independent: any split gives the same bits). */
