@@ -227,6 +227,21 @@ export function keepMaskWords(p: number, scale: number): { threshold: number; bi
   return { threshold, bits };
 }
 
+/**
+ * The states of four generators 0, q, 2q and 3q draws on from `state` (q = 2^log2q) into
+ * `lanes`, transposed for SIMD lanes ([s0 of the four, s1 …, s2 …, s3 …]), and `state` moved
+ * 4q draws on: four applications of one jump matrix, no allocation (the wasm dropout mask).
+ */
+export function jumpLanes(state: Int32Array, log2q: number, lanes: Int32Array): void {
+  const t = jumpMatrix(log2q);
+  for (let j = 0; j < 4; j++) {
+    for (let w = 0; w < 4; w++) lanes[4 * w + j] = state[w]!;
+    applyBitMatrix(t, state, jumpScratch);
+    state.set(jumpScratch);
+  }
+}
+const jumpScratch = new Int32Array(4);
+
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }

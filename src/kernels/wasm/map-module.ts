@@ -223,35 +223,33 @@ function emitLayerNormBackward(f: FunctionBuilder): void {
 
 function emitKeepMask(f: FunctionBuilder): void {
   const [state, out, q, threshold, bits] = f.params as Local[];
-  const [s0, s1, s2, s3, r, t, thr, bv] = Array.from({ length: 8 }, () => f.local(V128));
-  const [p, end, qb] = Array.from({ length: 3 }, () => f.local(I32));
+  const [s0, s1, s2, s3, r, t, thr, bv, c5, c9, sign] = Array.from({ length: 11 }, () => f.local(V128));
+  const [end, qb] = [f.local(I32), f.local(I32)];
+  const at = Array.from({ length: 4 }, () => f.local(I32));
   const rotl = (v: Local, k: number): void => {
     f.get(v).i32Const(k).op('i32x4.shl').get(v).i32Const(32 - k).op('i32x4.shr_u').op('v128.or');
   };
-  const splat = (c: number): void => {
-    f.i32Const(c).op('i32x4.splat');
+  const splat = (c: number | Local, into: Local): void => {
+    f.push(c).op('i32x4.splat').set(into);
   };
-  f.get(state).mem('v128.load', 0, 0).set(s0);
-  f.get(state).mem('v128.load', 16, 0).set(s1);
-  f.get(state).mem('v128.load', 32, 0).set(s2);
-  f.get(state).mem('v128.load', 48, 0).set(s3);
-  f.get(threshold).op('i32x4.splat').set(thr);
-  f.get(bits).op('i32x4.splat').set(bv);
+  for (const [i, s] of [s0, s1, s2, s3].entries()) f.get(state).mem('v128.load', 16 * i, 0).set(s);
+  splat(threshold!, thr);
+  splat(bits!, bv);
+  splat(5, c5);
+  splat(9, c9);
+  splat(-2147483648, sign);
   f.get(q).i32Const(4).op('i32.mul').set(qb);
-  f.get(out).get(qb).op('i32.add').set(end);
-  f.get(out).set(p);
+  // Lane j writes at[j] = out + j·q·4, each pointer moving 4 bytes a step.
+  f.get(out).set(at[0]!);
+  for (let j = 1; j < 4; j++) f.get(at[j - 1]!).get(qb).op('i32.add').set(at[j]!);
+  f.get(at[1]!).set(end);
   f.block((exit) => {
     f.loop((top) => {
-      f.get(p).get(end).op('i32.ge_u').brIf(exit);
+      f.get(at[0]!).get(end).op('i32.ge_u').brIf(exit);
       // r = rotl(s1 · 5, 7) · 9 ^ 2³¹ (the draw, offset), t = s1 << 9
-      f.get(s1);
-      splat(5);
-      f.op('i32x4.mul').set(r);
+      f.get(s1).get(c5).op('i32x4.mul').set(r);
       rotl(r, 7);
-      splat(9);
-      f.op('i32x4.mul');
-      splat(-2147483648);
-      f.op('v128.xor').set(r);
+      f.get(c9).op('i32x4.mul').get(sign).op('v128.xor').set(r);
       f.get(s1).i32Const(9).op('i32x4.shl').set(t);
       f.get(s2).get(s0).op('v128.xor').set(s2);
       f.get(s3).get(s1).op('v128.xor').set(s3);
@@ -262,19 +260,14 @@ function emitKeepMask(f: FunctionBuilder): void {
       f.set(s3);
       // r = bits where r ≥ threshold (signed), else 0
       f.get(r).get(thr).op('i32x4.ge_s').get(bv).op('v128.and').set(r);
-      for (let lane = 0; lane < 4; lane++) {
-        f.get(p);
-        for (let k = 0; k < lane; k++) f.get(qb).op('i32.add');
-        f.get(r).lane('i32x4.extract_lane', lane).mem('i32.store', 0, 2);
+      for (let j = 0; j < 4; j++) {
+        f.get(at[j]!).get(r).lane('i32x4.extract_lane', j).mem('i32.store', 0, 2);
+        f.get(at[j]!).i32Const(4).op('i32.add').set(at[j]!);
       }
-      f.get(p).i32Const(4).op('i32.add').set(p);
       f.br(top);
     });
   });
-  f.get(state).get(s0).mem('v128.store', 0, 0);
-  f.get(state).get(s1).mem('v128.store', 16, 0);
-  f.get(state).get(s2).mem('v128.store', 32, 0);
-  f.get(state).get(s3).mem('v128.store', 48, 0);
+  for (const [i, s] of [s0, s1, s2, s3].entries()) f.get(state).get(s).mem('v128.store', 16 * i, 0);
 }
 
 export function buildMapModule(): Uint8Array {

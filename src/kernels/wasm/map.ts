@@ -12,7 +12,7 @@ import { allocF32, allocF32Uninit } from '../storage.js';
 import { buildMapModule, type MapBinaryOp } from './map-module.js';
 import type { LayerNormArgs } from '../row-tasks.js';
 import type { DropoutMaskArgs, LayerNormBackwardArgs } from '../elementwise-tasks.js';
-import { Rng, keepMaskWords } from '../random.js';
+import { Rng, jumpLanes, keepMaskWords } from '../random.js';
 import { layerNormParamGradCols } from '../norm.js';
 import { arenaBuffer, heapF32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
 
@@ -253,13 +253,13 @@ export function wasmLayerNormBackwardRange(a: LayerNormBackwardArgs, r0: number,
   }
 }
 
-/** Draws per generator in one call of the keepMask kernel, at most (a power of two: each generator's start is one jump matrix away from the last). */
-const LANE_DRAWS = 4096;
+/** Draws per generator in one call of the keepMask kernel, at most: 2^12 (a power of two: each generator's start is one jump matrix away from the last). */
+const LANE_DRAWS_LOG2 = 12;
 
 /**
  * Rng.fillKeepMask over `keep` with the generator `state` moved `skip` draws ahead, bitwise:
  * blocks of 4·q elements go to the keepMask kernel with its four generators started 0, q, 2q
- * and 3q draws into the block (Rng.advance; q a power of two, so each start is one jump), q
+ * and 3q draws into the block (jumpLanes; q a power of two, so each start is one jump), q
  * halving down to 64 for the tail, and the last < 256 elements to the js loop.
  */
 export function wasmKeepMaskRange(state: readonly number[], skip: number, p: number, scale: number, keep: Float32Array): void {
@@ -267,20 +267,19 @@ export function wasmKeepMaskRange(state: readonly number[], skip: number, p: num
   rng.setState(state);
   rng.advance(skip);
   const { threshold, bits } = keepMaskWords(p, scale);
+  const s = Int32Array.from(rng.getState().slice(0, 4));
   const lanes = new Int32Array(16);
   const n = keep.length;
   let pos = 0;
-  for (let q = LANE_DRAWS; q >= 64; q /= 2) {
+  for (let k = LANE_DRAWS_LOG2; k >= 6; k--) {
+    const q = 2 ** k;
     while (n - pos >= 4 * q) {
-      for (let j = 0; j < 4; j++) {
-        const st = rng.getState();
-        for (let w = 0; w < 4; w++) lanes[4 * w + j] = st[w]! | 0;
-        rng.advance(q);
-      }
+      jumpLanes(s, k, lanes);
       threadMap().keepMask(lanes, keep.subarray(pos, pos + 4 * q), q, threshold, bits);
       pos += 4 * q;
     }
   }
+  rng.setState(Array.from(s));
   rng.fillKeepMask(keep.subarray(pos), p, scale);
 }
 
