@@ -39,7 +39,7 @@ const TRAIN_FLAGS: FlagSpec = {
   data: { arg: 'DIR|builtin', help: "parallel text folder ({train,val,test}.{src,tgt}), 'multi30k' (= ../shared/data/multi30k) or 'builtin' (default)" },
   src: { arg: 'LANG', help: 'source suffix (default en)' },
   tgt: { arg: 'LANG', help: 'target suffix (default de)' },
-  preset: { arg: 'tiny|small|base', help: 'model and schedule preset (default tiny; base: ~1 h 45 min on 2 cores, BLEU not measured yet)' },
+  preset: { arg: 'tiny|small|base', help: 'model and schedule preset (default tiny; base: Multi30k, ~1 h 50 min on 2 cores, 37.7 val BLEU dense)' },
   layers: { arg: 'N', help: 'encoder and decoder layers' },
   'd-model': { arg: 'N', help: 'model width' },
   heads: { arg: 'N', help: 'attention heads' },
