@@ -13,6 +13,12 @@ const SHAPES: [string, number, number, number][] = [
   ['1024 square', 1024, 1024, 1024],
 ];
 const PATTERNS: [number, number][] = [[2, 4], [1, 4], [1, 8], [1, 16]];
+/**
+ * Denser patterns, on the first shape only: where the compressed kernels stop paying. A hard
+ * N:M phase above `Backend.nmCompressedMaxDensity` runs the dense product of W ⊙ E instead
+ * (sparse structure decay starts at 7:8).
+ */
+const DENSE_PATTERNS: [number, number][] = [[4, 8], [5, 8], [3, 4], [7, 8]];
 
 type Kind = 'forward' | 'dX' | 'dW';
 const KINDS: readonly Kind[] = ['forward', 'dX', 'dW'];
@@ -30,11 +36,11 @@ export async function sparseSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
   const out: BenchRecord[] = [];
   const rng = new Rng(2);
   const backends = listBackends().filter((b) => b === 'js' || b === 'wasm');
-  for (const [name, rows, inF, outF] of SHAPES) {
+  for (const [shapeIndex, [name, rows, inF, outF]] of SHAPES.entries()) {
     const x = randData(rows * inF, rng);
     const dy = randData(rows * outF, rng);
     const wDense = new Tensor(randData(outF * inF, rng), [outF, inF]);
-    const patterns = PATTERNS.map(([n, m]) => NMSparseTensor.fromDense(wDense, n, m));
+    const patterns = (shapeIndex === 0 ? [...PATTERNS, ...DENSE_PATTERNS] : PATTERNS).map(([n, m]) => NMSparseTensor.fromDense(wDense, n, m));
     const y = allocF32(rows * outF);
     const dx = allocF32(rows * inF);
     const dw = allocF32(outF * inF);

@@ -151,6 +151,12 @@ export interface Backend {
   dropoutMask(rng: Rng, p: number, scale: number, keep: Float32Array): void;
 
   // ---- N:M sparsity ----------------------------------------------------------------------
+  /**
+   * The highest density N/M at which this backend's compressed kernels (forward + dX + kept dW)
+   * beat its dense products of W ⊙ E; a hard N:M phase above it runs dense. Measured by the
+   * `sparse` bench suite's denser patterns.
+   */
+  readonly nmCompressedMaxDensity: number;
   /** Offsets (ascending) of the N largest |w| of each group; ties to the lower index. */
   nmKeepOffsets(data: Float32Array, rows: number, cols: number, n: number, m: number, out: Uint8Array): void;
   /** y [rows, out] = x [rows, in] · Wᵀ (+ bias). */

@@ -1,7 +1,9 @@
 /**
  * SparseLinear: a Linear whose dense latent weights are trained under an N:M recipe. At each
  * step it asks its Recipe what to do (`setStep`), refreshes its mask from |W| when told to, and
- * runs the compressed N:M kernels whenever α = 0, so sparsity buys real time.
+ * runs the compressed N:M kernels whenever α = 0, so sparsity buys real time — unless N/M is
+ * above the backend's `nmCompressedMaxDensity` (SSD's 7:8 frame, say), where the dense product
+ * of W ⊙ E is faster: the same function, gradients and counted FLOPs, another summation order.
  */
 import { SparsityConfigError, ShapeError, fmtShape } from '../errors.js';
 import { withScope } from '../autograd/flops.js';
@@ -79,7 +81,7 @@ export class SparseLinear extends Module implements LinearLike {
       if (st.structure === 'none' || this.keep === null) return linear(x, this.weight, this.bias, name);
       if (x.shape[x.ndim - 1] !== this.inFeatures) throw new ShapeError(name, `input ${fmtShape(x.shape)} does not end in ${this.inFeatures}`);
       const rule: PrunedGradRule = st;
-      if (this.pattern !== null && st.alpha === 0) return nmLatentLinear(x, this.weight, this.bias, this.pattern, this.keep, rule, name);
+      if (this.pattern !== null && st.alpha === 0 && this.pattern.n / this.pattern.m <= getBackend().nmCompressedMaxDensity) return nmLatentLinear(x, this.weight, this.bias, this.pattern, this.keep, rule, name);
       return maskedLinear(x, this.weight, this.bias, this.keep, this.scale(this.keep), rule, name);
     });
   }

@@ -167,3 +167,46 @@ describeEachBackend('sparse kernels and sparseLinear', () => {
     expect(() => sparseLinear(Tensor.zeros([2, 6]), sp)).toThrow(/sparseLinear: input \[2, 6\] does not end in 8 \(sparse weight \[4, 8\] at 1:4\)/);
   });
 });
+
+describeEachBackend('hard N:M phases and the compressed kernels', () => {
+  // ssd:1:8 over 16 steps: frames 7:8, 4:8, 2:8, 1:8 of 4 steps each.
+  const cases: [number, number][] = [[1, 7], [5, 4], [9, 2], [13, 1]];
+  for (const [step, n] of cases) {
+    it(`${n}:8: compressed kernels only at N/M ≤ nmCompressedMaxDensity, the same values and gradients either way`, () => {
+      const backend = ng.getBackend();
+      const recipe = ng.Recipe.parse('ssd:1:8,steps=16');
+      expect(recipe.at(step).n).toBe(n);
+      const layer = new ng.SparseLinear(new ng.Linear(32, 12, { rng: new ng.Rng(step) }), recipe, 'probe');
+      layer.setStep(step);
+      const x = randTensor([24, 32], 7);
+      const seed = randTensor([24, 12], 8, {}, false);
+      const calls = { n: 0 };
+      const nmForward = backend.nmForward;
+      (backend as { nmForward: typeof nmForward }).nmForward = (...args) => {
+        calls.n++;
+        nmForward(...args);
+      };
+      let y: Tensor;
+      try {
+        y = layer.forward(x);
+      } finally {
+        (backend as { nmForward: typeof nmForward }).nmForward = nmForward;
+      }
+      expect(calls.n).toBe(n / 8 <= backend.nmCompressedMaxDensity ? 1 : 0);
+      y.backward(seed);
+      // Oracle: the compressed op itself on a copy of the layer's weights and mask.
+      const w = new Tensor(Float32Array.from(layer.weight.data), [12, 32], true);
+      const b = new Tensor(Float32Array.from(layer.bias!.data), [12], true);
+      const x2 = new Tensor(Float32Array.from(x.data), [24, 32], true);
+      const pattern = layer.toSparse();
+      const y2 = ng.nmLatentLinear(x2, w, b, pattern, layer.keep!, recipe.at(step));
+      y2.backward(seed);
+      expect(maxAbsDiff(y.data, y2.data)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(x.grad!.data, x2.grad!.data)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(layer.weight.grad!.data, w.grad!.data)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(layer.bias!.grad!.data, b.grad!.data)).toBeLessThan(1e-5);
+      // Pruned weights get no gradient (SSD freezes them); the dense route may leave −0 there.
+      layer.keep!.forEach((k, i) => { if (k === 0) expect(Math.abs(layer.weight.grad!.data[i]!)).toBe(0); });
+    });
+  }
+});
