@@ -106,14 +106,25 @@ export function columnSumsThreaded(g: Float32Array, rows: number, cols: number):
   return out;
 }
 
-/** Layer-norm backward: dx split by rows, dγ and dβ by columns (see layerNormBackwardRange). */
-export function layerNormBackwardThreaded(x: Float32Array, dy: Float32Array, rows: number, cols: number, gamma: Float32Array | null, mean: Float32Array, rstd: Float32Array, need: { dx: boolean; dGamma: boolean; dBeta: boolean }): { dx: Float32Array | null; dGamma: Float32Array | null; dBeta: Float32Array | null } {
-  const dx = need.dx ? allocF32(x.length) : null;
+type LayerNormNeed = { dx: boolean; dGamma: boolean; dBeta: boolean };
+type LayerNormGrads = { dx: Float32Array | null; dGamma: Float32Array | null; dBeta: Float32Array | null };
+
+/**
+ * A layer-norm backward split over the pool by `task` (a LayerNormBackwardArgs range task: dx
+ * by rows, dγ and dβ by columns); `costs` are the per-element costs of dx, dγ and dβ.
+ */
+export function layerNormBackwardSplit(task: 'layerNormBackwardRange' | 'wasmLayerNormBackwardRange', costs: readonly [number, number, number], x: Float32Array, dy: Float32Array, rows: number, cols: number, gamma: Float32Array | null, mean: Float32Array, rstd: Float32Array, need: LayerNormNeed): LayerNormGrads {
+  const dx = need.dx ? allocF32Uninit(x.length) : null;
   const dGamma = need.dGamma ? allocF32(cols) : null;
   const dBeta = need.dBeta ? allocF32(cols) : null;
-  const cost = ((dx ? 16 : 0) + (dGamma ? 8 : 0) + (dBeta ? 2 : 0)) * rows * cols;
-  parallelRows('layerNormBackwardRange', { x, dy, rows, cols, gamma, mean, rstd, dx, dGamma, dBeta }, rows, 1, cost);
+  const cost = ((dx ? costs[0] : 0) + (dGamma ? costs[1] : 0) + (dBeta ? costs[2] : 0)) * rows * cols;
+  parallelRows(task, { x, dy, rows, cols, gamma, mean, rstd, dx, dGamma, dBeta }, rows, 1, cost);
   return { dx, dGamma, dBeta };
+}
+
+/** Layer-norm backward: dx split by rows, dγ and dβ by columns (see layerNormBackwardRange). */
+export function layerNormBackwardThreaded(x: Float32Array, dy: Float32Array, rows: number, cols: number, gamma: Float32Array | null, mean: Float32Array, rstd: Float32Array, need: LayerNormNeed): LayerNormGrads {
+  return layerNormBackwardSplit('layerNormBackwardRange', [16, 8, 2], x, dy, rows, cols, gamma, mean, rstd, need);
 }
 
 /** Elements per chunk of a split dropout mask (each worker's chunk starts with a jump-ahead). */

@@ -22,6 +22,7 @@ import { MAP_BINARY_OPS, type MapBinaryOp } from './wasm/map-module.js';
 import { sameShape } from './shape.js';
 import { arenaMemory, inArena } from './arena.js';
 import { allocF32, allocF32Uninit } from './storage.js';
+import { layerNormBackwardSplit } from './threaded-elementwise.js';
 
 /** Below this many elements the js loop is cheaper than the copies and the call into wasm. */
 const MAP_MIN = 256;
@@ -94,12 +95,7 @@ export const wasmBackend: Backend = withFallback({
     if (gamma !== null && rows * cols >= MAP_MIN) {
       if (!inArena(x) || !inArena(dy)) return threadMap().layerNormBackward(x, dy, rows, cols, gamma, mean, rstd, need);
       // dx rows on wasm and dγ, dβ columns (js, float64 in row order), both split over the pool.
-      const dx = need.dx ? allocF32Uninit(x.length) : null;
-      const dGamma = need.dGamma ? allocF32(cols) : null;
-      const dBeta = need.dBeta ? allocF32(cols) : null;
-      const cost = ((dx ? 2 : 0) + (dGamma ? 8 : 0) + (dBeta ? 2 : 0)) * STREAM_COST * rows * cols;
-      parallelRows('wasmLayerNormBackwardRange', { x, dy, rows, cols, gamma, mean, rstd, dx, dGamma, dBeta }, rows, 1, cost);
-      return { dx, dGamma, dBeta };
+      return layerNormBackwardSplit('wasmLayerNormBackwardRange', [2 * STREAM_COST, 8 * STREAM_COST, 2 * STREAM_COST], x, dy, rows, cols, gamma, mean, rstd, need);
     }
     return jsBackend.layerNormBackwardRows(x, dy, rows, cols, gamma, mean, rstd, need);
   },

@@ -21,6 +21,7 @@
  *   layerNormInputGradRows with γ (dx) and layerNormParamGradCols (dγ, dβ added to the float64
  *   accumulators accG, accB in row order), operation for operation in float64; xs, gs are
  *   float64 scratch rows (inv = 1 / cols).
+ * - `layerNormBackwardDx(…)`: the same arguments, dx only (accG, accB untouched).
  * - `keepMask(state, out, q, threshold, bits)`: four xoshiro128** generators side by side, one
  *   per i32x4 lane (state: four v128 words s0..s3, lane j = generator j), each drawing q values:
  *   lane j writes out[j·q + i] = (draw i, offset by 2³¹, ≥ threshold) ? bits : 0 as 32-bit words —
@@ -165,7 +166,8 @@ function emitLayerNorm(f: FunctionBuilder): void {
   });
 }
 
-function emitLayerNormBackward(f: FunctionBuilder): void {
+/** `paramGrads` false: dx only (accG, accB are not touched). */
+function emitLayerNormBackward(f: FunctionBuilder, paramGrads: boolean): void {
   const [x, dy, gamma, mean, rstd, dx, xs, gs, accG, accB, rows, cols, inv] = f.params as Local[];
   const [r, j, j8, rowOff, end] = Array.from({ length: 5 }, () => f.local(I32));
   const [mu, rs, xh, gj, d, sumG, sumGX, meanG] = Array.from({ length: 8 }, () => f.local(F64));
@@ -198,13 +200,15 @@ function emitLayerNormBackward(f: FunctionBuilder): void {
       f.get(gj).mem('f64.store', 0, 3);
       f.get(sumG).get(gj).op('f64.add').set(sumG);
       f.get(sumGX).get(gj).get(xh).op('f64.mul').op('f64.add').set(sumGX);
-      // dγ += dy·x̂, dβ += dy
-      f64Addr(accG!);
-      f64Addr(accG!);
-      f.mem('f64.load', 0, 3).get(d).get(xh).op('f64.mul').op('f64.add').mem('f64.store', 0, 3);
-      f64Addr(accB!);
-      f64Addr(accB!);
-      f.mem('f64.load', 0, 3).get(d).op('f64.add').mem('f64.store', 0, 3);
+      if (paramGrads) {
+        // dγ += dy·x̂, dβ += dy
+        f64Addr(accG!);
+        f64Addr(accG!);
+        f.mem('f64.load', 0, 3).get(d).get(xh).op('f64.mul').op('f64.add').mem('f64.store', 0, 3);
+        f64Addr(accB!);
+        f64Addr(accB!);
+        f.mem('f64.load', 0, 3).get(d).op('f64.add').mem('f64.store', 0, 3);
+      }
     });
     f.get(inv!).get(sumG).op('f64.mul').set(meanG);
     f.forRange(j, 0, end, 4, () => {
@@ -277,7 +281,8 @@ export function buildMapModule(): Uint8Array {
   m.func('reluBackward', [I32, I32, I32, I32], [], emitReluBackward);
   m.func('permute4', Array.from({ length: 10 }, (): ValType => I32), [], emitPermute4);
   m.func('maskedFill4', [...Array.from({ length: 11 }, (): ValType => I32), F32], [], emitMaskedFill4);
-  m.func('layerNormBackward', [...Array.from({ length: 12 }, (): ValType => I32), F64], [], emitLayerNormBackward);
+  m.func('layerNormBackward', [...Array.from({ length: 12 }, (): ValType => I32), F64], [], (f) => emitLayerNormBackward(f, true));
+  m.func('layerNormBackwardDx', [...Array.from({ length: 12 }, (): ValType => I32), F64], [], (f) => emitLayerNormBackward(f, false));
   m.func('layerNorm', [...Array.from({ length: 8 }, (): ValType => I32), F64], [], emitLayerNorm);
   m.func('keepMask', [I32, I32, I32, I32, I32], [], emitKeepMask);
   return m.toBytes();

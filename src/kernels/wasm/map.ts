@@ -124,6 +124,7 @@ export function createWasmMap(): WasmMap {
   const keepMask = ex.keepMask as (state: number, out: number, q: number, threshold: number, bits: number) => void;
   const layerNorm = ex.layerNorm as (...args: number[]) => void;
   const layerNormBackward = ex.layerNormBackward as (...args: number[]) => void;
+  const layerNormBackwardDx = ex.layerNormBackwardDx as (...args: number[]) => void;
   const permute4 = ex.permute4 as (src: number, dst: number, d0: number, d1: number, d2: number, d3: number, s0: number, s1: number, s2: number, s3: number) => void;
 
   return {
@@ -170,6 +171,11 @@ export function createWasmMap(): WasmMap {
       const xsAt = f64At!;
       const gsAt = xsAt + 8 * cols;
       const accGAt = gsAt + 8 * cols;
+      if (!dGamma && !dBeta) {
+        layerNormBackwardDx(xAt!, dyAt!, gAt!, mAt!, rAt!, dxAt!, xsAt, gsAt, accGAt, accGAt + 8 * cols, rows, cols, 1 / cols);
+        if (dx) back(dx, dxAt!, n);
+        return { dx, dGamma, dBeta };
+      }
       const acc = new Float64Array(arenaBuffer(), accGAt, 2 * cols);
       acc.fill(0);
       layerNormBackward(xAt!, dyAt!, gAt!, mAt!, rAt!, dxAt!, xsAt, gsAt, accGAt, accGAt + 8 * cols, rows, cols, 1 / cols);
