@@ -100,7 +100,11 @@ export const wasmBackend: Backend = withFallback({
     return jsBackend.layerNormBackwardRows(x, dy, rows, cols, gamma, mean, rstd, need);
   },
   maskedFill(x, shape, mask, maskShape, value, out) {
-    if (out.length >= MAP_MIN && shape.length <= MAP_MAX_RANK && maskShape.length <= shape.length) threadMap().maskedFill(x, shape, mask, maskShape, value, out);
+    if (out.length >= MAP_MIN && shape.length <= MAP_MAX_RANK && maskShape.length <= shape.length) {
+      // In the arena: split by the first dim (attention scores [B, H, Lq, Lk]: by batch).
+      if (inArena(x) && inArena(out) && shape[0]! > 1) parallelRows('wasmMaskedFillRowRange', { x, shape: [...shape], mask, maskShape: [...maskShape], value, out }, shape[0]!, 1, STREAM_COST * out.length);
+      else threadMap().maskedFill(x, shape, mask, maskShape, value, out);
+    }
     else jsBackend.maskedFill(x, shape, mask, maskShape, value, out);
   },
   dropoutMask(rng, p, scale, keep) {

@@ -207,6 +207,10 @@ describe.runIf(hasSimd())('wasm kernels on arena tensors: in place, the same bit
       inPlaceMatchesStaged([values(size, 18), values(size, 19)], [1], ([src, out]) => wasm.permute(src!, shape, [0, 2, 1, 3], out!));
       const mask = values(6 * 16, 20).map((v) => (v > 0 ? 1 : 0));
       inPlaceMatchesStaged([values(size, 21), mask, values(size, 22)], [2], ([x, mk, out]) => wasm.maskedFill(x!, shape, mk!, [6, 1, 1, 16], -1e9, out!));
+      // masks broadcast over the first dim (the pooled split keeps them whole): rank 4 and rank 2
+      const mask2 = values(4 * 16, 51).map((v) => (v > 0 ? 1 : 0));
+      inPlaceMatchesStaged([values(size, 52), mask2, values(size, 53)], [2], ([x, mk, out]) => wasm.maskedFill(x!, shape, mk!, [1, 1, 4, 16], -Infinity, out!));
+      inPlaceMatchesStaged([values(size, 54), mask2, values(size, 55)], [2], ([x, mk, out]) => wasm.maskedFill(x!, shape, mk!, [4, 16], 0, out!));
       const [rows, cols] = [150, 64];
       inPlaceMatchesStaged([values(rows * cols, 23), values(cols, 24), values(cols, 25), values(rows * cols, 26), values(rows, 27), values(rows, 28)], [3, 4, 5], ([x, g, b, out, mean, rstd]) =>
         wasm.layerNormRows(x!, rows, cols, g!, b!, 1e-5, out!, mean!, rstd!),

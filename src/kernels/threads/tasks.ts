@@ -12,7 +12,7 @@ import { keptGradRows, sparseGatherRows, transposeRows } from '../nm.js';
 import { adamRange, crossEntropyBackwardRowRange, crossEntropyLossRowRange, layerNormRowRange, softmaxBackwardRowRange, softmaxRowRange } from '../row-tasks.js';
 import { wasmGemmBatches, wasmGemmRows } from '../wasm/gemm.js';
 import { wasmNmGatherRows, wasmNmKeptGradRows } from '../wasm/nm.js';
-import { wasmDropoutMaskRange, wasmLayerNormBackwardRange, wasmLayerNormRowRange, wasmMapStreamRange, wasmPermuteRowRange } from '../wasm/map.js';
+import { wasmDropoutMaskRange, wasmLayerNormBackwardRange, wasmLayerNormRowRange, wasmMapStreamRange, wasmMaskedFillRowRange, wasmPermuteRowRange } from '../wasm/map.js';
 import { wasmCrossEntropyBackwardRowRange, wasmSoftmaxBackwardRowRange, wasmSoftmaxRowRange } from '../wasm/rows.js';
 import { exitingAfterRows, exitingRows, fillValueRows, stallingRows, throwingRows } from './faults.js';
 
@@ -51,6 +51,7 @@ export const TASKS = {
   wasmCrossEntropyBackwardRowRange,
   wasmMapStreamRange,
   wasmPermuteRowRange,
+  wasmMaskedFillRowRange,
   wasmLayerNormRowRange,
   wasmLayerNormBackwardRange,
   wasmDropoutMaskRange,

@@ -241,6 +241,33 @@ export function wasmPermuteRowRange(a: MapPermuteArgs, r0: number, r1: number): 
   threadMap().permuteRows(a.src, a.out, a.dims, a.byteStrides, r0, r1);
 }
 
+export interface MapMaskedFillArgs {
+  x: Float32Array;
+  shape: number[];
+  mask: Float32Array;
+  maskShape: number[];
+  value: number;
+  out: Float32Array;
+}
+
+/**
+ * Pool task: rows [r0, r1) of the first dim of a masked fill (rank ≤ 4); the mask is sliced
+ * along with them unless it broadcasts over that dim. Each element is one select: any split
+ * gives the same bits.
+ */
+export function wasmMaskedFillRowRange(a: MapMaskedFillArgs, r0: number, r1: number): void {
+  const { x, shape, mask, maskShape, value, out } = a;
+  const inner = shape.slice(1).reduce((p, v) => p * v, 1);
+  const rowShape = [r1 - r0, ...shape.slice(1)];
+  const sliced = maskShape.length === shape.length && maskShape[0] === shape[0] && shape[0] !== 1;
+  const maskInner = maskShape.slice(1).reduce((p, v) => p * v, 1);
+  threadMap().maskedFill(
+    x.subarray(r0 * inner, r1 * inner), rowShape,
+    sliced ? mask.subarray(r0 * maskInner, r1 * maskInner) : mask, sliced ? [r1 - r0, ...maskShape.slice(1)] : maskShape,
+    value, out.subarray(r0 * inner, r1 * inner),
+  );
+}
+
 /**
  * Pool task: dx of rows [r0, r1) of a layer-norm backward with γ on wasm, and the share of dγ, dβ
  * columns in proportion (each column summed over all rows in row order by the js kernel, as the
