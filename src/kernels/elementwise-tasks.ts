@@ -7,7 +7,7 @@
  */
 import type { BinaryOp, UnaryOp } from './backend.js';
 import { addInto, addRowVector, binaryKernel, divGradB, mulInto, selectGrad, unaryBackwardKernel, unaryKernel, whereKernel } from './elementwise.js';
-import { layerNormInputGradRows, layerNormParamGradCols } from './norm.js';
+import { gatherRows, layerNormInputGradRows, layerNormParamGradCols, scatterAddRows } from './norm.js';
 import { Rng } from './random.js';
 import { columnSumsRange } from './reduce.js';
 import { expandKernel, permuteKernel } from './shape.js';
@@ -115,4 +115,16 @@ export function dropoutMaskRange(a: DropoutMaskArgs, e0: number, e1: number): vo
   rng.setState(a.state);
   rng.advance(e0);
   rng.fillKeepMask(a.keep.subarray(e0, e1), a.p, a.scale);
+}
+
+export interface GatherRowsArgs { weight: Float32Array; dim: number; ids: Int32Array; out: Float32Array }
+/** Output rows [i0, i1) of an embedding lookup. */
+export function gatherRowsRange(a: GatherRowsArgs, i0: number, i1: number): void {
+  gatherRows(a.weight, a.dim, a.ids, a.out, i0, i1);
+}
+
+export interface ScatterAddArgs { g: Float32Array; ids: Int32Array; dim: number; gw: Float32Array }
+/** Columns [c0, c1) of an embedding's weight gradient, every id in order. */
+export function scatterAddColRange(a: ScatterAddArgs, c0: number, c1: number): void {
+  scatterAddRows(a.g, a.ids, a.dim, a.gw, c0, c1);
 }

@@ -10,10 +10,9 @@ import { gemm, gemmBatched } from './gemm.js';
 import { checkGemmBias } from './matmul.js';
 import { GATHER_ROW_BLOCK, countNonZero, maskScale, nmGather, nmKeepOffsets, nmScatter, prunedGrad, topMagnitudeMask, type GatherArgs } from './nm.js';
 import { gatherBy, nmRowsCsr, transposeCsr, type Csr } from './nm-structure.js';
-import { gatherRows, scatterAddRows } from './norm.js';
 import { sgdUpdate } from './optim.js';
 import {
-  addIntoThreaded, addRowVectorThreaded, binaryBackwardThreaded, binaryThreaded, columnSumsThreaded, dropoutMaskThreaded, expandThreaded, layerNormBackwardThreaded, mulIntoThreaded, permuteThreaded, selectGradThreaded, unaryBackwardThreaded, unaryThreaded, whereThreaded,
+  addIntoThreaded, addRowVectorThreaded, binaryBackwardThreaded, binaryThreaded, columnSumsThreaded, dropoutMaskThreaded, expandThreaded, gatherRowsThreaded, layerNormBackwardThreaded, scatterAddRowsThreaded, mulIntoThreaded, permuteThreaded, selectGradThreaded, unaryBackwardThreaded, unaryThreaded, whereThreaded,
 } from './threaded-elementwise.js';
 import { adamUpdateThreaded, crossEntropyBackwardThreaded, crossEntropyLossThreaded, layerNormRowsThreaded, logSoftmaxBackwardRowsThreaded, softmaxBackwardRowsThreaded, softmaxRowsThreaded } from './threaded-rows.js';
 import { maxAxisBackward, maxAxisKernel, repeatAxis, scaleInPlace, sumAxisKernel, sumSquares } from './reduce.js';
@@ -103,8 +102,8 @@ export const jsBackend: Backend = {
   sumToShape,
   copyBlocks,
 
-  gatherRows,
-  scatterAddRows,
+  gatherRows: gatherRowsThreaded,
+  scatterAddRows: scatterAddRowsThreaded,
   dropoutMask: dropoutMaskThreaded,
 
   nmKeepOffsets,

@@ -144,3 +144,13 @@ export function dropoutMaskThreaded(rng: Rng, p: number, scale: number, keep: Fl
   parallelRows('dropoutMaskRange', { state: rng.getState(), p, scale, keep }, n, MASK_ALIGN, ELEMENT_COST * n);
   rng.advance(n);
 }
+
+/** out[i, :] = weight[ids[i], :], split by output rows. */
+export function gatherRowsThreaded(weight: Float32Array, dim: number, ids: Int32Array, out: Float32Array): void {
+  parallelRows('gatherRowsRange', { weight, dim, ids, out }, ids.length, 1, ELEMENT_COST * ids.length * dim);
+}
+
+/** gw[ids[i], :] += g[i, :], split by columns (each column adds the ids in order). */
+export function scatterAddRowsThreaded(g: Float32Array, ids: Int32Array, dim: number, gw: Float32Array): void {
+  parallelRows('scatterAddColRange', { g, ids, dim, gw }, dim, 16, ELEMENT_COST * ids.length * dim);
+}

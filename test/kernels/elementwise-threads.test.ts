@@ -271,6 +271,31 @@ describe('js backend threaded elementwise kernels', () => {
     }
   });
 
+  it('embedding rows (gatherRows) and their gradient (scatterAddRows), repeated ids included', () => {
+    for (const [vocab, dim, n] of [[50, COLS, ROWS * 3], [7, 16, 300], [3000, 40, 1]] as const) {
+      const weight = rand(vocab * dim);
+      const ids = Int32Array.from({ length: n }, (_, i) => (i * 7919 + (i % 5) * 13) % vocab);
+      const [o1, o2] = bothThreadCounts(() => {
+        const out = allocF32(n * dim);
+        jsBackend.gatherRows(weight, dim, ids, out);
+        return out;
+      }, n > 1);
+      expectBitwise(o1, o2);
+      expect(Array.from(o1)).toEqual(Array.from({ length: n * dim }, (_, k) => weight[ids[Math.floor(k / dim)]! * dim + (k % dim)]!));
+      const g = rand(n * dim);
+      const [w1, w2] = bothThreadCounts(() => {
+        const gw = allocF32(vocab * dim);
+        jsBackend.scatterAddRows(g, ids, dim, gw);
+        return gw;
+      }, dim > 16);
+      expectBitwise(w1, w2);
+      // The float32 sums in id order, as a plain loop adds them.
+      const want = new Float32Array(vocab * dim);
+      for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) want[ids[i]! * dim + j] += g[i * dim + j]!;
+      expectBitwise(w1, want);
+    }
+  });
+
   it('layer norm backward: dx, dγ, dβ in every combination, with and without γ', () => {
     const x = rand(N, 2, 0.5);
     const dy = rand(N);

@@ -6,7 +6,7 @@
  * wasm/nm.ts, wasm/rows.ts and wasm/map.ts, their pool wrappers in the *-task.ts files). Adding a task (for any backend) is
  * one entry here.
  */
-import { addRange, addRowVectorRange, binaryRange, columnSumsColRange, divGradBRange, dropoutMaskRange, expandRange, layerNormBackwardRange, mulRange, permuteRange, selectGradRange, unaryBackwardRange, unaryRange, whereRange } from '../elementwise-tasks.js';
+import { addRange, addRowVectorRange, binaryRange, columnSumsColRange, divGradBRange, dropoutMaskRange, expandRange, gatherRowsRange, layerNormBackwardRange, mulRange, permuteRange, scatterAddColRange, selectGradRange, unaryBackwardRange, unaryRange, whereRange } from '../elementwise-tasks.js';
 import { gemmBatches, gemmRows } from '../matmul.js';
 import { keptGradRows, sparseGatherRows, transposeRows } from '../nm.js';
 import { adamRange, crossEntropyBackwardRowRange, crossEntropyLossRowRange, layerNormRowRange, softmaxBackwardRowRange, softmaxRowRange } from '../row-tasks.js';
@@ -17,6 +17,8 @@ import { wasmCrossEntropyBackwardRowRange, wasmSoftmaxBackwardRowRange, wasmSoft
 import { exitingAfterRows, exitingRows, fillValueRows, stallingRows, throwingRows } from './faults.js';
 
 export const TASKS = {
+  gatherRowsRange,
+  scatterAddColRange,
   gemmRows,
   gemmBatches,
   sparseGatherRows,
