@@ -31,11 +31,9 @@ export interface NmKernelShape {
   dotUnroll: number;
   /** Use f32x4.relaxed_madd (only where the engine validates it). */
   relaxed: boolean;
-  /** `spmm` sums two output rows at a time (the same results, more independent adds in flight). */
-  pairRows: boolean;
 }
 
-export const DEFAULT_NM_SHAPE: Omit<NmKernelShape, 'relaxed'> = { tv: 4, unroll: 2, ways: 4, dotUnroll: 2, pairRows: false };
+export const DEFAULT_NM_SHAPE: Omit<NmKernelShape, 'relaxed'> = { tv: 4, unroll: 2, ways: 4, dotUnroll: 2 };
 
 /**
  * Exports (i32 arguments; addresses in bytes, strides in elements unless named *Bytes):
@@ -131,94 +129,61 @@ function emitTranspose(f: FunctionBuilder, addBias: boolean): void {
 }
 
 function emitSpmm(f: FunctionBuilder, shape: NmKernelShape): void {
-  const { tv, unroll, relaxed, pairRows } = shape;
+  const { tv, unroll, relaxed } = shape;
   const [xt, ptr, col, val, rows, yt] = f.params as Local[];
   const i = f.local(I32);
+  const pCol = f.local(I32);
+  const pVal = f.local(I32);
+  const pEnd = f.local(I32);
   const pLast = f.local(I32);
-  const pCommon = f.local(I32);
   const out = f.local(I32);
-  /** One output row in flight: its entry cursors and its T sums. */
-  interface Row { pCol: Local; pVal: Local; pEnd: Local; base: Local; w: Local; acc: Local[] }
-  const row = (): Row => ({
-    pCol: f.local(I32), pVal: f.local(I32), pEnd: f.local(I32), base: f.local(I32), w: f.local(V128),
-    acc: Array.from({ length: tv }, () => f.local(V128)),
-  });
-  const a = row();
-  const b = pairRows ? row() : null;
+  const base = f.local(I32);
+  const acc = Array.from({ length: tv }, () => f.local(V128));
+  const w = f.local(V128);
 
-  const entry = (r: Row, u: number): void => {
-    f.get(r.pVal).mem('v128.load32_splat', 4 * u).set(r.w);
-    f.get(xt!).get(r.pCol).mem('i32.load', 4 * u).i32Const(16 * tv).op('i32.mul').op('i32.add').set(r.base);
-    for (let j = 0; j < tv; j++) madd(f, relaxed, r.acc[j]!, () => void f.get(r.w), () => void f.get(r.base).mem('v128.load', 16 * j, 2));
+  const entry = (u: number): void => {
+    f.get(pVal).mem('v128.load32_splat', 4 * u).set(w);
+    f.get(xt!).get(pCol).mem('i32.load', 4 * u).i32Const(16 * tv).op('i32.mul').op('i32.add').set(base);
+    for (let j = 0; j < tv; j++) madd(f, relaxed, acc[j]!, () => void f.get(w), () => void f.get(base).mem('v128.load', 16 * j, 2));
   };
-  const bump = (r: Row, entries: number): void => {
-    f.get(r.pCol).i32Const(4 * entries).op('i32.add').set(r.pCol);
-    f.get(r.pVal).i32Const(4 * entries).op('i32.add').set(r.pVal);
-  };
-  /** Cursors of output row i + k, accumulators zeroed. */
-  const begin = (r: Row, k: number): void => {
-    const entryAddr = (array: Local, rowOffset: number): void => {
-      f.get(ptr!).get(i).i32Const(2).op('i32.shl').op('i32.add').mem('i32.load', 4 * k + rowOffset).i32Const(2).op('i32.shl').get(array).op('i32.add');
-    };
-    entryAddr(col!, 0);
-    f.set(r.pCol);
-    entryAddr(val!, 0);
-    f.set(r.pVal);
-    entryAddr(col!, 4);
-    f.set(r.pEnd);
-    for (const acc of r.acc) f.f32x4Const([0, 0, 0, 0]).set(acc);
-  };
-  /** Entries of `rs` (advancing together) while rs[0]'s cursor is below `end`, `step` per iteration. */
-  const run = (rs: Row[], end: Local, step: number): void => {
-    f.block((exit) => {
-      f.loop((top) => {
-        f.get(rs[0]!.pCol).get(end).op('i32.ge_s').brIf(exit);
-        for (let u = 0; u < step; u++) for (const r of rs) entry(r, u);
-        for (const r of rs) bump(r, step);
-        f.br(top);
-      });
-    });
-  };
-  /** All entries of `rs` from their cursors, in storage order, the first `common` of them together. */
-  const sums = (rs: Row[], common: Local): void => {
-    if (unroll > 1) {
-      // pLast: the last cursor of rs[0] from which a whole unrolled group still fits.
-      f.get(common).i32Const(4 * (unroll - 1)).op('i32.sub').set(pLast);
-      run(rs, pLast, unroll);
-    }
-    run(rs, common, 1);
-    if (rs.length > 1) for (const r of rs) run([r], r.pEnd, 1);
-  };
-  const store = (r: Row, at: number): void => {
-    for (let j = 0; j < tv; j++) f.get(out).get(r.acc[j]!).mem('v128.store', at + 16 * j, 2);
+  const bump = (entries: number): void => {
+    f.get(pCol).i32Const(4 * entries).op('i32.add').set(pCol);
+    f.get(pVal).i32Const(4 * entries).op('i32.add').set(pVal);
   };
 
   f.get(yt!).set(out);
-  f.i32Const(0).set(i);
-  if (b !== null) {
-    // Two output rows at a time: twice the independent accumulator chains per entry step (the
-    // sums of one row are a chain of dependent adds). Each row still adds its own entries in
-    // storage order, so every output is the same f32 sequence as one row at a time.
+  f.forRange(i, 0, rows!, 1, () => {
+    const entryAddr = (array: Local, rowOffset: number): void => {
+      f.get(ptr!).get(i).i32Const(2).op('i32.shl').op('i32.add').mem('i32.load', rowOffset).i32Const(2).op('i32.shl').get(array).op('i32.add');
+    };
+    entryAddr(col!, 0);
+    f.set(pCol);
+    entryAddr(val!, 0);
+    f.set(pVal);
+    entryAddr(col!, 4);
+    f.set(pEnd);
+    for (const a of acc) f.f32x4Const([0, 0, 0, 0]).set(a);
+    if (unroll > 1) {
+      // pLast: the last pCol from which a whole unrolled group still fits.
+      f.get(pEnd).i32Const(4 * (unroll - 1)).op('i32.sub').set(pLast);
+      f.block((exit) => {
+        f.loop((top) => {
+          f.get(pCol).get(pLast).op('i32.ge_s').brIf(exit);
+          for (let u = 0; u < unroll; u++) entry(u);
+          bump(unroll);
+          f.br(top);
+        });
+      });
+    }
     f.block((exit) => {
       f.loop((top) => {
-        f.get(i).i32Const(1).op('i32.add').get(rows!).op('i32.ge_s').brIf(exit);
-        begin(a, 0);
-        begin(b, 1);
-        // pCommon: a's cursor after min(count a, count b) entries.
-        f.get(a.pCol).get(a.pEnd).get(a.pCol).op('i32.sub').get(b.pEnd).get(b.pCol).op('i32.sub').get(a.pEnd).get(a.pCol).op('i32.sub').get(b.pEnd).get(b.pCol).op('i32.sub').op('i32.lt_s').op('select').op('i32.add').set(pCommon);
-        sums([a, b], pCommon);
-        store(a, 0);
-        store(b, 16 * tv);
-        f.get(out).i32Const(32 * tv).op('i32.add').set(out);
-        f.get(i).i32Const(2).op('i32.add').set(i);
+        f.get(pCol).get(pEnd).op('i32.ge_s').brIf(exit);
+        entry(0);
+        bump(1);
         f.br(top);
       });
     });
-  }
-  f.forRange(i, i, rows!, 1, () => {
-    begin(a, 0);
-    sums([a], a.pEnd);
-    store(a, 0);
+    for (let j = 0; j < tv; j++) f.get(out).get(acc[j]!).mem('v128.store', 16 * j, 2);
     f.get(out).i32Const(16 * tv).op('i32.add').set(out);
   });
 }
