@@ -9,6 +9,7 @@ import { NmgradError, Recipe, defaultBackendName, describeBackend, getThreads, l
 import { corpusBleu, corpusChrf, type BpeTokenizer } from 'nmgrad/text';
 import { defaultDataDir, downloadFiles } from './data/parallel.js';
 import { exportRun, loadModel, loadRun, readRunConfig, type RunConfig } from './model-io.js';
+import { loadRunOptions, mergeRunOptions, type RunOptions } from './run-options.js';
 import { PRESETS, evaluateRun, formatEvaluation, loadSplits, requestStop, stepsForEpochs, train, trainTokenizer, type PresetName, type Splits } from './train.js';
 import { translateAll } from './translate.js';
 import { averageRun, listSnapshots } from './average.js';
@@ -55,7 +56,7 @@ const TRAIN_FLAGS: FlagSpec = {
   warmup: { arg: 'N', help: 'warm-up steps (then inverse square root decay)' },
   seed: { arg: 'N', help: 'random seed (default 1)' },
   out: { arg: 'DIR', help: 'run directory (default runs/<recipe>)' },
-  resume: { arg: 'DIR', help: 'continue the run in DIR' },
+  resume: { arg: 'DIR', help: 'continue the run in DIR (with the --eval-every/--keep/--average/--select/--beam options it was started with, unless given again)' },
   'eval-every': { arg: 'N', help: 'val BLEU every N steps' },
   beam: { arg: 'K', help: 'beam size for the final evaluation (default greedy)' },
 };
@@ -267,10 +268,22 @@ async function main(): Promise<void> {
     log(`data: ${splits.name} (${splits.train.length} train / ${splits.val.length} val / ${splits.test.length} test pairs)`);
     log(`recipe: ${Recipe.parse(config.recipe, { steps: config.steps }).describe()}`);
     const t0 = performance.now();
-    const average = f.average ? num(f, 'average', 1) : 0;
-    const keep = Math.max(f.keep ? num(f, 'keep', 1) : 0, average);
-    const selectBest = f.select === 'best';
-    const r = await trainInterruptibly({ config, out, resume: !!f.resume, overwrite: f.overwrite === true, log, json, splits, tokenizer, evalEvery: f['eval-every'] ? num(f, 'eval-every', 1) : undefined, keep: keep || undefined, selectBest });
+    const given: RunOptions = {
+      evalEvery: f['eval-every'] ? num(f, 'eval-every', 1) : undefined,
+      keep: f.keep ? num(f, 'keep', 1) : undefined,
+      average: f.average ? num(f, 'average', 1) : undefined,
+      select: f.select === 'best' || f.select === 'last' ? f.select : undefined,
+      beam: f.beam !== undefined ? num(f, 'beam', 4) : undefined,
+      lengthPenalty: f['length-penalty'] !== undefined ? num(f, 'length-penalty', 1) : undefined,
+    };
+    // A resumed run keeps the options it was started with, unless a flag changes one.
+    const { options, inherited } = f.resume ? mergeRunOptions(loadRunOptions(out), given) : { options: given, inherited: [] };
+    if (inherited.length) log(`continuing with the run's options: ${inherited.join(' ')}`);
+    const stored = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as RunOptions;
+    const average = options.average ?? 0;
+    const keep = Math.max(options.keep ?? 0, average);
+    const selectBest = options.select === 'best';
+    const r = await trainInterruptibly({ config, out, resume: !!f.resume, overwrite: f.overwrite === true, log, json, splits, tokenizer, evalEvery: options.evalEvery, keep: keep || undefined, selectBest, runOptions: stored });
     if (r.stopped === 'interrupted') return interruptedExit();
     const held = splits.test.length ? splits.test : splits.val;
     let scored = { run: r.run, state: r.state, checkpoint: 'last' };
@@ -283,7 +296,7 @@ async function main(): Promise<void> {
       log(`evaluating best/ (step ${best.state.step}, best greedy val BLEU)`);
       scored = { ...best, checkpoint: `best (step ${best.state.step})` };
     }
-    const decoding = { beam: num(f, 'beam', 4), lengthPenalty: num(f, 'length-penalty', 1) };
+    const decoding = { beam: options.beam ?? 4, lengthPenalty: options.lengthPenalty ?? 1 };
     const e = evaluateRun(scored.run, scored.state, held, decoding);
     const summary = { recipe: config.recipe, data: splits.name, split: splits.test.length ? 'test' : 'val', steps: r.state.step, finalLoss: r.lastLoss, checkpoint: scored.checkpoint, decoding, ...e, wallSeconds: (performance.now() - t0) / 1000, trainSeconds: r.state.elapsedMs / 1000 };
     writeFileAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { DataError } from 'nmgrad';
 
 /** What `train` writes into a run folder (files, and the folders of kept, best and averaged checkpoints); any of them means the folder holds (part of) a run. */
-export const RUN_FILES = ['checkpoint.safetensors', 'config.json', 'tokenizer.json', 'metrics.jsonl', 'summary.json', 'checkpoints', 'best', 'averaged'] as const;
+export const RUN_FILES = ['checkpoint.safetensors', 'config.json', 'options.json', 'tokenizer.json', 'metrics.jsonl', 'summary.json', 'checkpoints', 'best', 'averaged'] as const;
 
 export function existingRunFiles(dir: string): string[] {
   return RUN_FILES.filter((f) => existsSync(join(dir, f)));

@@ -11,6 +11,7 @@ import { makeBatches, type Example } from './data/batches.js';
 import { readParallel } from './data/parallel.js';
 import { buildRun, captureState, loadRun, readRunConfig, saveRun, type Run, type RunConfig, type TrainState } from './model-io.js';
 import { dropSnapshotsAfter, saveSnapshot } from './average.js';
+import { saveRunOptions, type RunOptions } from './run-options.js';
 import { configDifferences } from './resume.js';
 import { prepareFreshRunDir } from './run-files.js';
 import { score, translateAll, type Scores } from './translate.js';
@@ -68,6 +69,8 @@ export interface TrainOptions {
   keep?: number;
   /** With evalEvery: save the run at its best val BLEU so far into `best/` (a run folder). */
   selectBest?: boolean;
+  /** Written to `options.json` once the folder is ready, so a resume continues with them. */
+  runOptions?: RunOptions;
 }
 
 export interface TrainResult {
@@ -129,6 +132,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     state = captureState(run, { step: 0, epoch: 0, batchInEpoch: 0, flops: null, elapsedMs: 0 });
     writeFileSync(join(out, 'metrics.jsonl'), '');
   }
+  if (opts.runOptions) saveRunOptions(out, opts.runOptions);
   const { model, optimizer, tokenizer } = run;
   const examples = encodePairs(tokenizer, opts.splits.train, config.maxLen);
   if (examples.length === 0) throw new DataError(opts.splits.name, 'no training pairs left after length filtering');

@@ -52,7 +52,7 @@ describe('translate CLI: a finished run is never clobbered', () => {
     const before = runFiles(dir);
     const r = cli(['train', ...S, '--data', data, '--out', dir, '--steps', '3']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(new RegExp(`${dir}: already holds a run \\(checkpoint\\.safetensors, config\\.json, tokenizer\\.json, metrics\\.jsonl, summary\\.json\\); continue it with --resume`));
+    expect(r.stderr).toMatch(new RegExp(`${dir}: already holds a run \\(checkpoint\\.safetensors, config\\.json, options\\.json, tokenizer\\.json, metrics\\.jsonl, summary\\.json\\); continue it with --resume`));
     expect(r.stdout).toBe(''); // refused before any data was read
     expect(runFiles(dir)).toEqual(before);
 
@@ -114,6 +114,36 @@ describe('translate CLI: train --resume', () => {
     const straight = join(tmp, 'straight');
     trainRun(straight, '--steps', '5', '--recipe', 'dense');
     expect(weightsOf(dir)).toEqual(weightsOf(straight));
+  });
+});
+
+describe('translate CLI: a resumed run keeps the options it was started with', () => {
+  it('--eval-every, --keep, --average and --beam come back from options.json; a flag on the resume line replaces one', () => {
+    const d = join(tmp, 'with-options');
+    trainRun(d, '--steps', '2', '--recipe', 'dense', '--eval-every', '1', '--keep', '3', '--average', '2', '--beam', '2');
+    const r = cli(['train', '--resume', d, '--steps', '4', '--threads', '1']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/continuing with the run's options: --eval-every 1 --keep 3 --average 2 --beam 2\n/);
+    const records = readFileSync(join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; valBleu?: number });
+    expect(records.filter((m) => m.valBleu !== undefined).map((m) => m.step)).toEqual([1, 3]); // the last step of each part is scored by the final evaluation instead
+    const summary = (): { checkpoint: string; decoding: unknown } => JSON.parse(readFileSync(join(d, 'summary.json'), 'utf8'));
+    expect(summary().checkpoint).toBe('average of steps 2, 4');
+    expect(summary().decoding).toEqual({ beam: 2, lengthPenalty: 1 });
+    const again = cli(['train', '--resume', d, '--steps', '5', '--threads', '1', '--beam', '1']);
+    expect(again.status).toBe(0);
+    expect(again.stdout).toMatch(/continuing with the run's options: --eval-every 1 --keep 3 --average 2\n/);
+    expect(summary().decoding).toEqual({ beam: 1, lengthPenalty: 1 });
+    expect(JSON.parse(readFileSync(join(d, 'options.json'), 'utf8'))).toEqual({ evalEvery: 1, keep: 3, average: 2, beam: 1 });
+  });
+
+  it('a damaged options.json is refused by name before training', () => {
+    const d = join(tmp, 'bad-options');
+    trainRun(d, '--steps', '1', '--recipe', 'dense');
+    writeFileSync(join(d, 'options.json'), '{"evalEvery": "often"}');
+    const r = cli(['train', '--resume', d, '--steps', '2', '--threads', '1']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/options\.json: run option 'evalEvery' has the invalid value "often"/);
   });
 });
 
