@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, expect } from 'vitest';
-import { getThreads, setParallelMinCost, setThreads, shutdownPool } from '../src/kernels/threads/pool.js';
+import { DEFAULT_PARALLEL_MIN_COST, getThreads, setParallelMinCost, setThreads, shutdownPool } from '../src/kernels/threads/pool.js';
 import { Rng, Tensor, gradcheck, type GradcheckOptions } from '../src/index.js';
 
 export const RUNS = Number(process.env.NMGRAD_FC_RUNS ?? 25);
@@ -84,7 +84,7 @@ export function restoreThreadsAfterAll(opts: { shutdown?: boolean } = {}): void 
   const prev = getThreads();
   afterAll(() => {
     setThreads(prev);
-    setParallelMinCost(1 << 20);
+    setParallelMinCost(DEFAULT_PARALLEL_MIN_COST);
     if (opts.shutdown) shutdownPool();
   });
 }

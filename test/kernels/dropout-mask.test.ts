@@ -7,7 +7,7 @@ import '../../src/kernels/wasm-backend.js';
 import { hasSimd } from '../../src/kernels/wasm/features.js';
 import { dropoutMask, Rng } from '../../src/kernels/random.js';
 import { allocF32 } from '../../src/kernels/storage.js';
-import { poolSize, setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
+import { DEFAULT_PARALLEL_MIN_COST, poolSize, setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
 import { restoreThreadsAfterAll } from '../helpers.js';
 
 restoreThreadsAfterAll({ shutdown: true });
@@ -140,7 +140,7 @@ describe('dropoutMask split over the pool', () => {
         }
       }
     } finally {
-      setParallelMinCost(1 << 20);
+      setParallelMinCost(DEFAULT_PARALLEL_MIN_COST);
     }
   });
 });
@@ -181,7 +181,7 @@ describe.skipIf(!hasSimd())('dropoutMask on wasm (four generators side by side i
         }
       }
     } finally {
-      setParallelMinCost(1 << 20);
+      setParallelMinCost(DEFAULT_PARALLEL_MIN_COST);
     }
   });
 });

@@ -3,7 +3,7 @@ import type { BinaryOp, UnaryOp } from '../../src/kernels/backend.js';
 import { jsBackend } from '../../src/kernels/js-backend.js';
 import { Rng } from '../../src/kernels/random.js';
 import { allocF32 } from '../../src/kernels/storage.js';
-import { poolSize, setParallelMinCost, setThreads, shutdownPool } from '../../src/kernels/threads/pool.js';
+import { DEFAULT_PARALLEL_MIN_COST, poolSize, setParallelMinCost, setThreads, shutdownPool } from '../../src/kernels/threads/pool.js';
 import { restoreThreadsAfterAll } from '../helpers.js';
 
 /**
@@ -35,7 +35,7 @@ function bothThreadCounts<T>(fn: () => T, threaded = true): [T, T] {
   setThreads(2);
   const two = fn();
   expect(poolSize(), 'the 2-thread run used the worker').toBe(threaded ? 1 : 0);
-  setParallelMinCost(1 << 20);
+  setParallelMinCost(DEFAULT_PARALLEL_MIN_COST);
   return [one, two];
 }
 

@@ -6,7 +6,7 @@ import { wasmBackend } from '../../src/kernels/wasm-backend.js';
 import { Rng } from '../../src/kernels/random.js';
 import { outerRows, permuteKernel } from '../../src/kernels/shape.js';
 import { allocF32 } from '../../src/kernels/storage.js';
-import { poolSize, setParallelMinCost, setThreads, shutdownPool, splitRows } from '../../src/kernels/threads/pool.js';
+import { DEFAULT_PARALLEL_MIN_COST, poolSize, setParallelMinCost, setThreads, shutdownPool, splitRows } from '../../src/kernels/threads/pool.js';
 import { RUNS, restoreThreadsAfterAll } from '../helpers.js';
 
 /**
@@ -118,7 +118,7 @@ describe('permute split over the pool', () => {
     setThreads(2);
     const two = run();
     expect(poolSize(), 'the 2-thread run used the worker').toBe(1);
-    setParallelMinCost(1 << 20);
+    setParallelMinCost(DEFAULT_PARALLEL_MIN_COST);
     cases.forEach((c, i) => {
       const want = naivePermute(input(count(c.shape), c.seed), c.shape, c.perm);
       expectBitwise(one[i]!, want, `1 thread, ${describeCase(c)}`);
@@ -127,7 +127,7 @@ describe('permute split over the pool', () => {
   });
 
   it('a large head split leaves the calling thread at the default threshold; small ones stay', () => {
-    setParallelMinCost(1 << 20);
+    setParallelMinCost(DEFAULT_PARALLEL_MIN_COST);
     setThreads(2);
     shutdownPool();
     /** Permutes a [b, t, h, d] tensor to [b, h, t, d] and checks it against the naive permute. */

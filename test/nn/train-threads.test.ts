@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Adam, Recipe, Rng, Transformer, clipGradNorm, labelSmoothedLoss, sparsify } from '../../src/index.js';
-import { poolSize, setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
+import { DEFAULT_PARALLEL_MIN_COST, poolSize, setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
 import { restoreThreadsAfterAll } from '../helpers.js';
 
 /**
@@ -36,7 +36,7 @@ function train(threads: number, recipe: string | null): { losses: number[]; para
     opt.step();
   }
   if (threads > 1) expect(poolSize()).toBe(threads - 1);
-  setParallelMinCost(1 << 20);
+  setParallelMinCost(DEFAULT_PARALLEL_MIN_COST);
   return { losses, params: opt.params.map((p) => Float32Array.from(p.data)) };
 }
 

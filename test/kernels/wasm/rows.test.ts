@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../../src/kernels/random.js';
 import { allocF32 } from '../../../src/kernels/storage.js';
-import { setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
+import { DEFAULT_PARALLEL_MIN_COST, setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
 import { hasSimd } from '../../../src/kernels/wasm/features.js';
 import { createWasmRows } from '../../../src/kernels/wasm/rows.js';
 import { wasmCrossEntropyBackward, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from '../../../src/kernels/wasm/rows-task.js';
@@ -153,6 +153,6 @@ describe.skipIf(!hasSimd())('wasm row kernels (softmax, log-softmax, cross-entro
     const one = run(1);
     const two = run(2);
     one.forEach((a, i) => expect(bits(two[i]!).equals(bits(a))).toBe(true));
-    setParallelMinCost(1 << 20);
+    setParallelMinCost(DEFAULT_PARALLEL_MIN_COST);
   });
 });
