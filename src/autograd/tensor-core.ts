@@ -300,7 +300,12 @@ function runBackward(root: Tensor, seed: Float32Array): void {
   }
 }
 
+/**
+ * Adds g into a leaf's .grad. Every buffer in runBackward's map belongs to its tensor alone
+ * (pass-throughs and the seed are copied where shared, and sums are made in place), so a leaf
+ * without a gradient takes g over instead of copying it.
+ */
 function accumulateLeaf(t: Tensor, g: Float32Array, backend: Backend): void {
-  if (t.grad === null) t.grad = new Tensor(backend.copy(g), t.shape);
+  if (t.grad === null) t.grad = new Tensor(g, t.shape);
   else backend.addInto(t.grad.data, g);
 }
