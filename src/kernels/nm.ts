@@ -125,15 +125,17 @@ function magnitude(v: number): number {
 }
 
 /**
- * Offsets (ascending) of the N kept weights of each group, written to `out` (rows × groups × n).
- * Selection keeps a sorted top-N list per group: O(M·N), no pattern enumeration.
+ * Offsets (ascending) of the N kept weights of each group, written to `out` (rows × groups × n),
+ * for rows [r0, r1). Selection keeps a sorted top-N list per group: O(M·N), no pattern
+ * enumeration; each row is independent, so any row split gives the same offsets.
  */
-export function nmKeepOffsets(data: Float32Array, rows: number, cols: number, n: number, m: number, out: Uint8Array): void {
+export function nmKeepOffsets(data: Float32Array, rows: number, cols: number, n: number, m: number, out: Uint8Array, r0 = 0, r1 = rows): void {
   const groups = cols / m;
   const topIdx = new Int32Array(n);
   const topMag = new Float64Array(n);
-  let q = 0;
-  for (let r = 0; r < rows; r++) {
+  const kept = new Uint8Array(m);
+  let q = r0 * groups * n;
+  for (let r = r0; r < r1; r++) {
     for (let g = 0; g < groups; g++) {
       const base = r * cols + g * m;
       let size = 0;
@@ -150,8 +152,14 @@ export function nmKeepOffsets(data: Float32Array, rows: number, cols: number, n:
         topMag[pos] = mag;
         topIdx[pos] = j;
       }
-      const kept = Array.from(topIdx.subarray(0, n)).sort((a, b) => a - b);
-      for (let t = 0; t < n; t++) out[q++] = kept[t]!;
+      // The chosen offsets in ascending order, without allocating per group.
+      for (let t = 0; t < n; t++) kept[topIdx[t]!] = 1;
+      for (let j = 0; j < m; j++) {
+        if (kept[j] === 1) {
+          out[q++] = j;
+          kept[j] = 0;
+        }
+      }
     }
   }
 }
@@ -185,4 +193,10 @@ export function topMagnitudeMask(data: Float32Array, keep: number, out: Float32A
   order.sort((a, b) => magnitude(data[b]!) - magnitude(data[a]!) || a - b);
   out.fill(0);
   for (let i = 0; i < keep; i++) out[order[i]!] = 1;
+}
+
+export interface KeepOffsetsArgs { data: Float32Array; cols: number; n: number; m: number; out: Uint8Array }
+/** Pool task: the kept offsets of weight rows [r0, r1). */
+export function nmKeepOffsetsRows(a: KeepOffsetsArgs, r0: number, r1: number): void {
+  nmKeepOffsets(a.data, r1, a.cols, a.n, a.m, a.out, r0, r1);
 }

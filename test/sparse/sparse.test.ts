@@ -3,7 +3,7 @@ import { expect, it } from 'vitest';
 import * as ng from '../../src/index.js';
 import { NMSparseTensor, SparsityConfigError, Tensor, nmMask, sparseLinear, unstructuredMask } from '../../src/index.js';
 import { sparseLinearValues } from '../../src/sparse/linear-op.js';
-import { setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
+import { DEFAULT_PARALLEL_MIN_COST, setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
 import { RUNS, expectGrad, maxAbsDiff, randTensor, restoreThreadsAfterAll } from '../helpers.js';
 import { describeEachBackend } from '../backends.js';
 
@@ -47,6 +47,25 @@ describeEachBackend('N:M masks', () => {
       }),
       { numRuns: RUNS * 2 },
     );
+  });
+
+  it('the selection split over 2 threads (pool forced) gives the same masks as 1 thread', () => {
+    try {
+      fc.assert(
+        fc.property(arbNM, fc.nat(1000), ({ rows, groups, n, m }, seed) => {
+          const w = tiedWeights(rows * 3, groups * m, seed);
+          setParallelMinCost(0);
+          setThreads(1);
+          const one = nmMask(w, n, m);
+          setThreads(2);
+          const two = nmMask(w, n, m);
+          expect(Array.from(two.data)).toEqual(Array.from(one.data));
+        }),
+        { numRuns: RUNS },
+      );
+    } finally {
+      setParallelMinCost(DEFAULT_PARALLEL_MIN_COST);
+    }
   });
 
   it('unstructured mask keeps the top (1 − s) fraction per tensor', () => {

@@ -8,7 +8,7 @@
  */
 import { addRange, addRowVectorRange, binaryRange, columnSumsColRange, divGradBRange, dropoutMaskRange, expandRange, gatherRowsRange, layerNormBackwardRange, mulRange, permuteRange, scatterAddColRange, selectGradRange, unaryBackwardRange, unaryRange, whereRange } from '../elementwise-tasks.js';
 import { gemmBatches, gemmRows } from '../matmul.js';
-import { keptGradRows, sparseGatherRows, transposeRows } from '../nm.js';
+import { keptGradRows, nmKeepOffsetsRows, sparseGatherRows, transposeRows } from '../nm.js';
 import { adamRange, crossEntropyBackwardRowRange, crossEntropyLossRowRange, layerNormRowRange, softmaxBackwardRowRange, softmaxRowRange } from '../row-tasks.js';
 import { wasmGemmBatches, wasmGemmRows } from '../wasm/gemm.js';
 import { wasmNmGatherRows, wasmNmKeptGradRows } from '../wasm/nm.js';
@@ -23,6 +23,7 @@ export const TASKS = {
   gemmBatches,
   sparseGatherRows,
   keptGradRows,
+  nmKeepOffsetsRows,
   transposeRows,
   softmaxRowRange,
   softmaxBackwardRowRange,
