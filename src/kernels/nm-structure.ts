@@ -15,7 +15,14 @@ export function nmRowsCsr(shape: readonly [number, number], n: number, m: number
   const rowPtr = allocI32(rows + 1);
   for (let i = 0; i <= rows; i++) rowPtr[i] = i * perRow;
   const col = allocI32(indices.length);
-  for (let e = 0; e < indices.length; e++) col[e] = (Math.floor(e / n) * m + indices[e]!) % cols;
+  // Entry e = (row, group, t) in storage order: column group·m + offset, groups restarting per row.
+  const groups = cols / m;
+  let e = 0;
+  for (let r = 0; r < rows; r++) {
+    for (let g = 0, base = 0; g < groups; g++, base += m) {
+      for (let t = 0; t < n; t++, e++) col[e] = base + indices[e]!;
+    }
+  }
   return { rowPtr, col };
 }
 
@@ -33,11 +40,12 @@ export function transposeCsr(rows: number, cols: number, csr: Csr, allocI32: (n:
   const fill = Int32Array.from(count.subarray(0, cols));
   const tCol = allocI32(col.length);
   const source = new Int32Array(col.length);
-  const perRow = rows === 0 ? 0 : col.length / rows;
-  for (let e = 0; e < col.length; e++) {
-    const p = fill[col[e]!]!++;
-    tCol[p] = Math.floor(e / perRow);
-    source[p] = e;
+  for (let r = 0; r < rows; r++) {
+    for (let e = csr.rowPtr[r]!, end = csr.rowPtr[r + 1]!; e < end; e++) {
+      const p = fill[col[e]!]!++;
+      tCol[p] = r;
+      source[p] = e;
+    }
   }
   return { rowPtr, col: tCol, source };
 }

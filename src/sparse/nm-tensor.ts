@@ -94,7 +94,11 @@ export class NMSparseTensor implements NMWeight {
   /** 0/1 keep mask of the stored pattern. */
   mask(): Tensor {
     const out = Tensor.zeros(this.shape);
-    getBackend().nmScatter(new Float32Array(this.nnz).fill(1), this, out.data);
+    const { n, m, indices } = this;
+    const d = out.data;
+    for (let e = 0, base = 0; e < indices.length; base += m) {
+      for (let t = 0; t < n; t++, e++) d[base + indices[e]!] = 1;
+    }
     return out;
   }
 
