@@ -7,7 +7,7 @@
  * nmgrad's 2-core machine, a wasm SIMD pass a fraction of that (bench `elementwise`). Results
  * are bitwise the js kernels' (map-module.ts).
  */
-import { broadcastStrides, stridesOf } from '../shape.js';
+import { broadcastStrides, sizeOf, stridesOf } from '../shape.js';
 import { allocF32, allocF32Uninit } from '../storage.js';
 import { buildMapModule, type MapBinaryOp } from './map-module.js';
 import type { LayerNormArgs } from '../row-tasks.js';
@@ -171,14 +171,11 @@ export function createWasmMap(): WasmMap {
       const xsAt = f64At!;
       const gsAt = xsAt + 8 * cols;
       const accGAt = gsAt + 8 * cols;
-      if (!dGamma && !dBeta) {
-        layerNormBackwardDx(xAt!, dyAt!, gAt!, mAt!, rAt!, dxAt!, xsAt, gsAt, accGAt, accGAt + 8 * cols, rows, cols, 1 / cols);
-        if (dx) back(dx, dxAt!, n);
-        return { dx, dGamma, dBeta };
-      }
+      // dx alone: the kernel that leaves the dγ, dβ accumulators alone.
+      const params = dGamma !== null || dBeta !== null;
       const acc = new Float64Array(arenaBuffer(), accGAt, 2 * cols);
-      acc.fill(0);
-      layerNormBackward(xAt!, dyAt!, gAt!, mAt!, rAt!, dxAt!, xsAt, gsAt, accGAt, accGAt + 8 * cols, rows, cols, 1 / cols);
+      if (params) acc.fill(0);
+      (params ? layerNormBackward : layerNormBackwardDx)(xAt!, dyAt!, gAt!, mAt!, rAt!, dxAt!, xsAt, gsAt, accGAt, accGAt + 8 * cols, rows, cols, 1 / cols);
       if (dx) back(dx, dxAt!, n);
       if (dGamma) dGamma.set(acc.subarray(0, cols));
       if (dBeta) dBeta.set(acc.subarray(cols, 2 * cols));
@@ -257,10 +254,10 @@ export interface MapMaskedFillArgs {
  */
 export function wasmMaskedFillRowRange(a: MapMaskedFillArgs, r0: number, r1: number): void {
   const { x, shape, mask, maskShape, value, out } = a;
-  const inner = shape.slice(1).reduce((p, v) => p * v, 1);
+  const inner = sizeOf(shape.slice(1));
   const rowShape = [r1 - r0, ...shape.slice(1)];
   const sliced = maskShape.length === shape.length && maskShape[0] === shape[0] && shape[0] !== 1;
-  const maskInner = maskShape.slice(1).reduce((p, v) => p * v, 1);
+  const maskInner = sizeOf(maskShape.slice(1));
   threadMap().maskedFill(
     x.subarray(r0 * inner, r1 * inner), rowShape,
     sliced ? mask.subarray(r0 * maskInner, r1 * maskInner) : mask, sliced ? [r1 - r0, ...maskShape.slice(1)] : maskShape,
