@@ -14,7 +14,6 @@
  */
 import { WorkerError } from '../../errors.js';
 import type { GatherArgs } from '../nm.js';
-import { hasRelaxedSimd } from './features.js';
 import { DEFAULT_NM_SHAPE, buildNmModule, type NmKernelShape } from './nm-module.js';
 import { heapF32, heapI32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
 
@@ -53,7 +52,7 @@ export interface WasmNm {
 
 type Transpose = (src: number, srcStride: number, dst: number, dstStride: number, rows: number, cols: number) => void;
 type TransposeBias = (src: number, srcStride: number, dst: number, dstStride: number, rows: number, cols: number, bias: number) => void;
-type Spmm = (xt: number, ptr: number, col: number, val: number, rows: number, yt: number) => void;
+type Spmm = (ptr: number, ent: number, rows: number, yt: number) => void;
 type KeptDot = (dyt: number, xt: number, rowBytes: number, rows: number, ranges: number, col: number, grad: number) => void;
 
 const align16 = (bytes: number): number => Math.ceil(bytes / 16) * 16;
@@ -70,9 +69,14 @@ function layout(...sizes: number[]): number[] {
   return at;
 }
 
-/** Compiles and instantiates one module (one per thread: its memory is private). */
+/**
+ * Compiles and instantiates one module (one per thread: its memory is private). The kernels
+ * use mul + add even where the engine has relaxed_madd: spmm's four accumulators are one add
+ * chain each, and the fused form ran it ~20% slower here (keptDot and the GEMM tie), so the
+ * N:M results are also the same on every engine (docs/wasm.md).
+ */
 export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
-  const options: NmKernelOptions = { ...DEFAULT_NM_SHAPE, relaxed: hasRelaxedSimd(), chunk: DEFAULT_NM_CHUNK, panelBytes: DEFAULT_NM_PANEL_BYTES, ...opts };
+  const options: NmKernelOptions = { ...DEFAULT_NM_SHAPE, relaxed: false, chunk: DEFAULT_NM_CHUNK, panelBytes: DEFAULT_NM_PANEL_BYTES, ...opts };
   for (const key of ['tv', 'unroll', 'ways'] as const) {
     const v = options[key];
     if (!Number.isInteger(v) || v < 1 || v > 16) throw new WorkerError('wasm.nm', `${key} must be an integer in [1, 16], got ${v}`);
@@ -103,12 +107,17 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
     if (r1 <= r0 || outDim === 0) return;
     const nnz = rowPtr[outDim]!;
     const [px, py] = [ptrOf(x), ptrOf(y)];
-    const rel = layout(4 * (outDim + 1), 4 * nnz, 4 * nnz, 4 * outDim, px >= 0 ? 0 : 4 * T * inDim, 4 * T * inDim, 4 * T * outDim, py >= 0 ? 0 : 4 * T * outDim);
+    const rel = layout(4 * (outDim + 1), 8 * nnz, 4 * outDim, px >= 0 ? 0 : 4 * T * inDim, 4 * T * inDim, 4 * T * outDim, py >= 0 ? 0 : 4 * T * outDim);
     const base = reserve(rel[rel.length - 1]!, () => `an N:M product of ${r1 - r0} tokens × ${inDim} inputs → ${outDim} outputs (${nnz} kept weights)`);
-    const [ptrAt, colAt, valAt, biasAt, xAt, xtAt, ytAt, yAt] = rel.map((r) => base + r) as [number, number, number, number, number, number, number, number];
+    const [ptrAt, entAt, biasAt, xAt, xtAt, ytAt, yAt] = rel.map((r) => base + r) as [number, number, number, number, number, number, number];
     i32.set(rowPtr, ptrAt / 4);
-    i32.set(col.subarray(0, nnz), colAt / 4);
-    f32.set(val.subarray(0, nnz), valAt / 4);
+    // Entries as spmm reads them: the byte address of the x row each one selects in the
+    // transposed block, then its value (one stream, one pointer).
+    const rowBytes = 4 * T;
+    for (let e = 0, q = entAt / 4; e < nnz; e++, q += 2) {
+      i32[q] = xtAt + rowBytes * col[e]!;
+      f32[q + 1] = val[e]!;
+    }
     if (bias !== null) f32.set(bias.subarray(0, outDim), biasAt / 4);
     for (let t0 = r0; t0 < r1; t0 += T) {
       const tk = Math.min(T, r1 - t0);
@@ -120,7 +129,7 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
         xs = xAt;
       }
       transpose(xs, inDim, xtAt, T, tk, inDim);
-      spmm(xtAt, ptrAt, colAt, valAt, outDim, ytAt);
+      spmm(ptrAt, entAt, outDim, ytAt);
       const yd = py >= 0 ? py + 4 * t0 * outDim : yAt;
       if (bias !== null) transposeBias(ytAt, T, yd, outDim, outDim, tk, biasAt);
       else transpose(ytAt, T, yd, outDim, outDim, tk);
