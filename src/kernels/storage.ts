@@ -229,9 +229,24 @@ export function isShared(a: Float32Array): boolean {
   return a.buffer instanceof SharedArrayBuffer;
 }
 
-/** Int32 counterpart of allocF32 (index arrays handed to workers). */
+/** The arena block under each arena-backed Int32Array: reachable exactly as long as the view. */
+const i32Blocks = new WeakMap<Int32Array, Float32Array>();
+
+/**
+ * Int32 counterpart of allocF32 (index arrays handed to workers), zero-filled. Large ones live
+ * in the arena like tensors, so a job carries them as offsets through the mailbox (a
+ * SharedArrayBuffer of their own would need a message per job); else plain shared memory.
+ */
 export function allocI32(n: number, shape?: readonly number[]): Int32Array {
   if (n < SHARED_MIN_ELEMENTS) return allocating('int32', n, shape, () => new Int32Array(n));
-  noteSharedBytes(n * 4);
-  return allocating('int32', n, shape, () => new Int32Array(new SharedArrayBuffer(n * 4)));
+  return allocating('int32', n, shape, () => {
+    const block = arenaAlloc(n, true);
+    if (block !== null) {
+      const view = new Int32Array(block.buffer, block.byteOffset, n);
+      i32Blocks.set(view, block);
+      return view;
+    }
+    noteSharedBytes(n * 4);
+    return new Int32Array(new SharedArrayBuffer(n * 4));
+  });
 }

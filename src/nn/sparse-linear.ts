@@ -67,7 +67,7 @@ export class SparseLinear extends Module implements LinearLike {
         const count = (outF * inF * st.n) / st.m;
         const indices = new Uint8Array(count);
         getBackend().nmKeepOffsets(this.weight.data, outF, inF, st.n, st.m, indices);
-        this.pattern = new NMSparseTensor([outF, inF], st.n, st.m, new Float32Array(count), indices, this.layerName);
+        this.pattern = new NMSparseTensor([outF, inF], st.n, st.m, getBackend().alloc(count), indices, this.layerName);
         this.keep = this.pattern.mask().data;
       }
       this.maskKey = key;

@@ -39,10 +39,8 @@ export const DEFAULT_NM_SHAPE: Omit<NmKernelShape, 'relaxed'> = { tv: 4, unroll:
  * Exports (i32 arguments; addresses in bytes, strides in elements unless named *Bytes):
  * - `transpose(src, srcStride, dst, dstStride, rows, cols)`: dst[c, r] = src[r, c].
  * - `transposeBias(src, srcStride, dst, dstStride, rows, cols, bias)`: dst[c, r] = src[r, c] + bias[r].
- * - `spmm(ranges, ent, rows, yt, accumulate)`: for each row i < rows, yt[i, 0..T) (+)= Σ_e val_e·x_e[0..T)
- *   over the entries e in [ranges[2i], ranges[2i+1]), in that order (added to yt's row when
- *   accumulate ≠ 0). Entry e is 8 bytes at ent + 8e: the byte address of its T-token row x_e of
- *   the transposed activations (i32), then val_e (f32); yt is a block of T-token rows.
+ * - `spmm(xt, ptr, col, val, rows, yt)`: for each row i < rows, yt[i, 0..T) = Σ_e val[e]·xt[col[e], 0..T)
+ *   over e in [ptr[i], ptr[i+1]), in that order; xt and yt are blocks of T-token rows.
  * - `keptDot(dyt, xt, rowBytes, rows, ranges, col, grad)`: grad[e] += Σ dyt[i]·xt[col[e]] over rows
  *   of rowBytes bytes (a multiple of 64), for e in [ranges[2i], ranges[2i+1]), i < rows.
  */
@@ -50,7 +48,7 @@ export function buildNmModule(shape: NmKernelShape): Uint8Array {
   const m = new ModuleBuilder().importMemory(ARENA_IMPORT);
   m.func('transpose', [I32, I32, I32, I32, I32, I32], [], (f) => emitTranspose(f, false));
   m.func('transposeBias', [I32, I32, I32, I32, I32, I32, I32], [], (f) => emitTranspose(f, true));
-  m.func('spmm', [I32, I32, I32, I32, I32], [], (f) => emitSpmm(f, shape));
+  m.func('spmm', [I32, I32, I32, I32, I32, I32], [], (f) => emitSpmm(f, shape));
   m.func('keptDot', [I32, I32, I32, I32, I32, I32, I32], [], (f) => emitKeptDot(f, shape));
   return m.toBytes();
 }
@@ -132,9 +130,10 @@ function emitTranspose(f: FunctionBuilder, addBias: boolean): void {
 
 function emitSpmm(f: FunctionBuilder, shape: NmKernelShape): void {
   const { tv, unroll, relaxed } = shape;
-  const [ptr, ent, rows, yt] = f.params as Local[];
+  const [xt, ptr, col, val, rows, yt] = f.params as Local[];
   const i = f.local(I32);
-  const p = f.local(I32);
+  const pCol = f.local(I32);
+  const pVal = f.local(I32);
   const pEnd = f.local(I32);
   const pLast = f.local(I32);
   const out = f.local(I32);
@@ -142,38 +141,48 @@ function emitSpmm(f: FunctionBuilder, shape: NmKernelShape): void {
   const acc = Array.from({ length: tv }, () => f.local(V128));
   const w = f.local(V128);
 
-  // An entry is 8 bytes: the address of its x row in the block (i32), then its value (f32).
   const entry = (u: number): void => {
-    f.get(p).mem('v128.load32_splat', 8 * u + 4).set(w);
-    f.get(p).mem('i32.load', 8 * u).set(base);
+    f.get(pVal).mem('v128.load32_splat', 4 * u).set(w);
+    f.get(xt!).get(pCol).mem('i32.load', 4 * u).i32Const(16 * tv).op('i32.mul').op('i32.add').set(base);
     for (let j = 0; j < tv; j++) madd(f, relaxed, acc[j]!, () => void f.get(w), () => void f.get(base).mem('v128.load', 16 * j, 2));
   };
-  /** Whole groups of `n` entries while they fit, then falls through. */
-  const groups = (n: number): void => {
-    // pLast: the last p from which a whole group still fits.
-    f.get(pEnd).i32Const(8 * (n - 1)).op('i32.sub').set(pLast);
-    f.block((exit) => {
-      f.loop((top) => {
-        f.get(p).get(pLast).op('i32.ge_s').brIf(exit);
-        for (let u = 0; u < n; u++) entry(u);
-        f.get(p).i32Const(8 * n).op('i32.add').set(p);
-        f.br(top);
-      });
-    });
+  const bump = (entries: number): void => {
+    f.get(pCol).i32Const(4 * entries).op('i32.add').set(pCol);
+    f.get(pVal).i32Const(4 * entries).op('i32.add').set(pVal);
   };
 
   f.get(yt!).set(out);
   f.forRange(i, 0, rows!, 1, () => {
-    const entryAddr = (rowOffset: number): void => {
-      f.get(ptr!).get(i).i32Const(2).op('i32.shl').op('i32.add').mem('i32.load', rowOffset).i32Const(3).op('i32.shl').get(ent!).op('i32.add');
+    const entryAddr = (array: Local, rowOffset: number): void => {
+      f.get(ptr!).get(i).i32Const(2).op('i32.shl').op('i32.add').mem('i32.load', rowOffset).i32Const(2).op('i32.shl').get(array).op('i32.add');
     };
-    entryAddr(0);
-    f.set(p);
-    entryAddr(4);
+    entryAddr(col!, 0);
+    f.set(pCol);
+    entryAddr(val!, 0);
+    f.set(pVal);
+    entryAddr(col!, 4);
     f.set(pEnd);
     for (const a of acc) f.f32x4Const([0, 0, 0, 0]).set(a);
-    if (unroll > 1) groups(unroll);
-    groups(1);
+    if (unroll > 1) {
+      // pLast: the last pCol from which a whole unrolled group still fits.
+      f.get(pEnd).i32Const(4 * (unroll - 1)).op('i32.sub').set(pLast);
+      f.block((exit) => {
+        f.loop((top) => {
+          f.get(pCol).get(pLast).op('i32.ge_s').brIf(exit);
+          for (let u = 0; u < unroll; u++) entry(u);
+          bump(unroll);
+          f.br(top);
+        });
+      });
+    }
+    f.block((exit) => {
+      f.loop((top) => {
+        f.get(pCol).get(pEnd).op('i32.ge_s').brIf(exit);
+        entry(0);
+        bump(1);
+        f.br(top);
+      });
+    });
     for (let j = 0; j < tv; j++) f.get(out).get(acc[j]!).mem('v128.store', 16 * j, 2);
     f.get(out).i32Const(16 * tv).op('i32.add').set(out);
   });

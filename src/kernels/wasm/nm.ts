@@ -52,7 +52,7 @@ export interface WasmNm {
 
 type Transpose = (src: number, srcStride: number, dst: number, dstStride: number, rows: number, cols: number) => void;
 type TransposeBias = (src: number, srcStride: number, dst: number, dstStride: number, rows: number, cols: number, bias: number) => void;
-type Spmm = (ptr: number, ent: number, rows: number, yt: number) => void;
+type Spmm = (xt: number, ptr: number, col: number, val: number, rows: number, yt: number) => void;
 type KeptDot = (dyt: number, xt: number, rowBytes: number, rows: number, ranges: number, col: number, grad: number) => void;
 
 const align16 = (bytes: number): number => Math.ceil(bytes / 16) * 16;
@@ -106,32 +106,32 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
     const outDim = rowPtr.length - 1;
     if (r1 <= r0 || outDim === 0) return;
     const nnz = rowPtr[outDim]!;
-    const [px, py] = [ptrOf(x), ptrOf(y)];
-    const rel = layout(4 * (outDim + 1), 8 * nnz, 4 * outDim, px >= 0 ? 0 : 4 * T * inDim, 4 * T * inDim, 4 * T * outDim, py >= 0 ? 0 : 4 * T * outDim);
+    // Operands in the arena (activations, the cached pattern structure, layer values) are read
+    // and written where they lie; anything else goes through this thread's scratch.
+    const [px, py, pPtr, pCol, pVal] = [ptrOf(x), ptrOf(y), ptrOf(rowPtr), ptrOf(col), ptrOf(val)];
+    const pBias = bias === null ? -1 : ptrOf(bias);
+    const copied = (at: number, bytes: number): number => (at >= 0 ? 0 : bytes);
+    const rel = layout(
+      copied(pPtr, 4 * (outDim + 1)), copied(pCol, 4 * nnz), copied(pVal, 4 * nnz), bias === null ? 0 : copied(pBias, 4 * outDim),
+      copied(px, 4 * T * inDim), 4 * T * inDim, 4 * T * outDim, copied(py, 4 * T * outDim),
+    );
     const base = reserve(rel[rel.length - 1]!, () => `an N:M product of ${r1 - r0} tokens × ${inDim} inputs → ${outDim} outputs (${nnz} kept weights)`);
-    const [ptrAt, entAt, biasAt, xAt, xtAt, ytAt, yAt] = rel.map((r) => base + r) as [number, number, number, number, number, number, number];
-    i32.set(rowPtr, ptrAt / 4);
-    // Entries as spmm reads them: the byte address of the x row each one selects in the
-    // transposed block, then its value (one stream, one pointer).
-    const rowBytes = 4 * T;
-    for (let e = 0, q = entAt / 4; e < nnz; e++, q += 2) {
-      i32[q] = xtAt + rowBytes * col[e]!;
-      f32[q + 1] = val[e]!;
-    }
-    if (bias !== null) f32.set(bias.subarray(0, outDim), biasAt / 4);
+    const [ptrAt, colAt, valAt, biasAt, xAt, xtAt, ytAt, yAt] = rel.map((r) => base + r) as [number, number, number, number, number, number, number, number];
+    const ptrSrc = pPtr >= 0 ? pPtr : (i32.set(rowPtr, ptrAt / 4), ptrAt);
+    const colSrc = pCol >= 0 ? pCol : (i32.set(col.subarray(0, nnz), colAt / 4), colAt);
+    const valSrc = pVal >= 0 ? pVal : (f32.set(val.subarray(0, nnz), valAt / 4), valAt);
+    const biasSrc = bias === null ? 0 : pBias >= 0 ? pBias : (f32.set(bias.subarray(0, outDim), biasAt / 4), biasAt);
     for (let t0 = r0; t0 < r1; t0 += T) {
       const tk = Math.min(T, r1 - t0);
-      // x and y are read and written where they lie when in the arena (the transposes touch
-      // exactly the block's elements), else through scratch.
       let xs = px + 4 * t0 * inDim;
       if (px < 0) {
         f32.set(x.subarray(t0 * inDim, (t0 + tk) * inDim), xAt / 4);
         xs = xAt;
       }
       transpose(xs, inDim, xtAt, T, tk, inDim);
-      spmm(ptrAt, entAt, outDim, ytAt);
+      spmm(xtAt, ptrSrc, colSrc, valSrc, outDim, ytAt);
       const yd = py >= 0 ? py + 4 * t0 * outDim : yAt;
-      if (bias !== null) transposeBias(ytAt, T, yd, outDim, outDim, tk, biasAt);
+      if (bias !== null) transposeBias(ytAt, T, yd, outDim, outDim, tk, biasSrc);
       else transpose(ytAt, T, yd, outDim, outDim, tk);
       if (py < 0) y.set(f32.subarray(yAt / 4, yAt / 4 + tk * outDim), t0 * outDim);
     }
@@ -148,10 +148,13 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
     const C = options.chunk;
     const panelCols = Math.max(1, Math.floor(options.panelBytes / (4 * C)));
     const panels = Math.ceil(inDim / panelCols);
-    const [pdy, px] = [ptrOf(dy), ptrOf(x)];
-    const rel = layout(8 * R * panels, 4 * count, 4 * count, pdy >= 0 ? 0 : 4 * C * outDim, 4 * R * C, px >= 0 ? 0 : 4 * C * inDim, 4 * inDim * C);
+    const [pdy, px, pCol, pGrad] = [ptrOf(dy), ptrOf(x), ptrOf(col), ptrOf(grad)];
+    const rel = layout(8 * R * panels, pCol >= 0 ? 0 : 4 * count, pGrad >= 0 ? 0 : 4 * count, pdy >= 0 ? 0 : 4 * C * outDim, 4 * R * C, px >= 0 ? 0 : 4 * C * inDim, 4 * inDim * C);
     const base = reserve(rel[rel.length - 1]!, () => `the kept-position dW of weight rows [${i0}, ${i1}) over ${inDim} inputs (${count} kept weights)`);
-    const [rangesAt, colAt, gradAt, dyAt, dytAt, xAt, xtAt] = rel.map((r) => base + r) as [number, number, number, number, number, number, number];
+    const [rangesAt, colCopyAt, gradCopyAt, dyAt, dytAt, xAt, xtAt] = rel.map((r) => base + r) as [number, number, number, number, number, number, number];
+    // The column indices are read, and the sums accumulated, in place when in the arena.
+    const colAt = pCol >= 0 ? pCol + 4 * eBase : colCopyAt;
+    const gradAt = pGrad >= 0 ? pGrad + 4 * eBase : gradCopyAt;
     // Entry ranges of each row within each panel of input columns (columns ascend within a row),
     // so the rows of Xᵀ a panel reads stay in L1 while every weight row visits them.
     const ranges = i32.subarray(rangesAt / 4, rangesAt / 4 + 2 * R * panels);
@@ -165,7 +168,7 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
         ranges[2 * (p * R + i) + 1] = e;
       }
     }
-    i32.set(col.subarray(eBase, eBase + count), colAt / 4);
+    if (pCol < 0) i32.set(col.subarray(eBase, eBase + count), colAt / 4);
     f32.fill(0, gradAt / 4, gradAt / 4 + count);
     for (let t0 = 0; t0 < rows; t0 += C) {
       const tc = Math.min(C, rows - t0);
@@ -189,7 +192,7 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
       transpose(xs, inDim, xtAt, padded, tc, inDim);
       for (let p = 0; p < panels; p++) keptDot(dytAt, xtAt, 4 * padded, R, rangesAt + 8 * p * R, colAt, gradAt);
     }
-    grad.set(f32.subarray(gradAt / 4, gradAt / 4 + count), eBase);
+    if (pGrad < 0) grad.set(f32.subarray(gradAt / 4, gradAt / 4 + count), eBase);
   }
 
   return { options, gatherRows, keptGradRows };
