@@ -127,5 +127,5 @@ export const wasmBackend: Backend = withFallback({
 
 if (hasSimd() && arenaMemory() !== null) {
   registerBackend(wasmBackend);
-  setBackendDetail('wasm', () => `WebAssembly SIMD dense and N:M products, softmax / cross-entropy rows and streaming elementwise ops (add, sub, mul, div, relu, permute, masked fill, layer norm), with ${hasRelaxedSimd() ? 'f32x4.relaxed_madd' : 'f32x4 mul + add'}; other kernels js`);
+  setBackendDetail('wasm', () => `WebAssembly SIMD dense and N:M products, softmax / cross-entropy rows and streaming elementwise ops (add, sub, mul, div, relu, permute, masked fill, layer norm), dense products with ${hasRelaxedSimd() ? 'f32x4.relaxed_madd' : 'f32x4 mul + add'}, N:M with mul + add; other kernels js`);
 }
