@@ -11,7 +11,7 @@ import { gemmBatches, gemmRows } from '../matmul.js';
 import { keptGradRows, nmKeepOffsetsRows, sparseGatherRows, transposeRows } from '../nm.js';
 import { adamRange, crossEntropyBackwardRowRange, crossEntropyLossRowRange, layerNormRowRange, softmaxBackwardRowRange, softmaxRowRange } from '../row-tasks.js';
 import { wasmGemmBatches, wasmGemmRows } from '../wasm/gemm.js';
-import { wasmNmGatherRows, wasmNmKeptGradRows } from '../wasm/nm.js';
+import { wasmNmGatherRows, wasmNmKeptGradCols, wasmNmKeptGradRows } from '../wasm/nm.js';
 import { wasmDropoutMaskRange, wasmLayerNormBackwardRange, wasmLayerNormRowRange, wasmMapStreamRange, wasmMaskedFillRowRange, wasmPermuteRowRange } from '../wasm/map.js';
 import { wasmCrossEntropyBackwardRowRange, wasmSoftmaxBackwardRowRange, wasmSoftmaxRowRange } from '../wasm/rows.js';
 import { exitingAfterRows, exitingRows, fillValueRows, stallingRows, throwingRows } from './faults.js';
@@ -49,6 +49,7 @@ export const TASKS = {
   wasmGemmBatches,
   wasmNmGatherRows,
   wasmNmKeptGradRows,
+  wasmNmKeptGradCols,
   wasmSoftmaxRowRange,
   wasmSoftmaxBackwardRowRange,
   wasmCrossEntropyBackwardRowRange,

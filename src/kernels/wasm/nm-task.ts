@@ -10,6 +10,7 @@
 import type { NMWeight } from '../backend.js';
 import { jsBackend, jsPatternLayout } from '../js-backend.js';
 import { gatherBy } from '../nm-structure.js';
+import { inArena } from '../arena.js';
 import { allocF32 } from '../storage.js';
 import { parallelRows } from '../threads/pool.js';
 import { DEFAULT_NM_SHAPE } from './nm-module.js';
@@ -24,6 +25,8 @@ export const WASM_NM_ROW_BLOCK = 4 * DEFAULT_NM_SHAPE.tv;
  * every thread count takes it alike.
  */
 export const WASM_NM_MIN_VOLUME = 256;
+/** Input columns per split unit of kept dW's column split (whole 4×4 transposes). */
+export const WASM_NM_DW_COL_BLOCK = 16;
 export const WASM_NM_DW_MIN_ROWS = 4;
 
 /** y [rows, out] = x [rows, in] · Wᵀ (+ bias). */
@@ -49,6 +52,12 @@ export function wasmNmKeptWeightGrad(dy: Float32Array, x: Float32Array, rows: nu
   if (rows < WASM_NM_DW_MIN_ROWS || rows * w.values.length < 2 * WASM_NM_MIN_VOLUME) return jsBackend.nmKeptWeightGrad(dy, x, rows, w);
   const { rowPtr, col } = jsPatternLayout(w).rows;
   const grad = allocF32(col.length);
-  parallelRows('wasmNmKeptGradRows', { dy, x, rows, inDim: w.shape[1], rowPtr, col, grad }, w.shape[0], 1, 2 * rows * col.length);
+  const [outDim, inDim] = w.shape;
+  const args = { dy, x, rows, inDim, rowPtr, col, grad };
+  // Each thread transposes the token chunks of the operand it does not split: split the wider
+  // one (input columns when inDim > outDim), so the copy every thread makes is the narrower.
+  // Either split gives the same bits (each entry's sum runs over token chunks in order).
+  if (inDim > outDim && inArena(col) && inArena(grad)) parallelRows('wasmNmKeptGradCols', args, inDim, WASM_NM_DW_COL_BLOCK, 2 * rows * col.length);
+  else parallelRows('wasmNmKeptGradRows', args, outDim, 1, 2 * rows * col.length);
   return grad;
 }

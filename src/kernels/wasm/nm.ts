@@ -48,6 +48,8 @@ export interface WasmNm {
   gatherRows(args: NmGatherArgs, r0: number, r1: number): void;
   /** The entries of weight rows [i0, i1). */
   keptGradRows(args: NmKeptGradArgs, i0: number, i1: number): void;
+  /** The entries in input columns [c0, c1) of every weight row; col and a zeroed grad must be in the arena. */
+  keptGradCols(args: NmKeptGradArgs, c0: number, c1: number): void;
 }
 
 type Transpose = (src: number, srcStride: number, dst: number, dstStride: number, rows: number, cols: number) => void;
@@ -138,19 +140,35 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
   }
 
   function keptGradRows(args: NmKeptGradArgs, i0: number, i1: number): void {
+    keptGradBlock(args, i0, i1, 0, args.inDim);
+  }
+
+  function keptGradCols(args: NmKeptGradArgs, c0: number, c1: number): void {
+    if (ptrOf(args.col) < 0 || ptrOf(args.grad) < 0) throw new WorkerError('wasm.nm', 'a column split of kept dW needs its column indices and its zeroed gradient in the arena');
+    keptGradBlock(args, 0, args.rowPtr.length - 1, c0, c1);
+  }
+
+  /**
+   * The kept entries of weight rows [i0, i1) whose input column is in [c0, c1). A block narrower
+   * than the whole input adds into grad as given (zeroed by the caller) and transposes only its
+   * columns of X; the whole width zero-fills its rows' entries first.
+   */
+  function keptGradBlock(args: NmKeptGradArgs, i0: number, i1: number, c0: number, c1: number): void {
     const { dy, x, rows, inDim, rowPtr, col, grad } = args;
     const outDim = rowPtr.length - 1;
     const R = i1 - i0;
-    if (R <= 0) return;
+    const W = c1 - c0;
+    if (R <= 0 || W <= 0) return;
     const eBase = rowPtr[i0]!;
     const count = rowPtr[i1]! - eBase;
     if (count === 0) return;
+    const whole = c0 === 0 && c1 === inDim;
     const C = options.chunk;
     const panelCols = Math.max(1, Math.floor(options.panelBytes / (4 * C)));
-    const panels = Math.ceil(inDim / panelCols);
+    const panels = Math.ceil(W / panelCols);
     const [pdy, px, pCol, pGrad] = [ptrOf(dy), ptrOf(x), ptrOf(col), ptrOf(grad)];
-    const rel = layout(8 * R * panels, pCol >= 0 ? 0 : 4 * count, pGrad >= 0 ? 0 : 4 * count, pdy >= 0 ? 0 : 4 * C * outDim, 4 * R * C, px >= 0 ? 0 : 4 * C * inDim, 4 * inDim * C);
-    const base = reserve(rel[rel.length - 1]!, () => `the kept-position dW of weight rows [${i0}, ${i1}) over ${inDim} inputs (${count} kept weights)`);
+    const rel = layout(8 * R * panels, pCol >= 0 ? 0 : 4 * count, pGrad >= 0 ? 0 : 4 * count, pdy >= 0 ? 0 : 4 * C * outDim, 4 * R * C, px >= 0 ? 0 : 4 * C * inDim, 4 * W * C);
+    const base = reserve(rel[rel.length - 1]!, () => `the kept-position dW of weight rows [${i0}, ${i1}), inputs [${c0}, ${c1}) of ${inDim} (${count} kept weights)`);
     const [rangesAt, colCopyAt, gradCopyAt, dyAt, dytAt, xAt, xtAt] = rel.map((r) => base + r) as [number, number, number, number, number, number, number];
     // The column indices are read, and the sums accumulated, in place when in the arena.
     const colAt = pCol >= 0 ? pCol + 4 * eBase : colCopyAt;
@@ -161,22 +179,23 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
     for (let i = 0; i < R; i++) {
       let e = rowPtr[i0 + i]! - eBase;
       const rowEnd = rowPtr[i0 + i + 1]! - eBase;
+      while (e < rowEnd && col[eBase + e]! < c0) e++;
       for (let p = 0; p < panels; p++) {
-        const limit = (p + 1) * panelCols;
+        const limit = Math.min(c1, c0 + (p + 1) * panelCols);
         ranges[2 * (p * R + i)] = e;
         while (e < rowEnd && col[eBase + e]! < limit) e++;
         ranges[2 * (p * R + i) + 1] = e;
       }
     }
     if (pCol < 0) i32.set(col.subarray(eBase, eBase + count), colAt / 4);
-    f32.fill(0, gradAt / 4, gradAt / 4 + count);
+    if (whole) f32.fill(0, gradAt / 4, gradAt / 4 + count);
     for (let t0 = 0; t0 < rows; t0 += C) {
       const tc = Math.min(C, rows - t0);
       const padded = Math.ceil(tc / 16) * 16;
       if (padded !== tc) {
         // Zero lanes past the last token add exact zeros to every dot product.
         f32.fill(0, dytAt / 4, dytAt / 4 + R * padded);
-        f32.fill(0, xtAt / 4, xtAt / 4 + inDim * padded);
+        f32.fill(0, xtAt / 4, xtAt / 4 + W * padded);
       }
       let dys = pdy + 4 * t0 * outDim;
       if (pdy < 0) {
@@ -189,13 +208,15 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
         f32.set(x.subarray(t0 * inDim, (t0 + tc) * inDim), xAt / 4);
         xs = xAt;
       }
-      transpose(xs, inDim, xtAt, padded, tc, inDim);
-      for (let p = 0; p < panels; p++) keptDot(dytAt, xtAt, 4 * padded, R, rangesAt + 8 * p * R, colAt, gradAt);
+      transpose(xs + 4 * c0, inDim, xtAt, padded, tc, W);
+      // keptDot addresses Xᵀ row c at xt + c·rowBytes: shift the block's base by c0 rows (i32 arithmetic wraps).
+      const xtBase = (xtAt - 4 * padded * c0) | 0;
+      for (let p = 0; p < panels; p++) keptDot(dytAt, xtBase, 4 * padded, R, rangesAt + 8 * p * R, colAt, gradAt);
     }
     if (pGrad < 0) grad.set(f32.subarray(gradAt / 4, gradAt / 4 + count), eBase);
   }
 
-  return { options, gatherRows, keptGradRows };
+  return { options, gatherRows, keptGradRows, keptGradCols };
 }
 
 let perThread: WasmNm | null = null;
@@ -209,6 +230,11 @@ export function threadNm(): WasmNm {
 /** Pool task: `gatherRows` on this thread's instance. */
 export function wasmNmGatherRows(args: NmGatherArgs, r0: number, r1: number): void {
   threadNm().gatherRows(args, r0, r1);
+}
+
+/** Pool task: `keptGradCols` on this thread's instance. */
+export function wasmNmKeptGradCols(args: NmKeptGradArgs, c0: number, c1: number): void {
+  threadNm().keptGradCols(args, c0, c1);
 }
 
 /** Pool task: `keptGradRows` on this thread's instance. */
