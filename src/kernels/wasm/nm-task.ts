@@ -11,7 +11,7 @@ import type { NMWeight } from '../backend.js';
 import { jsBackend, jsPatternLayout } from '../js-backend.js';
 import { gatherBy } from '../nm-structure.js';
 import { inArena } from '../arena.js';
-import { allocF32 } from '../storage.js';
+import { allocF32, allocF32Uninit } from '../storage.js';
 import { parallelRows } from '../threads/pool.js';
 import { DEFAULT_NM_SHAPE } from './nm-module.js';
 
@@ -40,9 +40,10 @@ export function wasmNmForward(x: Float32Array, rows: number, w: NMWeight, bias: 
 export function wasmNmInputGrad(dy: Float32Array, rows: number, w: NMWeight): Float32Array {
   if (rows * w.values.length < WASM_NM_MIN_VOLUME) return jsBackend.nmInputGrad(dy, rows, w);
   const t = jsPatternLayout(w).transposed;
-  const val = allocF32(t.source.length);
+  // Both are written in full (every gathered value, every element of every token row): no zero-fill.
+  const val = allocF32Uninit(t.source.length);
   gatherBy(w.values, t.source, val);
-  const dx = allocF32(rows * w.shape[1]);
+  const dx = allocF32Uninit(rows * w.shape[1]);
   parallelRows('wasmNmGatherRows', { x: dy, inDim: w.shape[0], rowPtr: t.rowPtr, col: t.col, val, y: dx, bias: null }, rows, WASM_NM_ROW_BLOCK, 2 * rows * val.length);
   return dx;
 }
