@@ -10,8 +10,7 @@
 import type { NMWeight } from '../backend.js';
 import { jsBackend, jsPatternLayout } from '../js-backend.js';
 import { gatherBy } from '../nm-structure.js';
-import { inArena } from '../arena.js';
-import { allocF32, allocF32Uninit } from '../storage.js';
+import { allocF32Uninit } from '../storage.js';
 import { parallelRows } from '../threads/pool.js';
 import { DEFAULT_NM_SHAPE } from './nm-module.js';
 
@@ -52,13 +51,13 @@ export function wasmNmInputGrad(dy: Float32Array, rows: number, w: NMWeight): Fl
 export function wasmNmKeptWeightGrad(dy: Float32Array, x: Float32Array, rows: number, w: NMWeight): Float32Array {
   if (rows < WASM_NM_DW_MIN_ROWS || rows * w.values.length < 2 * WASM_NM_MIN_VOLUME) return jsBackend.nmKeptWeightGrad(dy, x, rows, w);
   const { rowPtr, col } = jsPatternLayout(w).rows;
-  const grad = allocF32(col.length);
+  const grad = allocF32Uninit(col.length); // every entry is written by exactly one row or column block
   const [outDim, inDim] = w.shape;
   const args = { dy, x, rows, inDim, rowPtr, col, grad };
   // Each thread transposes the token chunks of the operand it does not split: split the wider
   // one (input columns when inDim > outDim), so the copy every thread makes is the narrower.
   // Either split gives the same bits (each entry's sum runs over token chunks in order).
-  if (inDim > outDim && inArena(col) && inArena(grad)) parallelRows('wasmNmKeptGradCols', args, inDim, WASM_NM_DW_COL_BLOCK, 2 * rows * col.length);
+  if (inDim > outDim) parallelRows('wasmNmKeptGradCols', args, inDim, WASM_NM_DW_COL_BLOCK, 2 * rows * col.length);
   else parallelRows('wasmNmKeptGradRows', args, outDim, 1, 2 * rows * col.length);
   return grad;
 }

@@ -48,7 +48,7 @@ export interface WasmNm {
   gatherRows(args: NmGatherArgs, r0: number, r1: number): void;
   /** The entries of weight rows [i0, i1). */
   keptGradRows(args: NmKeptGradArgs, i0: number, i1: number): void;
-  /** The entries in input columns [c0, c1) of every weight row; col and a zeroed grad must be in the arena. */
+  /** The entries in input columns [c0, c1) of every weight row (others of grad are left as they are). */
   keptGradCols(args: NmKeptGradArgs, c0: number, c1: number): void;
 }
 
@@ -144,14 +144,12 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
   }
 
   function keptGradCols(args: NmKeptGradArgs, c0: number, c1: number): void {
-    if (ptrOf(args.col) < 0 || ptrOf(args.grad) < 0) throw new WorkerError('wasm.nm', 'a column split of kept dW needs its column indices and its zeroed gradient in the arena');
     keptGradBlock(args, 0, args.rowPtr.length - 1, c0, c1);
   }
 
   /**
    * The kept entries of weight rows [i0, i1) whose input column is in [c0, c1). A block narrower
-   * than the whole input adds into grad as given (zeroed by the caller) and transposes only its
-   * columns of X; the whole width zero-fills its rows' entries first.
+   * than the whole input transposes only its columns of X and writes only its entries of grad.
    */
   function keptGradBlock(args: NmKeptGradArgs, i0: number, i1: number, c0: number, c1: number): void {
     const { dy, x, rows, inDim, rowPtr, col, grad } = args;
@@ -167,12 +165,15 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
     const panelCols = Math.max(1, Math.floor(options.panelBytes / (4 * C)));
     const panels = Math.ceil(W / panelCols);
     const [pdy, px, pCol, pGrad] = [ptrOf(dy), ptrOf(x), ptrOf(col), ptrOf(grad)];
-    const rel = layout(8 * R * panels, pCol >= 0 ? 0 : 4 * count, pGrad >= 0 ? 0 : 4 * count, pdy >= 0 ? 0 : 4 * C * outDim, 4 * R * C, px >= 0 ? 0 : 4 * C * inDim, 4 * W * C);
+    // A column block sums into this thread's scratch and writes its entries back at the end:
+    // in place, the threads' entries of one weight row would share cache lines all along.
+    const gradInPlace = pGrad >= 0 && whole;
+    const rel = layout(8 * R * panels, pCol >= 0 ? 0 : 4 * count, gradInPlace ? 0 : 4 * count, pdy >= 0 ? 0 : 4 * C * outDim, 4 * R * C, px >= 0 ? 0 : 4 * C * inDim, 4 * W * C);
     const base = reserve(rel[rel.length - 1]!, () => `the kept-position dW of weight rows [${i0}, ${i1}), inputs [${c0}, ${c1}) of ${inDim} (${count} kept weights)`);
     const [rangesAt, colCopyAt, gradCopyAt, dyAt, dytAt, xAt, xtAt] = rel.map((r) => base + r) as [number, number, number, number, number, number, number];
     // The column indices are read, and the sums accumulated, in place when in the arena.
     const colAt = pCol >= 0 ? pCol + 4 * eBase : colCopyAt;
-    const gradAt = pGrad >= 0 ? pGrad + 4 * eBase : gradCopyAt;
+    const gradAt = gradInPlace ? pGrad + 4 * eBase : gradCopyAt;
     // Entry ranges of each row within each panel of input columns (columns ascend within a row),
     // so the rows of Xᵀ a panel reads stay in L1 while every weight row visits them.
     const ranges = i32.subarray(rangesAt / 4, rangesAt / 4 + 2 * R * panels);
@@ -188,7 +189,7 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
       }
     }
     if (pCol < 0) i32.set(col.subarray(eBase, eBase + count), colAt / 4);
-    if (whole) f32.fill(0, gradAt / 4, gradAt / 4 + count);
+    f32.fill(0, gradAt / 4, gradAt / 4 + count);
     for (let t0 = 0; t0 < rows; t0 += C) {
       const tc = Math.min(C, rows - t0);
       const padded = Math.ceil(tc / 16) * 16;
@@ -213,7 +214,15 @@ export function createWasmNm(opts: Partial<NmKernelOptions> = {}): WasmNm {
       const xtBase = (xtAt - 4 * padded * c0) | 0;
       for (let p = 0; p < panels; p++) keptDot(dytAt, xtBase, 4 * padded, R, rangesAt + 8 * p * R, colAt, gradAt);
     }
-    if (pGrad < 0) grad.set(f32.subarray(gradAt / 4, gradAt / 4 + count), eBase);
+    if (whole) {
+      if (!gradInPlace) grad.set(f32.subarray(gradAt / 4, gradAt / 4 + count), eBase);
+    } else {
+      // Only this block's entries: row i's run from its first panel's start to its last panel's end.
+      const g0 = gradAt / 4;
+      for (let i = 0; i < R; i++) {
+        for (let e = ranges[2 * i]!, end = ranges[2 * ((panels - 1) * R + i) + 1]!; e < end; e++) grad[eBase + e] = f32[g0 + e]!;
+      }
+    }
   }
 
   return { options, gatherRows, keptGradRows, keptGradCols };
