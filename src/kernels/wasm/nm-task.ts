@@ -1,8 +1,8 @@
 /**
  * The wasm N:M kernels behind the backend's signatures (forward, dX, kept-position dW), split
- * over the worker pool: forward and dX by token rows, dW by weight rows. A worker that runs one
+ * over the worker pool: forward and dX by token rows, dW by weight rows or input columns. A worker that runs one
  * compiles its own instance on first use (threadNm), as for the wasm GEMM. The row tasks
- * (wasmNmGatherRows, wasmNmKeptGradRows in ./nm) are entries of the pool's task table.
+ * (wasmNmGatherRows, wasmNmKeptGradRows, wasmNmKeptGradCols in ./nm) are entries of the pool's task table.
  *
  * The pattern's structure (row CSR, transposed CSR and its gather permutation) is the js
  * backend's, cached once per `indices` array; only the values move per call.
