@@ -107,7 +107,7 @@ export const jsBackend: Backend = {
   dropoutMask: dropoutMaskThreaded,
 
   // Split by weight rows: SSD recomputes every sparse layer's mask at each step.
-  nmKeepOffsets: (data, rows, cols, n, m, out) => parallelRows('nmKeepOffsetsRows', { data, cols, n, m, out }, rows, 1, 8 * rows * cols),
+  nmKeepOffsets: (data, rows, cols, n, m, out) => parallelRows('nmKeepOffsetsRows', { data, rows, cols, n, m, out }, rows, 1, 8 * rows * cols),
   nmForward(x, rows, w, bias, y) {
     const { rowPtr, col } = layoutOf(w).rows;
     sparseGather({ x, inDim: w.shape[1], rowPtr, col, val: w.values, y, bias }, rows);

@@ -86,5 +86,8 @@ export function firstInvalidOffset(indices: Uint8Array, n: number, m: number): n
 
 /** Calls fn(entry, flat dense index) for every stored entry, in storage order. */
 export function nmForEachEntry(n: number, m: number, indices: Uint8Array, fn: (entry: number, flat: number) => void): void {
-  for (let e = 0; e < indices.length; e++) fn(e, Math.floor(e / n) * m + indices[e]!);
+  // Entries come n per group of m: the group's first dense index advances by m, no division per entry.
+  for (let e = 0, base = 0; e < indices.length; base += m) {
+    for (let t = 0; t < n && e < indices.length; t++, e++) fn(e, base + indices[e]!);
+  }
 }

@@ -195,8 +195,8 @@ export function topMagnitudeMask(data: Float32Array, keep: number, out: Float32A
   for (let i = 0; i < keep; i++) out[order[i]!] = 1;
 }
 
-export interface KeepOffsetsArgs { data: Float32Array; cols: number; n: number; m: number; out: Uint8Array }
+export interface KeepOffsetsArgs { data: Float32Array; rows: number; cols: number; n: number; m: number; out: Uint8Array }
 /** Pool task: the kept offsets of weight rows [r0, r1). */
 export function nmKeepOffsetsRows(a: KeepOffsetsArgs, r0: number, r1: number): void {
-  nmKeepOffsets(a.data, r1, a.cols, a.n, a.m, a.out, r0, r1);
+  nmKeepOffsets(a.data, a.rows, a.cols, a.n, a.m, a.out, r0, r1);
 }

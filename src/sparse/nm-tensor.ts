@@ -94,11 +94,10 @@ export class NMSparseTensor implements NMWeight {
   /** 0/1 keep mask of the stored pattern. */
   mask(): Tensor {
     const out = Tensor.zeros(this.shape);
-    const { n, m, indices } = this;
     const d = out.data;
-    for (let e = 0, base = 0; e < indices.length; base += m) {
-      for (let t = 0; t < n; t++, e++) d[base + indices[e]!] = 1;
-    }
+    nmForEachEntry(this.n, this.m, this.indices, (_, flat) => {
+      d[flat] = 1;
+    });
     return out;
   }
 
