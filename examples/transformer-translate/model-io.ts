@@ -92,11 +92,14 @@ export function saveRun(dir: string, run: Run, state: TrainState): void {
 export function readRunConfig(dir: string): RunConfig {
   const path = join(dir, 'config.json');
   if (!existsSync(path)) throw new DataError(path, 'missing: not a training run directory (expected config.json, tokenizer.json, checkpoint.safetensors)');
+  let config: unknown;
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as RunConfig;
+    config = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new DataError(dir, `unreadable run files: ${(e as Error).message}`);
   }
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new DataError(path, 'must be a JSON object (the run\'s config)');
+  return config as RunConfig;
 }
 
 /**

@@ -310,6 +310,7 @@ export class Recipe {
    * from the string or from `defaults` (the trainer's total).
    */
   static parse(text: string, defaults: Partial<RecipeConfig> = {}): Recipe {
+    if (typeof text !== 'string') throw new SparsityConfigError('recipe', `must be a string such as 'pmd:1:8', got ${JSON.stringify(text)}`);
     const where = `recipe '${text}'`;
     const [head, ...pairs] = text.split(',').map((s) => s.trim());
     const parts = (head ?? '').split(':');

@@ -333,6 +333,10 @@ describe('bad recipe strings and combinations', () => {
     ['pmd:1,steps=10', /expected 'pmd' or 'pmd:N:M'/],
     ['ssd:3:8,steps=10', /power of two/],
   ];
+  it('a recipe that is not a string (a damaged config.json, say) is a SparsityConfigError, not a TypeError', () => {
+    for (const v of [5, null, undefined, { kind: 'pmd' }]) expect(() => Recipe.parse(v as unknown as string)).toThrow(/recipe: must be a string such as 'pmd:1:8', got/);
+    expect(() => Recipe.parse(5 as unknown as string)).toThrow(SparsityConfigError);
+  });
   for (const [text, re] of bad) {
     it(text, () => {
       expect(() => Recipe.parse(text)).toThrow(SparsityConfigError);

@@ -62,6 +62,19 @@ describe('damaged run directories', () => {
     }
   });
 
+  it("a config.json that is not an object, or whose recipe is not a string, is refused in one line", () => {
+    for (const [label, config, re] of [
+      ['array', '[1]', /config.json: must be a JSON object \(the run's config\)/],
+      ['null', 'null', /config.json: must be a JSON object/],
+      ['recipe', null, /recipe: must be a string such as 'pmd:1:8', got 5/],
+    ] as const) {
+      const dir = savedRun(`config-${label}`);
+      const path = join(dir, 'config.json');
+      writeFileSync(path, config ?? JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), recipe: 5 }));
+      expectCleanRefusal(cliRun(['translate', '--run', dir]), re);
+    }
+  });
+
   it('translate and evaluate refuse a checkpoint whose tensor bytes were flipped', () => {
     const dir = savedRun('flipped');
     const ckpt = join(dir, 'checkpoint.safetensors');
