@@ -1,6 +1,8 @@
 import { Adam, Recipe, Rng, SparseLinear, Transformer, clipGradNorm, labelSmoothedLoss, getBackend, listBackends, setBackend, sparsify, type Module } from '../src/index.js';
 import { dispatchCount, poolStats, resetPoolStats, setThreads } from '../src/kernels/threads/pool.js';
 import { storagePoolStats } from '../src/kernels/storage.js';
+import { FlopCounter, countFlops } from '../src/autograd/flops.js';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { medianMs, type BenchRecord, type SuiteOptions } from './lib.js';
 
 /** The translation example's `small` preset (examples/transformer-translate/train.ts). */
@@ -26,6 +28,29 @@ function syntheticBatch(): Batch {
   const src = ids(BATCH * SRC_LEN);
   for (let b = 0; b < BATCH; b += 4) for (let t = SRC_LEN - 1 - (b % 5); t < SRC_LEN; t++) src[b * SRC_LEN + t] = 0;
   return { src, tgtIn: ids(BATCH * TGT_LEN), tgtOut: ids(BATCH * TGT_LEN) };
+}
+
+/**
+ * Main-thread garbage collection while it runs: stop() gives the summed pause time of the GC
+ * events observed (minor and major) over the wall time since the start.
+ */
+function gcTimer(): { stop: () => Promise<number> } {
+  let pauses = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) pauses += e.duration;
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  const t0 = performance.now();
+  return {
+    stop: async () => {
+      const wall = performance.now() - t0;
+      // GC entries are delivered asynchronously: one turn of the event loop flushes them.
+      await new Promise((r) => setImmediate(r));
+      for (const e of obs.takeRecords()) pauses += e.duration;
+      obs.disconnect();
+      return pauses / wall;
+    },
+  };
 }
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -65,7 +90,10 @@ function makeStep(variant: 'dense' | '1:8', batch: Batch): () => void {
 /**
  * One full `small` Transformer training step on ~1500 tokens per side, dense and 1:8 FFN (hard
  * phase), on every registered backend, 1 and 2 threads. `baseline` is js dense at the same thread
- * count; `worker_idle` is the share of the workers' time spent waiting during the measured run.
+ * count; `worker_idle` is the share of the workers' time spent waiting during the measured run;
+ * `gc_share` the share of the measured run's wall time the main thread spent in garbage
+ * collection; `gflop_per_step` the step's FLOPs as the ops count them (so dense / 1:8 of it is
+ * the speed-up the 1:8 step would have if every FLOP ran at the dense rate).
  */
 export async function trainStepSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
   const out: BenchRecord[] = [];
@@ -80,6 +108,8 @@ export async function trainStepSuite(opts: SuiteOptions): Promise<BenchRecord[]>
         let ms = 0;
         let idle = 0;
         let dispatches = 0;
+        let gflop = 0;
+        let gcShare = 0;
         // withBackend is synchronous and tinybench is not: select the backend around the run.
         const previous = getBackend().name;
         setBackend(backend);
@@ -92,10 +122,15 @@ export async function trainStepSuite(opts: SuiteOptions): Promise<BenchRecord[]>
           const before = dispatchCount();
           step();
           dispatches = dispatchCount() - before;
+          const counter = new FlopCounter();
+          countFlops(counter, step);
+          gflop = counter.total().flops / 1e9;
           resetPoolStats();
+          const gc = gcTimer();
           // Each measured step yields to the event loop afterwards, as the training loop does.
           ms = await medianMs(`train-step ${backend} ${variant} ${threads}t`, step, opts, 3, { yield: true });
           idle = poolStats().idleShare;
+          gcShare = await gc.stop();
         } finally {
           setBackend(previous);
         }
@@ -104,6 +139,7 @@ export async function trainStepSuite(opts: SuiteOptions): Promise<BenchRecord[]>
           suite: 'train-step', case: `small step ${BATCH}×${SRC_LEN}+${TGT_LEN} tok`, variant: `${backend} ${variant}`, threads,
           median_ms: ms, tokens_per_s: Math.round(tokens / (ms / 1000)), worker_idle: threads > 1 ? idle : undefined,
           dispatches_per_step: threads > 1 ? dispatches : undefined,
+          gflop_per_step: gflop, gc_share: gcShare,
           baseline: 'js dense', ratio: baselineMs / ms,
         });
       }

@@ -2,6 +2,7 @@ import { AllocationError, AutogradError, DataError, ShapeError, ValueError, fmtS
 import { getBackend, type Backend } from '../kernels/backends.js';
 import { fillArange, fillNormal, fillUniform, type Rng } from '../kernels/random.js';
 import { copyNumbers, sizeOf } from '../kernels/shape.js';
+import { openOwnerScope, releaseOwned } from '../kernels/storage.js';
 
 /**
  * A tape node: the op that produced a tensor, its inputs, and the vector–Jacobian product
@@ -258,16 +259,41 @@ function runBackward(root: Tensor, seed: Float32Array): void {
   const backend = getBackend();
   const grads = new Map<Tensor, Float32Array>();
   grads.set(root, seed);
+  // Gradient buffers made during the sweep belong to it: one that has been consumed (summed
+  // into another, or read by its node's backward and not passed on) goes straight back to the
+  // arena, so the sweep reuses its own memory instead of waiting for a collection.
+  const closeScope = openOwnerScope();
+  const consumed = (buf: Float32Array): void => {
+    if (buf !== seed) releaseOwned(buf);
+  };
+  try {
+    sweep(order, grads, seed, backend, consumed);
+  } finally {
+    closeScope();
+  }
+  for (const t of order) {
+    if (t.node !== null) {
+      t.node = null;
+      t.released = true;
+    }
+  }
+}
+
+function sweep(order: Tensor[], grads: Map<Tensor, Float32Array>, seed: Float32Array, backend: Backend, consumed: (buf: Float32Array) => void): void {
   for (let idx = order.length - 1; idx >= 0; idx--) {
     const t = order[idx]!;
     const g = grads.get(t);
     if (t.node === null) {
-      if (g !== undefined) accumulateLeaf(t, g, backend);
+      if (g !== undefined && accumulateLeaf(t, g, backend)) consumed(g);
       continue;
     }
     const node = t.node;
     grads.delete(t);
     if (g === undefined) continue;
+    // A node's backward runs once: release it now, so that a sweep that fails part-way
+    // cannot run a backward again over buffers it consumed.
+    t.node = null;
+    t.released = true;
     const inputGrads = node.backward(g);
     // g belonged to t alone (t's entry is gone, a non-leaf keeps no .grad), so the first input it
     // passes through to unchanged (reshape, add, ...) takes it over without a copy; any further
@@ -289,23 +315,24 @@ function runBackward(root: Tensor, seed: Float32Array): void {
         const sum = prev === ig ? backend.copy(prev) : prev;
         backend.addInto(sum, ig);
         grads.set(inp, sum);
+        // Summed in: dead, unless it is g or also goes to another input of this node.
+        if (ig !== g && inputGrads.indexOf(ig) === k && inputGrads.lastIndexOf(ig) === k) consumed(ig);
       }
     });
-  }
-  for (const t of order) {
-    if (t.node !== null) {
-      t.node = null;
-      t.released = true;
-    }
+    if (!gTaken) consumed(g);
   }
 }
 
 /**
  * Adds g into a leaf's .grad. Every buffer in runBackward's map belongs to its tensor alone
  * (pass-throughs and the seed are copied where shared, and sums are made in place), so a leaf
- * without a gradient takes g over instead of copying it.
+ * without a gradient takes g over instead of copying it. True when g was summed in (it is dead).
  */
-function accumulateLeaf(t: Tensor, g: Float32Array, backend: Backend): void {
-  if (t.grad === null) t.grad = new Tensor(g, t.shape);
-  else backend.addInto(t.grad.data, g);
+function accumulateLeaf(t: Tensor, g: Float32Array, backend: Backend): boolean {
+  if (t.grad === null) {
+    t.grad = new Tensor(g, t.shape);
+    return false;
+  }
+  backend.addInto(t.grad.data, g);
+  return true;
 }

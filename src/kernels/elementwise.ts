@@ -1,5 +1,5 @@
 import type { BinaryOp, UnaryOp } from './backend.js';
-import { allocF32, allocF32Uninit } from './storage.js';
+import { allocF32, allocF32Uninit, releaseOwned } from './storage.js';
 import { broadcastStrides, expandKernel, odometerAt, outerRows, sameShape, sizeOf, sumToShape } from './shape.js';
 
 function apply(op: BinaryOp, a: Float32Array, ai: number, as: number, b: Float32Array, bi: number, bs: number, out: Float32Array, o: number, n: number): void {
@@ -160,6 +160,10 @@ export function binaryBackwardKernel(op: BinaryOp, g: Float32Array, a: Float32Ar
     return out;
   };
   const nShape = [n];
+  /** An expanded copy is this function's alone: back to the arena once used (inside the backward sweep). */
+  const done = (v: Float32Array, original: Float32Array): void => {
+    if (v !== original) releaseOwned(v);
+  };
   switch (op) {
     case 'add':
       if (needA) ga = g;
@@ -170,17 +174,24 @@ export function binaryBackwardKernel(op: BinaryOp, g: Float32Array, a: Float32Ar
       if (needB) { gb = parts.alloc(n); parts.unary('neg', g, gb, 0); }
       break;
     case 'mul':
-      if (needA) { const bv = view(b, bShape); ga = parts.alloc(n); parts.mulInto(g, bv, ga); }
-      if (needB) { const av = view(a, aShape); gb = parts.alloc(n); parts.mulInto(g, av, gb); }
+      if (needA) { const bv = view(b, bShape); ga = parts.alloc(n); parts.mulInto(g, bv, ga); done(bv, b); }
+      if (needB) { const av = view(a, aShape); gb = parts.alloc(n); parts.mulInto(g, av, gb); done(av, a); }
       break;
     case 'div': {
       const bv = view(b, bShape);
       if (needA) { ga = parts.alloc(n); parts.binary('div', g, nShape, bv, nShape, nShape, ga); }
-      if (needB) { const av = view(a, aShape); gb = parts.alloc(n); parts.divGradB(g, av, bv, gb); }
+      if (needB) { const av = view(a, aShape); gb = parts.alloc(n); parts.divGradB(g, av, bv, gb); done(av, a); }
+      done(bv, b);
       break;
     }
   }
-  return [ga && parts.sumToShape(ga, outShape, aShape), gb && parts.sumToShape(gb, outShape, bShape)];
+  const reduce = (gv: Float32Array | null, shape: readonly number[]): Float32Array | null => {
+    if (gv === null) return null;
+    const r = parts.sumToShape(gv, outShape, shape);
+    if (r !== gv && gv !== g) releaseOwned(gv);
+    return r;
+  };
+  return [reduce(ga, aShape), reduce(gb, bShape)];
 }
 
 export function divScalar(x: Float32Array, d: number, out: Float32Array): void {

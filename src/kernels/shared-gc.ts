@@ -23,14 +23,21 @@ import vm from 'node:vm';
 
 type GcFn = () => void;
 
-/** Bytes of shared storage taken on between two collections. */
-export const SHARED_GC_BUDGET_BYTES = 256 * 2 ** 20;
+/**
+ * Bytes of shared storage taken on between two collections (less what came back without one,
+ * forgiveSharedBytes). Each forced collection costs the main thread a full mark-compact (7–9 ms
+ * for the `small` Transformer's heap on the 2-core machine), and a `small` training step leaves
+ * ~150 MB of activations for the collector: at 512 MiB that is a collection every ~3 steps,
+ * about 1.5% of a step (docs/wasm.md), for ~270 MB more arena than 256 MiB would hold.
+ */
+export const SHARED_GC_BUDGET_BYTES = 512 * 2 ** 20;
 
 let gcFn: GcFn | null | undefined;
 
 /** What storage needs of a FinalizationRegistry, plus the synchronous drain where available. */
 export interface Registry<T> {
-  register(target: object, held: T): void;
+  register(target: object, held: T, unregisterToken?: object): void;
+  unregister?: (token: object) => boolean;
   cleanupSome?: () => void;
 }
 type RegistryCtor = new <T>(callback: (held: T) => void) => Registry<T>;
@@ -110,6 +117,15 @@ export function noteSharedBytes(bytes: number): void {
   gc();
   for (const r of drained) r.cleanupSome!();
   collectMs += performance.now() - t0;
+}
+
+/**
+ * Takes back `bytes` noted earlier whose storage came back without a collection (released
+ * explicitly by its only owner, see storage.ts releaseOwned): churn that needs no collection
+ * does not bring one on.
+ */
+export function forgiveSharedBytes(bytes: number): void {
+  pending = Math.max(0, pending - bytes);
 }
 
 /** How many pressure collections this thread has run, and the milliseconds they took. */

@@ -19,7 +19,7 @@
  */
 import { totalmem } from 'node:os';
 import { AllocationError, fmtShape } from '../errors.js';
-import { noteSharedBytes, recyclingRegistry } from './shared-gc.js';
+import { forgiveSharedBytes, noteSharedBytes, recyclingRegistry } from './shared-gc.js';
 import { arenaBuffer, arenaBump, arenaMemory, arenaUsedBytes } from './arena.js';
 
 export const SHARED_MIN_ELEMENTS = 2048;
@@ -47,7 +47,7 @@ let registeredSinceCallback = 0;
 
 const freeBuffers = new Map<number, SharedArrayBuffer[]>();
 let pooledBytes = 0;
-const poolCounts = { fresh: 0, reused: 0, returned: 0 };
+const poolCounts = { fresh: 0, reused: 0, returned: 0, released: 0 };
 
 const recycler = recyclingRegistry<SharedArrayBuffer>((sab) => {
   registeredSinceCallback = 0;
@@ -120,8 +120,10 @@ export function arenaClassBytes(bytes: number): number {
 /** Freed arena blocks of each class (byte addresses); never shrunk, the arena keeps its size. */
 const arenaFree = new Map<number, number[]>();
 /** Arena blocks whose views died, waiting to be returned (see the recycler below). */
-const arenaRecycler = recyclingRegistry<number>((held) => {
-  // held = address · CLASS_SLOTS + class index: one number, so the registry holds no object.
+const arenaRecycler = recyclingRegistry<number>((held) => returnBlock(held));
+
+/** Puts a block back on its class's free list; held = address · CLASS_SLOTS + class index (one number, so the registry holds no object). */
+function returnBlock(held: number): void {
   const cls = held % CLASS_SLOTS;
   const at = (held - cls) / CLASS_SLOTS;
   const bytes = classBytesOf[cls]!;
@@ -129,7 +131,55 @@ const arenaRecycler = recyclingRegistry<number>((held) => {
   if (list === undefined) arenaFree.set(bytes, (list = []));
   list.push(at);
   poolCounts.returned++;
-});
+}
+
+/**
+ * Owned storage: while an owner scope is open (the backward sweep opens one), every arena
+ * block handed out is remembered with its block, and `releaseOwned` may give it back at
+ * once instead of when the collector finds its view dead. Only the code that allocated a
+ * buffer, and knows no other reference to it survives, may release it.
+ */
+let ownerDepth = 0;
+const owned = new WeakMap<Float32Array, number>();
+
+/** Opens an owner scope (scopes nest); close it with the function returned. */
+export function openOwnerScope(): () => void {
+  ownerDepth++;
+  let open = true;
+  return () => {
+    if (open) ownerDepth--;
+    open = false;
+  };
+}
+
+/** `alloc()` inside an owner scope: for a buffer its op keeps private until it hands it on as a gradient. */
+export function allocOwned(alloc: () => Float32Array): Float32Array {
+  const close = openOwnerScope();
+  try {
+    return alloc();
+  } finally {
+    close();
+  }
+}
+
+/**
+ * Returns `a`'s arena block to the free lists now, if `a` was allocated in an owner scope and
+ * not released before; false (and nothing done) otherwise. The caller guarantees that nothing
+ * reads or writes `a`, or any view of its buffer, afterwards: the block's next owner gets it.
+ * With NMGRAD_POISON_UNINIT=1 the block is filled with NaN, so a use after release shows up.
+ */
+export function releaseOwned(a: Float32Array): boolean {
+  const held = owned.get(a);
+  // Without unregister the collector would return the block a second time later.
+  if (held === undefined || arenaRecycler?.unregister === undefined) return false;
+  owned.delete(a);
+  arenaRecycler.unregister(a);
+  if (poisonUninit()) a.fill(Number.NaN);
+  returnBlock(held);
+  forgiveSharedBytes(a.length * 4);
+  poolCounts.released++;
+  return true;
+}
 /** Class sizes met so far, by index (the recycler's held value carries the index, not the size). */
 const classBytesOf: number[] = [];
 const classIndex = new Map<number, number>();
@@ -196,7 +246,12 @@ function arenaAlloc(n: number, zero: boolean): Float32Array | null {
   const a = new Float32Array(arenaBuffer(), at, n);
   // Memory just taken from the top was never written: it is still zero.
   if (zero && !fresh) a.fill(0);
-  arenaRecycler.register(a, at * CLASS_SLOTS + cls);
+  const held = at * CLASS_SLOTS + cls;
+  if (ownerDepth > 0) {
+    // The view doubles as its unregister token (held weakly), for releaseOwned.
+    owned.set(a, held);
+    arenaRecycler.register(a, held, a);
+  } else arenaRecycler.register(a, held);
   return a;
 }
 
@@ -215,7 +270,7 @@ export function arenaCopy<T extends Float32Array | Int32Array | Uint8Array>(v: T
 }
 
 /** Counts of fresh and reused shared float32 allocations, bytes now pooled, and pooled buffers of `bytes` (for tests and benches). */
-export function storagePoolStats(bytes = 0): { fresh: number; reused: number; returned: number; pooledBytes: number; pooledOfSize: number } {
+export function storagePoolStats(bytes = 0): { fresh: number; reused: number; returned: number; released: number; pooledBytes: number; pooledOfSize: number } {
   return { ...poolCounts, pooledBytes, pooledOfSize: freeBuffers.get(bytes)?.length ?? 0 };
 }
 

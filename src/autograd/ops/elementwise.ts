@@ -41,9 +41,10 @@ function unary(name: string, op: UnaryOp, x: Tensor, param = 0): Tensor {
   report(scope, 'forward', 'elementwise', n);
   return result(name, out, x.shape, [x], (g) => {
     report(scope, 'backward-input', 'elementwise', 2 * n);
-    const gx = getBackend().allocUninit(n);
-    getBackend().unaryBackward(op, x.data, out, g, gx, param);
-    return [gx];
+    // g is this node's alone (the sweep hands each node its own gradient buffer): the
+    // elementwise backward overwrites it in place and passes it on.
+    getBackend().unaryBackward(op, x.data, out, g, g, param);
+    return [g];
   });
 }
 

@@ -1,5 +1,6 @@
 import { DataError, ShapeError, ValueError, fmtShape } from '../../errors.js';
 import { getBackend } from '../../kernels/backends.js';
+import { allocOwned } from '../../kernels/storage.js';
 import type { Rng } from '../../kernels/random.js';
 import { broadcastShapes, normAxis, sizeOf } from '../../kernels/shape.js';
 import { currentScope, report } from '../flops.js';
@@ -106,7 +107,8 @@ export function dropout(x: Tensor, p: number, rng: Rng, training = true): Tensor
   if (!training || p === 0) return x;
   const scale = 1 / (1 - p);
   const backend = getBackend();
-  const keep = backend.allocUninit(x.size);
+  // Private to this node until its backward hands it on as the gradient (so the sweep may release it).
+  const keep = allocOwned(() => backend.allocUninit(x.size));
   backend.dropoutMask(rng, p, scale, keep);
   const out = backend.allocUninit(x.size);
   backend.mulInto(x.data, keep, out);
@@ -114,9 +116,9 @@ export function dropout(x: Tensor, p: number, rng: Rng, training = true): Tensor
   report(scope, 'forward', 'elementwise', x.size);
   return result('dropout', out, x.shape, [x], (g) => {
     report(scope, 'backward-input', 'elementwise', x.size);
-    const gx = getBackend().allocUninit(g.length);
-    getBackend().mulInto(g, keep, gx);
-    return [gx];
+    // The mask is this node's alone and its backward runs once: the gradient takes its place.
+    getBackend().mulInto(g, keep, keep);
+    return [keep];
   });
 }
 
@@ -201,7 +203,8 @@ export function crossEntropy(logits: Tensor, targets: ArrayLike<number>, opts: C
   }
   const tgt = Int32Array.from(targets);
   const backend = getBackend();
-  const logp = backend.allocUninit(logits.size);
+  // Private to this node until its backward hands it on as the gradient (so the sweep may release it).
+  const logp = allocOwned(() => backend.allocUninit(logits.size));
   backend.softmaxRows(logits.data, rows, classes, logp, true);
   const { total, count } = backend.crossEntropyLoss(logp, tgt, rows, classes, ignore, eps);
   const denom = reduction === 'mean' ? Math.max(count, 1) : 1;
@@ -212,8 +215,9 @@ export function crossEntropy(logits: Tensor, targets: ArrayLike<number>, opts: C
   return result('crossEntropy', out, [], [logits], (g) => {
     report(scope, 'backward-input', 'elementwise', 3 * logits.size);
     const scale = g[0]! / denom;
-    const gx = getBackend().allocUninit(logits.size); // every row written, ignored ones with 0
-    getBackend().crossEntropyBackward(logp, tgt, rows, classes, ignore, eps, scale, gx);
-    return [gx];
+    // logp is this node's alone and its backward runs once: the gradient overwrites it
+    // (every row written, ignored ones with 0; each element read before it is written).
+    getBackend().crossEntropyBackward(logp, tgt, rows, classes, ignore, eps, scale, logp);
+    return [logp];
   });
 }
