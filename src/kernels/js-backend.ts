@@ -56,7 +56,7 @@ export const jsBackend: Backend = {
   allocUninit: allocF32Uninit,
   allocI32,
   copy(src) {
-    const out = allocF32(src.length);
+    const out = allocF32Uninit(src.length); // written in full
     out.set(src);
     return out;
   },

@@ -40,22 +40,34 @@ const LN2_HI = 0.693359375;
 const LN2_LO = -2.12194440e-4;
 const POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
 
+/** 1.5·2²³ and its bit pattern. */
+const ROUND_MAGIC = 12582912;
+const ROUND_MAGIC_BITS = 0x4b400000;
+
 const splat = (v: number): [number, number, number, number] => [v, v, v, v];
 
 /** Pushes exp of the v128 in `x` (4 lanes); `t` and `n` are scratch v128 locals. */
 function emitExp(f: FunctionBuilder, x: Local, t: Local, n: Local): void {
+  const x2 = f.local(V128);
   // t = clamp(x); n = nearest(t·log2 e); t = r = t − n·ln2_hi − n·ln2_lo
-  f.get(x).f32x4Const(splat(EXP_LO)).op('f32x4.max').f32x4Const(splat(EXP_HI)).op('f32x4.min').set(t);
-  f.get(t).f32x4Const(splat(LOG2E)).op('f32x4.mul').op('f32x4.nearest').set(n);
-  f.get(t).get(n).f32x4Const(splat(LN2_HI)).op('f32x4.mul').op('f32x4.sub');
-  f.get(n).f32x4Const(splat(LN2_LO)).op('f32x4.mul').op('f32x4.sub').set(t);
+  // pmax / pmin are one maxps / minps each on x64 (max / min are ~8 instructions, for their NaN
+  // and ±0 rules); a NaN x passes through both (x < LO and HI < x are false) and stays NaN.
+  f.get(x).f32x4Const(splat(EXP_LO)).op('f32x4.pmax').f32x4Const(splat(EXP_HI)).op('f32x4.pmin').set(t);
+  // Rounding by the magic constant 1.5·2²³ (round-to-nearest-even, like f32x4.nearest, for
+  // |t·log2 e| < 2²²): n lies in the low mantissa bits of v = t·log2 e + 1.5·2²³, as an integer
+  // bits(v) − bits(1.5·2²³), and as a float v − 1.5·2²³. V8 has no single x64 instruction for
+  // i32x4.trunc_sat_f32x4_s, so taking n from the bits is the cheaper way to 2ⁿ.
+  f.get(t).f32x4Const(splat(LOG2E)).op('f32x4.mul').f32x4Const(splat(ROUND_MAGIC)).op('f32x4.add').set(n);
+  f.get(n).f32x4Const(splat(ROUND_MAGIC)).op('f32x4.sub').set(x2);
+  f.get(t).get(x2).f32x4Const(splat(LN2_HI)).op('f32x4.mul').op('f32x4.sub');
+  f.get(x2).f32x4Const(splat(LN2_LO)).op('f32x4.mul').op('f32x4.sub').set(t);
   // polynomial p(r), Horner
   f.f32x4Const(splat(POLY[0]!));
   for (let i = 1; i < POLY.length; i++) f.get(t).op('f32x4.mul').f32x4Const(splat(POLY[i]!)).op('f32x4.add');
   // y = p·r² + r + 1
   f.get(t).get(t).op('f32x4.mul').op('f32x4.mul').get(t).op('f32x4.add').f32x4Const(splat(1)).op('f32x4.add');
-  // × 2ⁿ: ((n + 127) << 23) as f32 bits
-  f.get(n).op('i32x4.trunc_sat_f32x4_s').i32Const(127).op('i32x4.splat').op('i32x4.add').i32Const(23).op('i32x4.shl');
+  // × 2ⁿ: ((n + 127) << 23) as f32 bits, n + 127 = bits(v) − bits(1.5·2²³) + 127
+  f.get(n).i32Const(127 - ROUND_MAGIC_BITS).op('i32x4.splat').op('i32x4.add').i32Const(23).op('i32x4.shl');
   f.op('f32x4.mul');
   // lanes with x < EXP_LO (−∞ included) become +0; NaN compares false and stays NaN
   f.get(x).f32x4Const(splat(EXP_LO)).op('f32x4.lt').op('v128.andnot');
@@ -98,7 +110,9 @@ function emitExpRows(f: FunctionBuilder): void {
   forRows(f, rows!, cp!, at, end, (r) => {
     f.f32x4Const(splat(-Infinity)).set(acc);
     forVec(f, j, at, end, () => {
-      f.get(acc).get(x!).get(j).op('i32.add').mem('v128.load').op('f32x4.max').set(acc);
+      // pmax (one maxps) skips a NaN where max would keep it; a row with a NaN still comes out
+      // all NaN, through its sum of exps.
+      f.get(acc).get(x!).get(j).op('i32.add').mem('v128.load').op('f32x4.pmax').set(acc);
     });
     f.get(acc).lane('f32x4.extract_lane', 0).get(acc).lane('f32x4.extract_lane', 1).op('f32.max');
     f.get(acc).lane('f32x4.extract_lane', 2).get(acc).lane('f32x4.extract_lane', 3).op('f32.max').op('f32.max').set(mx);

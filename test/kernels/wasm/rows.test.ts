@@ -100,6 +100,24 @@ describe.skipIf(!hasSimd())('wasm row kernels (softmax, log-softmax, cross-entro
     );
   });
 
+  it('a row holding a NaN comes out all NaN (softmax and log-softmax), the other rows as without it', () => {
+    const [rows, cols] = [3, 37];
+    const x = rand(rows * cols, new Rng(4), 3);
+    for (const at of [0, 17, cols - 1]) {
+      for (const log of [false, true]) {
+        const xn = allocF32(rows * cols);
+        xn.set(x);
+        xn[cols + at] = Number.NaN;
+        const out = allocF32(rows * cols);
+        k.softmaxRows({ x: xn, out, cols, logSpace: log }, 0, rows);
+        for (let j = 0; j < cols; j++) expect(out[cols + j]).toBeNaN();
+        const want = allocF32(rows * cols);
+        k.softmaxRows({ x, out: want, cols, logSpace: log }, 0, rows);
+        for (const r of [0, 2]) expect(bits(out.subarray(r * cols, (r + 1) * cols))).toEqual(bits(want.subarray(r * cols, (r + 1) * cols)));
+      }
+    }
+  });
+
   it('softmax scratch fits the grown memory when a block ends just below a page boundary (fresh instances)', () => {
     // A fresh instance has one 64 KiB page. With 4 columns a block of B rows needs 32·B bytes of
     // operands plus 12·B of per-row scratch; B in 1490..1637 puts the scratch across the page end
