@@ -398,3 +398,8 @@ function writeLimits(s: ByteWriter, { initial, maximum, shared }: MemoryLimits):
 
 export { F32, I32, V128 };
 export { F64, I64, WasmAssemblyError, type ValType } from './encoding.js';
+
+/** Bytes of an i8x16.shuffle that picks f32 lanes (0–3 first operand, 4–7 second). */
+export function f32Lanes(lanes: readonly number[]): number[] {
+  return lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]);
+}

@@ -13,7 +13,7 @@
  * panels and copy out only their valid corner.
  */
 import { ARENA_IMPORT } from '../arena.js';
-import { F32, I32, ModuleBuilder, V128, type FunctionBuilder, type Local } from './assembler.js';
+import { F32, I32, ModuleBuilder, V128, f32Lanes, type FunctionBuilder, type Local } from './assembler.js';
 
 export interface GemmKernelShape {
   /** Rows of the register block. */
@@ -67,8 +67,13 @@ function emitPack(f: FunctionBuilder): void {
   const addr = f.local(I32);
   const rowStep = f.local(I32);
   const colStep = f.local(I32);
+  const cols4 = f.local(I32);
+  const panelBytes = f.local(I32);
+  const v = [0, 1, 2, 3].map(() => f.local(V128));
+  const t = [0, 1, 2, 3].map(() => f.local(V128));
   f.get(rowStride).i32Const(2).op('i32.shl').set(rowStep);
   f.get(colStride).i32Const(2).op('i32.shl').set(colStep);
+  f.get(panel).i32Const(2).op('i32.shl').set(panelBytes);
   f.forRange(t0, 0, rows, panel, () => {
     f.get(src).get(t0).get(rowStep).op('i32.mul').op('i32.add').set(colAddr);
     // Contiguous full panel (rowStride 1, panel a multiple of 4): whole vectors; else a scalar
@@ -88,17 +93,57 @@ function emitPack(f: FunctionBuilder): void {
         });
       },
       () => {
-        f.forRange(col, 0, cols, 1, () => {
-          f.get(colAddr).set(addr);
-          f.forRange(rr, 0, panel, 1, () => {
-            f.get(dst);
-            f.get(t0).get(rr).op('i32.add').get(rows).op('i32.lt_s');
-            f.if(() => void f.get(addr).mem('f32.load'), () => void f.f32Const(0), F32);
-            f.mem('f32.store');
-            f.get(dst).i32Const(4).op('i32.add').set(dst);
-            f.get(addr).get(rowStep).op('i32.add').set(addr);
+        // Contiguous columns (colStride 1) of a full panel (a multiple of 4 rows): 4×4 blocks,
+        // four rows' v128 loads transposed by shuffles into four packed columns; the last
+        // cols mod 4 columns, and everything else, by the scalar gather below.
+        f.get(colStride).i32Const(1).op('i32.eq').get(t0).get(panel).op('i32.add').get(rows).op('i32.le_s').op('i32.and');
+        f.get(panel).i32Const(3).op('i32.and').op('i32.eqz').op('i32.and');
+        f.if(() => {
+          f.get(cols).i32Const(-4).op('i32.and').set(cols4);
+          f.forRange(col, 0, cols4, 4, () => {
+            f.forRange(rr, 0, panel, 4, () => {
+              // rows t0 + rr .. + 3, columns col .. col + 3
+              f.get(colAddr).get(rr).get(rowStep).op('i32.mul').op('i32.add').get(col).i32Const(2).op('i32.shl').op('i32.add').set(addr);
+              for (let i = 0; i < 4; i++) {
+                f.get(addr).mem('v128.load', 0, 2).set(v[i]!);
+                if (i < 3) f.get(addr).get(rowStep).op('i32.add').set(addr);
+              }
+              f.get(v[0]!).get(v[1]!).shuffle(f32Lanes([0, 4, 1, 5])).set(t[0]!);
+              f.get(v[0]!).get(v[1]!).shuffle(f32Lanes([2, 6, 3, 7])).set(t[1]!);
+              f.get(v[2]!).get(v[3]!).shuffle(f32Lanes([0, 4, 1, 5])).set(t[2]!);
+              f.get(v[2]!).get(v[3]!).shuffle(f32Lanes([2, 6, 3, 7])).set(t[3]!);
+              // column col + j of the panel starts at dst + 4·(col + j)·panel; these rows at + 4·rr
+              f.get(dst).get(col).get(panel).op('i32.mul').get(rr).op('i32.add').i32Const(2).op('i32.shl').op('i32.add').set(addr);
+              const out: [Local, Local, number[]][] = [[t[0]!, t[2]!, [0, 1, 4, 5]], [t[0]!, t[2]!, [2, 3, 6, 7]], [t[1]!, t[3]!, [0, 1, 4, 5]], [t[1]!, t[3]!, [2, 3, 6, 7]]];
+              out.forEach(([lo, hi, lanes], j) => {
+                f.get(addr).get(lo).get(hi).shuffle(f32Lanes(lanes)).mem('v128.store', 0, 2);
+                if (j < 3) f.get(addr).get(panelBytes).op('i32.add').set(addr);
+              });
+            });
           });
-          f.get(colAddr).get(colStep).op('i32.add').set(colAddr);
+          // the remaining columns, scalar (the panel is full: no padding)
+          f.forRange(col, cols4, cols, 1, () => {
+            f.get(colAddr).get(col).i32Const(2).op('i32.shl').op('i32.add').set(addr);
+            f.forRange(rr, 0, panel, 1, () => {
+              f.get(dst).get(col).get(panel).op('i32.mul').get(rr).op('i32.add').i32Const(2).op('i32.shl').op('i32.add');
+              f.get(addr).mem('f32.load').mem('f32.store');
+              f.get(addr).get(rowStep).op('i32.add').set(addr);
+            });
+          });
+          f.get(dst).get(cols).get(panelBytes).op('i32.mul').op('i32.add').set(dst);
+        }, () => {
+          f.forRange(col, 0, cols, 1, () => {
+            f.get(colAddr).set(addr);
+            f.forRange(rr, 0, panel, 1, () => {
+              f.get(dst);
+              f.get(t0).get(rr).op('i32.add').get(rows).op('i32.lt_s');
+              f.if(() => void f.get(addr).mem('f32.load'), () => void f.f32Const(0), F32);
+              f.mem('f32.store');
+              f.get(dst).i32Const(4).op('i32.add').set(dst);
+              f.get(addr).get(rowStep).op('i32.add').set(addr);
+            });
+            f.get(colAddr).get(colStep).op('i32.add').set(colAddr);
+          });
         });
       },
     );

@@ -18,7 +18,7 @@
  * thread owns, so results are bitwise identical for any thread count.
  */
 import { ARENA_IMPORT } from '../arena.js';
-import { I32, ModuleBuilder, V128, type FunctionBuilder, type Local } from './assembler.js';
+import { I32, ModuleBuilder, V128, f32Lanes, type FunctionBuilder, type Local } from './assembler.js';
 
 export interface NmKernelShape {
   /** v128 accumulators per output row in `spmm` (T = 4·tv tokens per block). */
@@ -68,10 +68,6 @@ function madd(f: FunctionBuilder, relaxed: boolean, acc: Local, a: () => void, b
   f.set(acc);
 }
 
-/** Bytes of an i8x16.shuffle that picks f32 lanes (0–3 first operand, 4–7 second). */
-function f32Lanes(lanes: readonly number[]): number[] {
-  return lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]);
-}
 
 function emitTranspose(f: FunctionBuilder, addBias: boolean): void {
   const [src, srcStride, dst, dstStride, rows, cols, bias] = f.params as Local[];
