@@ -24,12 +24,13 @@
  * - `layerNormBackwardDx(…)`: the same arguments, dx only (accG, accB untouched).
  * - `keepMask(state, out, q, threshold, bits)`: four xoshiro128** generators side by side, one
  *   per i32x4 lane (state: four v128 words s0..s3, lane j = generator j), each drawing q values:
- *   lane j writes out[j·q + i] = (draw i, offset by 2³¹, ≥ threshold) ? bits : 0 as 32-bit words —
+ *   lane j writes out[j·q + i] = (draw i, offset by 2³¹, ≥ threshold) ? bits : 0 as 32-bit words
+ *   (q a multiple of 4: four steps at a time, transposed so that each lane stores one v128) —
  *   the loop of Rng.fillKeepMask, four quarters at once when lane j starts j·q draws ahead. The
  *   lanes' final states are written back.
  */
 import { ARENA_IMPORT } from '../arena.js';
-import { F32, F64, I32, ModuleBuilder, V128, type FunctionBuilder, type Local, type ValType } from './assembler.js';
+import { F32, F64, I32, ModuleBuilder, V128, f32Lanes, type FunctionBuilder, type Local, type ValType } from './assembler.js';
 
 export const MAP_BINARY_OPS = ['add', 'sub', 'mul', 'div'] as const;
 export type MapBinaryOp = (typeof MAP_BINARY_OPS)[number];
@@ -227,7 +228,8 @@ function emitLayerNormBackward(f: FunctionBuilder, paramGrads: boolean): void {
 
 function emitKeepMask(f: FunctionBuilder): void {
   const [state, out, q, threshold, bits] = f.params as Local[];
-  const [s0, s1, s2, s3, r, t, thr, bv, c5, c9, sign] = Array.from({ length: 11 }, () => f.local(V128));
+  const [s0, s1, s2, s3, t, thr, bv, c5, c9, sign] = Array.from({ length: 10 }, () => f.local(V128));
+  const r = Array.from({ length: 4 }, () => f.local(V128));
   const [end, qb] = [f.local(I32), f.local(I32)];
   const at = Array.from({ length: 4 }, () => f.local(I32));
   const rotl = (v: Local, k: number): void => {
@@ -243,31 +245,40 @@ function emitKeepMask(f: FunctionBuilder): void {
   splat(9, c9);
   splat(-2147483648, sign);
   f.get(q).i32Const(4).op('i32.mul').set(qb);
-  // Lane j writes at[j] = out + j·q·4, each pointer moving 4 bytes a step.
+  // Lane j writes at[j] = out + j·q·4, each pointer moving 16 bytes every four steps.
   f.get(out).set(at[0]!);
   for (let j = 1; j < 4; j++) f.get(at[j - 1]!).get(qb).op('i32.add').set(at[j]!);
   f.get(at[1]!).set(end);
   f.block((exit) => {
     f.loop((top) => {
       f.get(at[0]!).get(end).op('i32.ge_u').brIf(exit);
-      // r = rotl(s1 · 5, 7) · 9 ^ 2³¹ (the draw, offset), t = s1 << 9
-      f.get(s1).get(c5).op('i32x4.mul').set(r);
-      rotl(r, 7);
-      f.get(c9).op('i32x4.mul').get(sign).op('v128.xor').set(r);
-      f.get(s1).i32Const(9).op('i32x4.shl').set(t);
-      f.get(s2).get(s0).op('v128.xor').set(s2);
-      f.get(s3).get(s1).op('v128.xor').set(s3);
-      f.get(s1).get(s2).op('v128.xor').set(s1);
-      f.get(s0).get(s3).op('v128.xor').set(s0);
-      f.get(s2).get(t).op('v128.xor').set(s2);
-      rotl(s3, 11);
-      f.set(s3);
-      // r = bits where r ≥ threshold (signed), else 0
-      f.get(r).get(thr).op('i32x4.ge_s').get(bv).op('v128.and').set(r);
-      for (let j = 0; j < 4; j++) {
-        f.get(at[j]!).get(r).lane('i32x4.extract_lane', j).mem('i32.store', 0, 2);
-        f.get(at[j]!).i32Const(4).op('i32.add').set(at[j]!);
+      for (let u = 0; u < 4; u++) {
+        // r = rotl(s1 · 5, 7) · 9 ^ 2³¹ (the draw, offset), t = s1 << 9
+        f.get(s1).get(c5).op('i32x4.mul').set(r[u]!);
+        rotl(r[u]!, 7);
+        f.get(c9).op('i32x4.mul').get(sign).op('v128.xor');
+        // r = bits where the draw ≥ threshold (signed), else 0
+        f.get(thr).op('i32x4.ge_s').get(bv).op('v128.and').set(r[u]!);
+        f.get(s1).i32Const(9).op('i32x4.shl').set(t);
+        f.get(s2).get(s0).op('v128.xor').set(s2);
+        f.get(s3).get(s1).op('v128.xor').set(s3);
+        f.get(s1).get(s2).op('v128.xor').set(s1);
+        f.get(s0).get(s3).op('v128.xor').set(s0);
+        f.get(s2).get(t).op('v128.xor').set(s2);
+        rotl(s3, 11);
+        f.set(s3);
       }
+      // Four steps of four lanes, transposed: lane j's four consecutive words in one store.
+      f.get(r[0]!).get(r[1]!).shuffle(f32Lanes([0, 4, 1, 5])).set(t);
+      f.get(r[0]!).get(r[1]!).shuffle(f32Lanes([2, 6, 3, 7])).set(r[1]!);
+      f.get(r[2]!).get(r[3]!).shuffle(f32Lanes([0, 4, 1, 5])).set(r[0]!);
+      f.get(r[2]!).get(r[3]!).shuffle(f32Lanes([2, 6, 3, 7])).set(r[3]!);
+      // t = (l0 of steps 0,1 | l1 of steps 0,1), r0 = (l0, l1 of steps 2,3), r1 / r3 the same for l2, l3
+      const lanes: [Local, Local, number[]][] = [[t, r[0]!, [0, 1, 4, 5]], [t, r[0]!, [2, 3, 6, 7]], [r[1]!, r[3]!, [0, 1, 4, 5]], [r[1]!, r[3]!, [2, 3, 6, 7]]];
+      lanes.forEach(([lo, hi, pick], j) => {
+        f.get(at[j]!).get(lo).get(hi).shuffle(f32Lanes(pick)).mem('v128.store', 0, 2);
+        f.get(at[j]!).i32Const(16).op('i32.add').set(at[j]!);
+      });
       f.br(top);
     });
   });
