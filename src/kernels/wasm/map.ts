@@ -9,11 +9,10 @@
  */
 import { broadcastStrides, sizeOf, stridesOf } from '../shape.js';
 import { allocF32, allocF32Uninit } from '../storage.js';
-import { buildMapModule, type MapBinaryOp } from './map-module.js';
+import { LN_BWD_ROWS, buildMapModule, type MapBinaryOp } from './map-module.js';
 import type { LayerNormArgs } from '../row-tasks.js';
 import type { DropoutMaskArgs, LayerNormBackwardArgs } from '../elementwise-tasks.js';
 import { Rng, jumpLanes, keepMaskWords } from '../random.js';
-import { layerNormParamGradCols } from '../norm.js';
 import { arenaBuffer, heapF32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
 
 /** Elements per block: three operands of 64 KiB. */
@@ -41,6 +40,8 @@ export interface WasmMap {
    * states as [s0 of generators 0..3, s1 …, s2 …, s3 …], generator j filling out[j·q, (j+1)·q).
    */
   keepMask(lanes: Int32Array, out: Float32Array, q: number, threshold: number, bits: number): void;
+  /** The js layerNormParamGradCols (dγ, dβ of columns [c0, c1)), bitwise. */
+  layerNormParamGrads(x: Float32Array, dy: Float32Array, rows: number, cols: number, mean: Float32Array, rstd: Float32Array, dGamma: Float32Array | null, dBeta: Float32Array | null, c0: number, c1: number): void;
 }
 
 /** Rank the permute and masked-fill kernels handle (lower ranks get leading 1s). */
@@ -121,6 +122,7 @@ export function createWasmMap(): WasmMap {
   const reluBackward = ex.reluBackward as Binary;
   const reluKernel: Binary = (a, _b, o, bytes) => relu(a, o, bytes);
   const maskedFill4 = ex.maskedFill4 as (...args: number[]) => void;
+  const layerNormParamGrads = ex.layerNormParamGrads as (...args: number[]) => void;
   const keepMask = ex.keepMask as (state: number, out: number, q: number, threshold: number, bits: number) => void;
   const layerNorm = ex.layerNorm as (...args: number[]) => void;
   const layerNormBackward = ex.layerNormBackward as (...args: number[]) => void;
@@ -167,10 +169,10 @@ export function createWasmMap(): WasmMap {
       // dx goes to scratch when it is not needed (the kernel always writes it); float64 rows
       // xs, gs and the dγ, dβ accumulators follow the staged operands.
       const what = `a layer-norm backward over rows of ${cols}`;
-      const [xAt, dyAt, gAt, mAt, rAt, dxAt, f64At] = place(what, [x.subarray(0, n), n, true], [dy.subarray(0, n), n, true], [gamma, cols, true], [mean, rows, true], [rstd, rows, true], [dx ?? NOT_IN_ARENA, n, false], [NOT_IN_ARENA, 8 * cols, false]) as number[];
+      const [xAt, dyAt, gAt, mAt, rAt, dxAt, f64At] = place(what, [x.subarray(0, n), n, true], [dy.subarray(0, n), n, true], [gamma, cols, true], [mean, rows, true], [rstd, rows, true], [dx ?? NOT_IN_ARENA, n, false], [NOT_IN_ARENA, 4 * (2 * LN_BWD_ROWS + 2) * cols, false]) as number[];
       const xsAt = f64At!;
-      const gsAt = xsAt + 8 * cols;
-      const accGAt = gsAt + 8 * cols;
+      const gsAt = xsAt + 8 * LN_BWD_ROWS * cols;
+      const accGAt = gsAt + 8 * LN_BWD_ROWS * cols;
       // dx alone: the kernel that leaves the dγ, dβ accumulators alone.
       const params = dGamma !== null || dBeta !== null;
       const acc = new Float64Array(arenaBuffer(), accGAt, 2 * cols);
@@ -180,6 +182,20 @@ export function createWasmMap(): WasmMap {
       if (dGamma) dGamma.set(acc.subarray(0, cols));
       if (dBeta) dBeta.set(acc.subarray(cols, 2 * cols));
       return { dx, dGamma, dBeta };
+    },
+    layerNormParamGrads(x, dy, rows, cols, mean, rstd, dGamma, dBeta, c0, c1) {
+      const w = c1 - c0;
+      if (w <= 0 || rows === 0) return;
+      const n = rows * cols;
+      const [xAt, dyAt, mAt, rAt, accAt] = place(`the layer-norm dγ, dβ of ${w} of ${cols} columns`, [x.subarray(0, n), n, true], [dy.subarray(0, n), n, true], [mean, rows, true], [rstd, rows, true], [NOT_IN_ARENA, 4 * w + 4, false]) as number[];
+      // float64 accumulators, 8-byte aligned (scratch regions are 16-byte aligned)
+      const acc = new Float64Array(arenaBuffer(), accAt!, 2 * w);
+      acc.fill(0);
+      layerNormParamGrads(xAt!, dyAt!, mAt!, rAt!, accAt!, accAt! + 8 * w, rows, cols, c0, c1);
+      for (let j = 0; j < w; j++) {
+        if (dGamma) dGamma[c0 + j] = acc[j]!;
+        if (dBeta) dBeta[c0 + j] = acc[w + j]!;
+      }
     },
     keepMask(lanes, out, q, threshold, bits) {
       const n = 4 * q;
@@ -279,7 +295,7 @@ export function wasmLayerNormBackwardRange(a: LayerNormBackwardArgs, r0: number,
   if (dGamma || dBeta) {
     const c0 = Math.floor((r0 * cols) / rows);
     const c1 = r1 === rows ? cols : Math.floor((r1 * cols) / rows);
-    if (c1 > c0) layerNormParamGradCols(x, dy, rows, cols, mean, rstd, dGamma, dBeta, c0, c1);
+    if (c1 > c0) threadMap().layerNormParamGrads(x, dy, rows, cols, mean, rstd, dGamma, dBeta, c0, c1);
   }
 }
 
