@@ -1,7 +1,7 @@
 import { Tensor } from '../src/index.js';
 import { backendByName, listBackends } from '../src/kernels/backends.js';
 import { Rng } from '../src/kernels/random.js';
-import { allocF32 } from '../src/kernels/storage.js';
+import { allocF32, openOwnerScope, releaseOwned } from '../src/kernels/storage.js';
 import { setThreads } from '../src/kernels/threads/pool.js';
 import { NMSparseTensor } from '../src/sparse/nm-tensor.js';
 import { medianMs, randData, type BenchRecord, type SuiteOptions } from './lib.js';
@@ -29,8 +29,27 @@ const KINDS: readonly Kind[] = ['forward', 'dX', 'dW'];
  * at the same threads: js rows are named `dense …` / `2:4 …`, wasm rows `wasm dense …` /
  * `wasm 2:4 …`. Plus compressed vs dense bytes.
  */
-/** The N:M dX and dW kernels allocate their outputs: every case yields after each run so outputs are recycled (bench/lib.ts). */
+/** Every case yields after each run, as a training loop does between steps (bench/lib.ts). */
 const EACH = { yield: true };
+
+/**
+ * The N:M dX and kept-dW kernels allocate their outputs (the dense ones write into the bench's
+ * buffers): run them as the backward sweep does, in an owner scope whose consumed gradient goes
+ * back to the arena at once, so each run reuses the last one's memory instead of taking fresh
+ * pages until a collection (test/autograd/release.test.ts; storage.ts releaseOwned).
+ */
+function asInSweep(run: () => Float32Array): () => void {
+  return () => {
+    const close = openOwnerScope();
+    let out: Float32Array;
+    try {
+      out = run();
+    } finally {
+      close();
+    }
+    releaseOwned(out);
+  };
+}
 
 export async function sparseSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
   const out: BenchRecord[] = [];
@@ -61,8 +80,8 @@ export async function sparseSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
           const { n, m } = sp;
           const sparse: Record<Kind, number> = {
             forward: await medianMs(label(`${n}:${m} fwd`), () => b.nmForward(x, rows, sp, null, y), opts, 5, EACH),
-            dX: await medianMs(label(`${n}:${m} dX`), () => b.nmInputGrad(dy, rows, sp), opts, 5, EACH),
-            dW: await medianMs(label(`${n}:${m} kept dW`), () => b.nmKeptWeightGrad(dy, x, rows, sp), opts, 5, EACH),
+            dX: await medianMs(label(`${n}:${m} dX`), asInSweep(() => b.nmInputGrad(dy, rows, sp)), opts, 5, EACH),
+            dW: await medianMs(label(`${n}:${m} kept dW`), asInSweep(() => b.nmKeptWeightGrad(dy, x, rows, sp)), opts, 5, EACH),
           };
           for (const kind of KINDS) {
             out.push({

@@ -17,7 +17,7 @@ import {
 import { adamUpdateThreaded, crossEntropyBackwardThreaded, crossEntropyLossThreaded, layerNormRowsThreaded, logSoftmaxBackwardRowsThreaded, softmaxBackwardRowsThreaded, softmaxRowsThreaded } from './threaded-rows.js';
 import { maxAxisBackward, maxAxisKernel, repeatAxis, scaleInPlace, sumAxisKernel, sumSquares } from './reduce.js';
 import { copyBlocks, maskedFillKernel, sumToShape, toNested } from './shape.js';
-import { allocF32, allocF32Uninit, allocI32 } from './storage.js';
+import { allocF32, allocF32Uninit, allocI32, releaseOwned } from './storage.js';
 import { parallelRows } from './threads/pool.js';
 
 /** Threaded row-blocked CSR × dense gather over all `rows`. */
@@ -118,6 +118,7 @@ export const jsBackend: Backend = {
     gatherBy(w.values, t.source, val);
     const dx = allocF32(rows * w.shape[1]);
     sparseGather({ x: dy, inDim: w.shape[0], rowPtr: t.rowPtr, col: t.col, val, y: dx, bias: null }, rows);
+    releaseOwned(val); // scratch of this call (returned at once inside the backward sweep)
     return dx;
   },
   nmKeptWeightGrad(dy, x, rows, w) {
@@ -129,6 +130,8 @@ export const jsBackend: Backend = {
     transposeInto(x, rows, inDim, xT);
     const grad = allocF32(col.length);
     parallelRows('keptGradRows', { dyT, xT, rows, rowPtr, col, grad }, outDim, 1, 2 * rows * col.length);
+    releaseOwned(dyT);
+    releaseOwned(xT);
     return grad;
   },
   nmGather: (dense, w, values) => nmGather(dense, w.n, w.m, w.indices, values),

@@ -14,6 +14,7 @@
 import { recordLinear } from '../autograd/linear-record.js';
 import type { Tensor } from '../autograd/tensor-core.js';
 import { getBackend } from '../kernels/backends.js';
+import { releaseOwned } from '../kernels/storage.js';
 import type { NMSparseTensor } from './nm-tensor.js';
 import { prunedGradCoefficient, type RecipeStep } from './recipe.js';
 
@@ -85,6 +86,7 @@ export function nmLatentLinear(x: Tensor, w: Tensor, bias: Tensor | null, patter
       const kept = getBackend().nmKeptWeightGrad(g, x.data, rows, pattern);
       const gw = getBackend().alloc(w.size);
       getBackend().nmScatter(kept, pattern, gw);
+      releaseOwned(kept); // scattered: back to the arena at once (inside the backward sweep)
       return gw;
     },
   });

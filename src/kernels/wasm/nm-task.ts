@@ -10,7 +10,7 @@
 import type { NMWeight } from '../backend.js';
 import { jsBackend, jsPatternLayout } from '../js-backend.js';
 import { gatherBy } from '../nm-structure.js';
-import { allocF32Uninit } from '../storage.js';
+import { allocF32Uninit, releaseOwned } from '../storage.js';
 import { parallelRows } from '../threads/pool.js';
 import { DEFAULT_NM_SHAPE } from './nm-module.js';
 
@@ -44,6 +44,7 @@ export function wasmNmInputGrad(dy: Float32Array, rows: number, w: NMWeight): Fl
   gatherBy(w.values, t.source, val);
   const dx = allocF32Uninit(rows * w.shape[1]);
   parallelRows('wasmNmGatherRows', { x: dy, inDim: w.shape[0], rowPtr: t.rowPtr, col: t.col, val, y: dx, bias: null }, rows, WASM_NM_ROW_BLOCK, 2 * rows * val.length);
+  releaseOwned(val); // scratch of this call (returned at once inside the backward sweep)
   return dx;
 }
 
