@@ -59,6 +59,11 @@ export const wasmBackend: Backend = withFallback({
   softmaxBackwardRows: wasmSoftmaxBackwardRows,
   logSoftmaxBackwardRows: wasmLogSoftmaxBackwardRows,
   crossEntropyBackward: wasmCrossEntropyBackward,
+  adamUpdate(w, g, m, v, p) {
+    // Split at 1024-element boundaries (multiples of 4: the kernel's vectors never straddle chunks).
+    if (w.length >= MAP_MIN && inArena(w) && inArena(g) && inArena(m) && inArena(v)) parallelRows('wasmAdamRange', { w, g, m, v, p }, w.length, 1024, 4 * STREAM_COST * w.length);
+    else jsBackend.adamUpdate(w, g, m, v, p);
+  },
   binary(op, a, aShape, b, bShape, outShape, out) {
     if (out.length >= MAP_MIN && isMapOp(op) && sameShape(aShape, bShape) && sameShape(aShape, outShape)) stream(op, a, b, out);
     else jsBackend.binary(op, a, aShape, b, bShape, outShape, out);

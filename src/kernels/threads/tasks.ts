@@ -12,7 +12,7 @@ import { keptGradRows, nmKeepOffsetsRows, sparseGatherRows, transposeRows } from
 import { adamRange, crossEntropyBackwardRowRange, crossEntropyLossRowRange, layerNormRowRange, softmaxBackwardRowRange, softmaxRowRange } from '../row-tasks.js';
 import { wasmGemmBatches, wasmGemmRows } from '../wasm/gemm.js';
 import { wasmNmGatherRows, wasmNmKeptGradCols, wasmNmKeptGradRows } from '../wasm/nm.js';
-import { wasmDropoutMaskRange, wasmLayerNormBackwardRange, wasmLayerNormRowRange, wasmMapStreamRange, wasmMaskedFillRowRange, wasmPermuteRowRange } from '../wasm/map.js';
+import { wasmAdamRange, wasmDropoutMaskRange, wasmLayerNormBackwardRange, wasmLayerNormRowRange, wasmMapStreamRange, wasmMaskedFillRowRange, wasmPermuteRowRange } from '../wasm/map.js';
 import { wasmCrossEntropyBackwardRowRange, wasmSoftmaxBackwardRowRange, wasmSoftmaxRowRange } from '../wasm/rows.js';
 import { exitingAfterRows, exitingRows, fillValueRows, stallingRows, throwingRows } from './faults.js';
 
@@ -59,6 +59,7 @@ export const TASKS = {
   wasmLayerNormRowRange,
   wasmLayerNormBackwardRange,
   wasmDropoutMaskRange,
+  wasmAdamRange,
   throwingRows,
   exitingRows,
   exitingAfterRows,

@@ -9,7 +9,9 @@
  */
 import { broadcastStrides, sizeOf, stridesOf } from '../shape.js';
 import { allocF32, allocF32Uninit } from '../storage.js';
-import { LN_BWD_ROWS, buildMapModule, type MapBinaryOp } from './map-module.js';
+import { ADAM_MODES, LN_BWD_ROWS, buildMapModule, type AdamMode, type MapBinaryOp } from './map-module.js';
+import { adamUpdate } from '../optim.js';
+import type { AdamParams } from '../backend.js';
 import type { LayerNormArgs } from '../row-tasks.js';
 import type { DropoutMaskArgs, LayerNormBackwardArgs } from '../elementwise-tasks.js';
 import { Rng, jumpLanes, keepMaskWords } from '../random.js';
@@ -40,6 +42,8 @@ export interface WasmMap {
    * states as [s0 of generators 0..3, s1 …, s2 …, s3 …], generator j filling out[j·q, (j+1)·q).
    */
   keepMask(lanes: Int32Array, out: Float32Array, q: number, threshold: number, bits: number): void;
+  /** The js adamUpdate over arena operands (w, g, m, v), bitwise. */
+  adam(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, p: AdamParams): void;
   /** The js layerNormParamGradCols (dγ, dβ of columns [c0, c1)), bitwise. */
   layerNormParamGrads(x: Float32Array, dy: Float32Array, rows: number, cols: number, mean: Float32Array, rstd: Float32Array, dGamma: Float32Array | null, dBeta: Float32Array | null, c0: number, c1: number): void;
 }
@@ -123,6 +127,7 @@ export function createWasmMap(): WasmMap {
   const reluKernel: Binary = (a, _b, o, bytes) => relu(a, o, bytes);
   const maskedFill4 = ex.maskedFill4 as (...args: number[]) => void;
   const layerNormParamGrads = ex.layerNormParamGrads as (...args: number[]) => void;
+  const adamKernels = Object.fromEntries(ADAM_MODES.map((mode) => [mode, ex[`adam_${mode}`] as (...args: number[]) => void])) as Record<AdamMode, (...args: number[]) => void>;
   const keepMask = ex.keepMask as (state: number, out: number, q: number, threshold: number, bits: number) => void;
   const layerNorm = ex.layerNorm as (...args: number[]) => void;
   const layerNormBackward = ex.layerNormBackward as (...args: number[]) => void;
@@ -182,6 +187,20 @@ export function createWasmMap(): WasmMap {
       if (dGamma) dGamma.set(acc.subarray(0, cols));
       if (dBeta) dBeta.set(acc.subarray(cols, 2 * cols));
       return { dx, dGamma, dBeta };
+    },
+    adam(w, g, m, v, p) {
+      const n = w.length;
+      const whole = n & ~3;
+      const at = [w, g, m, v].map(ptrOf);
+      if (whole > 0 && at.every((a) => a >= 0)) {
+        const { lr, beta1: b1, beta2: b2, eps, weightDecay: wd, decoupled, bc1, bc2 } = p;
+        const mode: AdamMode = wd === 0 ? 'plain' : decoupled ? 'decoupled' : 'l2';
+        adamKernels[mode](at[0]!, at[1]!, at[2]!, at[3]!, 4 * whole, lr, b1, 1 - b1, b2, 1 - b2, bc1, bc2, eps, wd, 1 - lr * wd);
+      } else if (whole > 0) {
+        adamUpdate(w, g, m, v, p);
+        return;
+      }
+      if (whole < n) adamUpdate(w.subarray(whole), g.subarray(whole), m.subarray(whole), v.subarray(whole), p);
     },
     layerNormParamGrads(x, dy, rows, cols, mean, rstd, dGamma, dBeta, c0, c1) {
       const w = c1 - c0;
@@ -332,6 +351,11 @@ export function wasmKeepMaskRange(state: readonly number[], skip: number, p: num
 /** Pool task: elements [e0, e1) of a dropout mask (each element is its own draw: any split gives the same bits). */
 export function wasmDropoutMaskRange(a: DropoutMaskArgs, e0: number, e1: number): void {
   wasmKeepMaskRange(a.state, e0, a.p, a.scale, a.keep.subarray(e0, e1));
+}
+
+/** Pool task: elements [e0, e1) of an Adam update (elements are independent: any split gives the same bits). */
+export function wasmAdamRange(a: { w: Float32Array; g: Float32Array; m: Float32Array; v: Float32Array; p: AdamParams }, e0: number, e1: number): void {
+  threadMap().adam(a.w.subarray(e0, e1), a.g.subarray(e0, e1), a.m.subarray(e0, e1), a.v.subarray(e0, e1), a.p);
 }
 
 /** Pool task: rows [r0, r1) of a layer norm with γ and β (rows are independent: any split gives the same bits). */

@@ -37,7 +37,8 @@ export const PLAIN_OPS = {
   'f32x4.add': [SIMD_PREFIX, 228], 'f32x4.sub': [SIMD_PREFIX, 229], 'f32x4.mul': [SIMD_PREFIX, 230], 'f32x4.div': [SIMD_PREFIX, 231],
   'f32x4.min': [SIMD_PREFIX, 232], 'f32x4.max': [SIMD_PREFIX, 233], 'f32x4.pmin': [SIMD_PREFIX, 234], 'f32x4.pmax': [SIMD_PREFIX, 235],
   'f64x2.splat': [SIMD_PREFIX, 20], 'f64x2.promote_low_f32x4': [SIMD_PREFIX, 95],
-  'f64x2.add': [SIMD_PREFIX, 240], 'f64x2.sub': [SIMD_PREFIX, 241], 'f64x2.mul': [SIMD_PREFIX, 242],
+  'f64x2.add': [SIMD_PREFIX, 240], 'f64x2.sub': [SIMD_PREFIX, 241], 'f64x2.mul': [SIMD_PREFIX, 242], 'f64x2.div': [SIMD_PREFIX, 243],
+  'f64x2.sqrt': [SIMD_PREFIX, 239], 'f32x4.demote_f64x2_zero': [SIMD_PREFIX, 94],
   /** Relaxed SIMD: a·b + c, fused or not at the engine's choice (validated only where the runtime has the proposal). */
   'f32x4.relaxed_madd': [SIMD_PREFIX, 0x105],
   'f32x4.relaxed_nmadd': [SIMD_PREFIX, 0x106],

@@ -6,6 +6,8 @@ import { hasSimd } from '../../../src/kernels/wasm/features.js';
 import { createWasmMap } from '../../../src/kernels/wasm/map.js';
 import { MAP_BINARY_OPS } from '../../../src/kernels/wasm/map-module.js';
 import { RUNS } from '../../helpers.js';
+import { allocF32 } from '../../../src/kernels/storage.js';
+import { setThreads } from '../../../src/kernels/threads/pool.js';
 
 /** Equal bits, except that any NaN equals any NaN. */
 function expectSameBits(got: Float32Array, want: Float32Array): void {
@@ -212,6 +214,36 @@ describe.skipIf(!hasSimd())('wasm streaming elementwise kernels', () => {
         }
       }
     }
+  });
+
+  it('Adam (plain, L2, decoupled) gives the js kernel’s bits over several steps, on 1 and 2 threads, arena or not', () => {
+    const w = backendByName('wasm');
+    const js = backendByName('js');
+    for (const n of [5, 2047, 4099, 40001]) {
+      for (const [weightDecay, decoupled] of [[0, false], [0.01, false], [0.1, true]] as const) {
+        for (const threads of [1, 2]) {
+          setThreads(threads);
+          // allocF32 puts ≥ 2048 elements in the arena (the wasm kernel); smaller ones take the js path
+          const mk = (seed: number, scale: number): Float32Array => {
+            const a = allocF32(n);
+            a.set(filled(n, seed).map((x) => (Number.isFinite(x) ? x * scale : 0.5)));
+            return a;
+          };
+          const [wA, mA, vA] = [mk(1, 1), mk(2, 0.1), mk(3, 0.1).map(Math.abs)];
+          const state = [wA, mA, allocF32(n)] as Float32Array[];
+          state[2]!.set(vA);
+          const copy = state.map((a) => Float32Array.from(a));
+          for (let t = 1; t <= 3; t++) {
+            const g = mk(10 + t, 2);
+            const p = { lr: 1e-3, beta1: 0.9, beta2: 0.98, eps: 1e-9, weightDecay, decoupled, bc1: 1 - 0.9 ** t, bc2: 1 - 0.98 ** t };
+            w.adamUpdate(state[0]!, g, state[1]!, state[2]!, p);
+            js.adamUpdate(copy[0]!, Float32Array.from(g), copy[1]!, copy[2]!, p);
+          }
+          state.forEach((a, i) => expectSameBits(a, copy[i]!));
+        }
+      }
+    }
+    setThreads(1);
   });
 
   it('broadcasting shapes and other ops still run (on the js kernels)', () => {
