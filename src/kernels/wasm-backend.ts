@@ -59,6 +59,12 @@ export const wasmBackend: Backend = withFallback({
   softmaxBackwardRows: wasmSoftmaxBackwardRows,
   logSoftmaxBackwardRows: wasmLogSoftmaxBackwardRows,
   crossEntropyBackward: wasmCrossEntropyBackward,
+  columnSums(g, rows, cols) {
+    if (!inArena(g) || cols < 8) return jsBackend.columnSums(g, rows, cols);
+    const out = allocF32(cols);
+    parallelRows('wasmColumnSumsColRange', { g, rows, cols, out }, cols, 16, STREAM_COST * rows * cols);
+    return out;
+  },
   adamUpdate(w, g, m, v, p) {
     // Split at 1024-element boundaries (multiples of 4: the kernel's vectors never straddle chunks).
     if (w.length >= MAP_MIN && inArena(w) && inArena(g) && inArena(m) && inArena(v)) parallelRows('wasmAdamRange', { w, g, m, v, p }, w.length, 1024, 4 * STREAM_COST * w.length);

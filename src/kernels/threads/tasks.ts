@@ -12,7 +12,7 @@ import { keptGradRows, nmKeepOffsetsRows, sparseGatherRows, transposeRows } from
 import { adamRange, crossEntropyBackwardRowRange, crossEntropyLossRowRange, layerNormRowRange, softmaxBackwardRowRange, softmaxRowRange } from '../row-tasks.js';
 import { wasmGemmBatches, wasmGemmRows } from '../wasm/gemm.js';
 import { wasmNmGatherRows, wasmNmKeptGradCols, wasmNmKeptGradRows } from '../wasm/nm.js';
-import { wasmAdamRange, wasmDropoutMaskRange, wasmLayerNormBackwardRange, wasmLayerNormRowRange, wasmMapStreamRange, wasmMaskedFillRowRange, wasmPermuteRowRange } from '../wasm/map.js';
+import { wasmAdamRange, wasmColumnSumsColRange, wasmDropoutMaskRange, wasmLayerNormBackwardRange, wasmLayerNormRowRange, wasmMapStreamRange, wasmMaskedFillRowRange, wasmPermuteRowRange } from '../wasm/map.js';
 import { wasmCrossEntropyBackwardRowRange, wasmSoftmaxBackwardRowRange, wasmSoftmaxRowRange } from '../wasm/rows.js';
 import { exitingAfterRows, exitingRows, fillValueRows, stallingRows, throwingRows } from './faults.js';
 
@@ -60,6 +60,7 @@ export const TASKS = {
   wasmLayerNormBackwardRange,
   wasmDropoutMaskRange,
   wasmAdamRange,
+  wasmColumnSumsColRange,
   throwingRows,
   exitingRows,
   exitingAfterRows,

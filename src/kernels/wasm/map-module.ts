@@ -338,6 +338,40 @@ function emitLayerNormParamGrads(f: FunctionBuilder): void {
   });
 }
 
+/** Columns per block of `columnSums`: two v128 loads a row, four f64x2 accumulators. */
+export const COLSUM_BLOCK = 8;
+
+/**
+ * out[j] = Σ_r g[r, j] for the columns [c0, c0 + 8·blocks), each summed in float64 in row order
+ * (the js columnSumsRange's sequence, so its bits): a block of 8 columns keeps its sums in four
+ * f64x2 registers over all rows, then writes them to acc (float64, 8·blocks).
+ */
+function emitColumnSums(f: FunctionBuilder): void {
+  const [g, rows, cols, c0, blocks, acc] = f.params as Local[];
+  const [b, r, at, rowBytes] = Array.from({ length: 4 }, () => f.local(I32));
+  const a = Array.from({ length: 4 }, () => f.local(V128));
+  const [lo, hi] = [f.local(V128), f.local(V128)];
+  f.get(cols!).i32Const(2).op('i32.shl').set(rowBytes);
+  f.forRange(b, 0, blocks!, 1, () => {
+    for (const x of a) f.f32x4Const([0, 0, 0, 0]).set(x);
+    // at = g + 4·(c0 + 8b), moving one row at a time
+    f.get(g!).get(c0!).get(b).i32Const(3).op('i32.shl').op('i32.add').i32Const(2).op('i32.shl').op('i32.add').set(at);
+    f.forRange(r, 0, rows!, 1, () => {
+      f.get(at).mem('v128.load', 0, 2).set(lo);
+      f.get(at).mem('v128.load', 16, 2).set(hi);
+      [[lo, 0], [lo, 1], [hi, 0], [hi, 1]].forEach(([v, h], i) => {
+        f.get(a[i]!).get(v as Local);
+        if (h === 1) f.get(v as Local).shuffle(f32Lanes([2, 3, 2, 3]));
+        f.op('f64x2.promote_low_f32x4').op('f64x2.add').set(a[i]!);
+      });
+      f.get(at).get(rowBytes).op('i32.add').set(at);
+    });
+    a.forEach((x, i) => {
+      f.get(acc!).get(b).i32Const(6).op('i32.shl').op('i32.add').get(x).mem('v128.store', 16 * i, 3);
+    });
+  });
+}
+
 /** How Adam's weight decay enters: none, added to the gradient (L2), or decoupled (AdamW). */
 export const ADAM_MODES = ['plain', 'l2', 'decoupled'] as const;
 export type AdamMode = (typeof ADAM_MODES)[number];
@@ -481,6 +515,7 @@ export function buildMapModule(): Uint8Array {
   m.func('layerNorm', [...Array.from({ length: 8 }, (): ValType => I32), F64], [], emitLayerNorm);
   m.func('keepMask', [I32, I32, I32, I32, I32], [], emitKeepMask);
   m.func('layerNormParamGrads', Array.from({ length: 10 }, (): ValType => I32), [], emitLayerNormParamGrads);
+  m.func('columnSums', Array.from({ length: 6 }, (): ValType => I32), [], emitColumnSums);
   for (const mode of ADAM_MODES) m.func(`adam_${mode}`, [...Array.from({ length: 5 }, (): ValType => I32), ...Array.from({ length: 10 }, (): ValType => F64)], [], (f) => emitAdam(f, mode));
   return m.toBytes();
 }

@@ -9,11 +9,12 @@
  */
 import { broadcastStrides, sizeOf, stridesOf } from '../shape.js';
 import { allocF32, allocF32Uninit } from '../storage.js';
-import { ADAM_MODES, LN_BWD_ROWS, buildMapModule, type AdamMode, type MapBinaryOp } from './map-module.js';
+import { ADAM_MODES, COLSUM_BLOCK, LN_BWD_ROWS, buildMapModule, type AdamMode, type MapBinaryOp } from './map-module.js';
 import { adamUpdate } from '../optim.js';
+import { columnSumsRange } from '../reduce.js';
 import type { AdamParams } from '../backend.js';
 import type { LayerNormArgs } from '../row-tasks.js';
-import type { DropoutMaskArgs, LayerNormBackwardArgs } from '../elementwise-tasks.js';
+import type { ColumnSumArgs, DropoutMaskArgs, LayerNormBackwardArgs } from '../elementwise-tasks.js';
 import { Rng, jumpLanes, keepMaskWords } from '../random.js';
 import { arenaBuffer, heapF32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
 
@@ -42,6 +43,8 @@ export interface WasmMap {
    * states as [s0 of generators 0..3, s1 …, s2 …, s3 …], generator j filling out[j·q, (j+1)·q).
    */
   keepMask(lanes: Int32Array, out: Float32Array, q: number, threshold: number, bits: number): void;
+  /** The js columnSumsRange (columns [c0, c1) of g summed over its rows), bitwise. */
+  columnSums(g: Float32Array, rows: number, cols: number, out: Float32Array, c0: number, c1: number): void;
   /** The js adamUpdate over arena operands (w, g, m, v), bitwise. */
   adam(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, p: AdamParams): void;
   /** The js layerNormParamGradCols (dγ, dβ of columns [c0, c1)), bitwise. */
@@ -127,6 +130,7 @@ export function createWasmMap(): WasmMap {
   const reluKernel: Binary = (a, _b, o, bytes) => relu(a, o, bytes);
   const maskedFill4 = ex.maskedFill4 as (...args: number[]) => void;
   const layerNormParamGrads = ex.layerNormParamGrads as (...args: number[]) => void;
+  const columnSums = ex.columnSums as (...args: number[]) => void;
   const adamKernels = Object.fromEntries(ADAM_MODES.map((mode) => [mode, ex[`adam_${mode}`] as (...args: number[]) => void])) as Record<AdamMode, (...args: number[]) => void>;
   const keepMask = ex.keepMask as (state: number, out: number, q: number, threshold: number, bits: number) => void;
   const layerNorm = ex.layerNorm as (...args: number[]) => void;
@@ -187,6 +191,20 @@ export function createWasmMap(): WasmMap {
       if (dGamma) dGamma.set(acc.subarray(0, cols));
       if (dBeta) dBeta.set(acc.subarray(cols, 2 * cols));
       return { dx, dGamma, dBeta };
+    },
+    columnSums(g, rows, cols, out, c0, c1) {
+      const blocks = Math.floor((c1 - c0) / COLSUM_BLOCK);
+      const pg = ptrOf(g);
+      let done = c0;
+      if (blocks > 0 && rows > 0 && pg >= 0) {
+        const w = blocks * COLSUM_BLOCK;
+        const accAt = scratch(8 * w, 'wasm.map', () => `the column sums of ${w} of ${cols} columns`);
+        columnSums(pg, rows, cols, c0, blocks, accAt);
+        const acc = new Float64Array(arenaBuffer(), accAt, w);
+        for (let j = 0; j < w; j++) out[c0 + j] = acc[j]!;
+        done = c0 + w;
+      }
+      if (done < c1) columnSumsRange(g, rows, cols, out, done, c1);
     },
     adam(w, g, m, v, p) {
       const n = w.length;
@@ -351,6 +369,11 @@ export function wasmKeepMaskRange(state: readonly number[], skip: number, p: num
 /** Pool task: elements [e0, e1) of a dropout mask (each element is its own draw: any split gives the same bits). */
 export function wasmDropoutMaskRange(a: DropoutMaskArgs, e0: number, e1: number): void {
   wasmKeepMaskRange(a.state, e0, a.p, a.scale, a.keep.subarray(e0, e1));
+}
+
+/** Pool task: columns [c0, c1) of column sums (each column summed over all rows in order: any split gives the same bits). */
+export function wasmColumnSumsColRange(a: ColumnSumArgs, c0: number, c1: number): void {
+  threadMap().columnSums(a.g, a.rows, a.cols, a.out, c0, c1);
 }
 
 /** Pool task: elements [e0, e1) of an Adam update (elements are independent: any split gives the same bits). */

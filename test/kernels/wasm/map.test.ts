@@ -216,6 +216,20 @@ describe.skipIf(!hasSimd())('wasm streaming elementwise kernels', () => {
     }
   });
 
+  it('column sums give the js kernel’s bits (blocks of 8 columns and the rest, 1 and 2 threads)', () => {
+    const w = backendByName('wasm');
+    const js = backendByName('js');
+    for (const [rows, cols] of [[1, 8], [3, 9], [7, 17], [60, 100], [1500, 128], [300, 3000], [2, 2100]] as const) {
+      const g = allocF32(rows * cols);
+      g.set(filled(rows * cols, rows + cols));
+      for (const threads of [1, 2]) {
+        setThreads(threads);
+        expectSameBits(w.columnSums(g, rows, cols), js.columnSums(g, rows, cols));
+      }
+    }
+    setThreads(1);
+  });
+
   it('Adam (plain, L2, decoupled) gives the js kernel’s bits over several steps, on 1 and 2 threads, arena or not', () => {
     const w = backendByName('wasm');
     const js = backendByName('js');
