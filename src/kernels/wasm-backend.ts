@@ -39,8 +39,8 @@ const isMapOp = (op: string): op is MapBinaryOp => (MAP_BINARY_OPS as readonly s
  */
 const STREAM_COST = 8;
 const STREAM_ALIGN = 16;
-function stream(kind: MapStreamKind, x: Float32Array, y: Float32Array | null, out: Float32Array): void {
-  const args = { kind, x, y, out };
+function stream(kind: MapStreamKind, x: Float32Array, y: Float32Array | null, out: Float32Array, scalar?: number): void {
+  const args = { kind, x, y, out, scalar };
   if (inArena(x) && inArena(out) && (y === null || inArena(y))) parallelRows('wasmMapStreamRange', args, out.length, STREAM_ALIGN, STREAM_COST * out.length);
   else wasmMapStreamRange(args, 0, out.length);
 }
@@ -72,6 +72,9 @@ export const wasmBackend: Backend = withFallback({
   },
   binary(op, a, aShape, b, bShape, outShape, out) {
     if (out.length >= MAP_MIN && isMapOp(op) && sameShape(aShape, bShape) && sameShape(aShape, outShape)) stream(op, a, b, out);
+    // A scalar operand (x·c, x + c; c·x, c + x as they commute): splatted into the kernel.
+    else if (out.length >= MAP_MIN && isMapOp(op) && b.length === 1 && sameShape(aShape, outShape)) stream(`${op}Scalar`, a, null, out, b[0]!);
+    else if (out.length >= MAP_MIN && (op === 'add' || op === 'mul') && a.length === 1 && sameShape(bShape, outShape)) stream(`${op}Scalar`, b, null, out, a[0]!);
     else jsBackend.binary(op, a, aShape, b, bShape, outShape, out);
   },
   addInto(dst, src) {

@@ -7,6 +7,7 @@
  *
  * Exports (byte addresses; `bytes` a multiple of 16, the caller pads the regions):
  * - `add`, `sub`, `mul`, `div` (a, b, out, bytes): out = a ∘ b.
+ * - `addScalar` … `divScalar` (a, s, out, bytes): out = a ∘ s for an f32 scalar s.
  * - `relu(x, out, bytes)`: out = x > 0 ? x : 0 (NaN → 0, as in js).
  * - `reluBackward(x, g, gx, bytes)`: gx = g · (x > 0 ? 1 : 0).
  * - `permute4(src, dst, d0, d1, d2, d3, s0, s1, s2, s3)`: dst (row-major [d0, d1, d2, d3]) at
@@ -55,6 +56,18 @@ function emitBinary(f: FunctionBuilder, op: MapBinaryOp): void {
     load(f, a!, j);
     load(f, b!, j);
     f.op(`f32x4.${op}`).mem('v128.store', 0, 0);
+  });
+}
+
+/** out = a ∘ s for one f32 scalar s (a broadcast scalar operand): one f32 operation per element. */
+function emitBinaryScalar(f: FunctionBuilder, op: MapBinaryOp): void {
+  const [a, sc, out, bytes] = f.params as Local[];
+  const sv = f.local(V128);
+  f.get(sc!).op('f32x4.splat').set(sv);
+  forBytes(f, bytes!, (j) => {
+    f.get(out!).get(j).op('i32.add');
+    load(f, a!, j);
+    f.get(sv).op(`f32x4.${op}`).mem('v128.store', 0, 0);
   });
 }
 
@@ -506,6 +519,7 @@ function emitKeepMask(f: FunctionBuilder): void {
 export function buildMapModule(): Uint8Array {
   const m = new ModuleBuilder().importMemory(ARENA_IMPORT);
   for (const op of MAP_BINARY_OPS) m.func(op, [I32, I32, I32, I32], [], (f) => emitBinary(f, op));
+  for (const op of MAP_BINARY_OPS) m.func(`${op}Scalar`, [I32, F32, I32, I32], [], (f) => emitBinaryScalar(f, op));
   m.func('relu', [I32, I32, I32], [], emitRelu);
   m.func('reluBackward', [I32, I32, I32, I32], [], emitReluBackward);
   m.func('permute4', Array.from({ length: 10 }, (): ValType => I32), [], emitPermute4);

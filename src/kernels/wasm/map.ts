@@ -26,6 +26,8 @@ type Binary = (a: number, b: number, out: number, bytes: number) => void;
 export interface WasmMap {
   /** out = a ∘ b elementwise (equal lengths). */
   binary(op: MapBinaryOp, a: Float32Array, b: Float32Array, out: Float32Array): void;
+  /** out = a ∘ s, s a float32 scalar. */
+  binaryScalar(op: MapBinaryOp, a: Float32Array, s: number, out: Float32Array): void;
   relu(x: Float32Array, out: Float32Array): void;
   reluBackward(x: Float32Array, g: Float32Array, gx: Float32Array): void;
   /** out = src with dims reordered (rank ≤ 4): out.shape[i] = shape[perm[i]]. */
@@ -125,6 +127,7 @@ export function createWasmMap(): WasmMap {
     if (ptrOf(dst) !== at) dst.set(heapF32().subarray(at / 4, at / 4 + n));
   };
   const binaries = Object.fromEntries(['add', 'sub', 'mul', 'div'].map((op) => [op, ex[op] as Binary])) as Record<MapBinaryOp, Binary>;
+  const scalarBinaries = Object.fromEntries(['add', 'sub', 'mul', 'div'].map((op) => [op, ex[`${op}Scalar`] as (a: number, s: number, out: number, bytes: number) => void])) as Record<MapBinaryOp, (a: number, s: number, out: number, bytes: number) => void>;
   const relu = ex.relu as (x: number, out: number, bytes: number) => void;
   const reluBackward = ex.reluBackward as Binary;
   const reluKernel: Binary = (a, _b, o, bytes) => relu(a, o, bytes);
@@ -141,6 +144,10 @@ export function createWasmMap(): WasmMap {
   return {
     binary(op, a, b, out) {
       blocks(out.length, a, b, out, binaries[op]);
+    },
+    binaryScalar(op, a, sc, out) {
+      const kernel = scalarBinaries[op];
+      blocks(out.length, a, null, out, (pa, _pb, po, bytes) => kernel(pa, sc, po, bytes));
     },
     relu(x, out) {
       blocks(out.length, x, null, out, reluKernel);
@@ -260,13 +267,15 @@ export function threadMap(): WasmMap {
 }
 
 /** The streaming kernels a pool task runs over element ranges. */
-export type MapStreamKind = MapBinaryOp | 'relu' | 'reluBackward';
+export type MapStreamKind = MapBinaryOp | `${MapBinaryOp}Scalar` | 'relu' | 'reluBackward';
 export interface MapStreamArgs {
   kind: MapStreamKind;
   x: Float32Array;
-  /** The second operand (g for reluBackward); null for relu. */
+  /** The second operand (g for reluBackward); null for relu and the scalar ops. */
   y: Float32Array | null;
   out: Float32Array;
+  /** The scalar operand of the `…Scalar` kinds (a float32 value). */
+  scalar?: number;
 }
 
 /** Pool task: elements [e0, e1) of a streaming kernel (each element alone, so any split gives the same bits). */
@@ -276,7 +285,8 @@ export function wasmMapStreamRange(a: MapStreamArgs, e0: number, e1: number): vo
   const out = a.out.subarray(e0, e1);
   if (a.kind === 'relu') m.relu(x, out);
   else if (a.kind === 'reluBackward') m.reluBackward(x, a.y!.subarray(e0, e1), out);
-  else m.binary(a.kind, x, a.y!.subarray(e0, e1), out);
+  else if (a.kind.endsWith('Scalar')) m.binaryScalar(a.kind.slice(0, -'Scalar'.length) as MapBinaryOp, x, a.scalar!, out);
+  else m.binary(a.kind as MapBinaryOp, x, a.y!.subarray(e0, e1), out);
 }
 
 export interface MapPermuteArgs {

@@ -216,6 +216,29 @@ describe.skipIf(!hasSimd())('wasm streaming elementwise kernels', () => {
     }
   });
 
+  it('a scalar operand (x ∘ c, and c ∘ x for + and ×) gives the js kernel’s bits, specials included', () => {
+    const w = backendByName('wasm');
+    const js = backendByName('js');
+    for (const n of [256, 257, 5003]) {
+      const x = allocF32(n);
+      x.set(filled(n, n));
+      for (const c of [0.125, -3, 0, -0, Number.NaN, Infinity, 1e-45]) {
+        const cs = Float32Array.of(c);
+        for (const op of MAP_BINARY_OPS) {
+          const [a, b] = [allocF32(n), new Float32Array(n)];
+          w.binary(op, x, [n], cs, [1], [n], a);
+          js.binary(op, x, [n], cs, [1], [n], b);
+          expectSameBits(a, b);
+          if (op === 'add' || op === 'mul') {
+            w.binary(op, cs, [], x, [n], [n], a);
+            js.binary(op, cs, [], x, [n], [n], b);
+            expectSameBits(a, b);
+          }
+        }
+      }
+    }
+  });
+
   it('column sums give the js kernel’s bits (blocks of 8 columns and the rest, 1 and 2 threads)', () => {
     const w = backendByName('wasm');
     const js = backendByName('js');
