@@ -403,3 +403,20 @@ export { F64, I64, WasmAssemblyError, type ValType } from './encoding.js';
 export function f32Lanes(lanes: readonly number[]): number[] {
   return lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]);
 }
+
+/**
+ * First stage of a 4×4 f32 transpose of the rows in v: t0 = (v0[0], v1[0], v0[1], v1[1]),
+ * t1 = (v0[2], v1[2], v0[3], v1[3]), t2 and t3 the same of v2, v3. t may reuse v's locals as long
+ * as t0, t1 are not v2, v3 (t1 may be v1, t2 may be v0, t3 may be v3).
+ */
+export function transposeHalves(f: FunctionBuilder, v: readonly Local[], t: readonly Local[]): void {
+  f.get(v[0]!).get(v[1]!).shuffle(f32Lanes([0, 4, 1, 5])).set(t[0]!);
+  f.get(v[0]!).get(v[1]!).shuffle(f32Lanes([2, 6, 3, 7])).set(t[1]!);
+  f.get(v[2]!).get(v[3]!).shuffle(f32Lanes([0, 4, 1, 5])).set(t[2]!);
+  f.get(v[2]!).get(v[3]!).shuffle(f32Lanes([2, 6, 3, 7])).set(t[3]!);
+}
+
+/** Pushes column j of the 4×4 block whose halves transposeHalves left in t: (v0[j], v1[j], v2[j], v3[j]). */
+export function transposedColumn(f: FunctionBuilder, t: readonly Local[], j: number): void {
+  f.get(t[j < 2 ? 0 : 1]!).get(t[j < 2 ? 2 : 3]!).shuffle(f32Lanes(j % 2 === 0 ? [0, 1, 4, 5] : [2, 3, 6, 7]));
+}

@@ -13,7 +13,7 @@
  * panels and copy out only their valid corner.
  */
 import { ARENA_IMPORT } from '../arena.js';
-import { F32, I32, ModuleBuilder, V128, f32Lanes, type FunctionBuilder, type Local } from './assembler.js';
+import { F32, I32, ModuleBuilder, V128, transposeHalves, transposedColumn, type FunctionBuilder, type Local } from './assembler.js';
 
 export interface GemmKernelShape {
   /** Rows of the register block. */
@@ -108,17 +108,15 @@ function emitPack(f: FunctionBuilder): void {
                 f.get(addr).mem('v128.load', 0, 2).set(v[i]!);
                 if (i < 3) f.get(addr).get(rowStep).op('i32.add').set(addr);
               }
-              f.get(v[0]!).get(v[1]!).shuffle(f32Lanes([0, 4, 1, 5])).set(t[0]!);
-              f.get(v[0]!).get(v[1]!).shuffle(f32Lanes([2, 6, 3, 7])).set(t[1]!);
-              f.get(v[2]!).get(v[3]!).shuffle(f32Lanes([0, 4, 1, 5])).set(t[2]!);
-              f.get(v[2]!).get(v[3]!).shuffle(f32Lanes([2, 6, 3, 7])).set(t[3]!);
+              transposeHalves(f, v, t);
               // column col + j of the panel starts at dst + 4·(col + j)·panel; these rows at + 4·rr
               f.get(dst).get(col).get(panel).op('i32.mul').get(rr).op('i32.add').i32Const(2).op('i32.shl').op('i32.add').set(addr);
-              const out: [Local, Local, number[]][] = [[t[0]!, t[2]!, [0, 1, 4, 5]], [t[0]!, t[2]!, [2, 3, 6, 7]], [t[1]!, t[3]!, [0, 1, 4, 5]], [t[1]!, t[3]!, [2, 3, 6, 7]]];
-              out.forEach(([lo, hi, lanes], j) => {
-                f.get(addr).get(lo).get(hi).shuffle(f32Lanes(lanes)).mem('v128.store', 0, 2);
+              for (let j = 0; j < 4; j++) {
+                f.get(addr);
+                transposedColumn(f, t, j);
+                f.mem('v128.store', 0, 2);
                 if (j < 3) f.get(addr).get(panelBytes).op('i32.add').set(addr);
-              });
+              }
             });
           });
           // the remaining columns, scalar (the panel is full: no padding)

@@ -34,7 +34,7 @@
  *   lanes' final states are written back.
  */
 import { ARENA_IMPORT } from '../arena.js';
-import { F32, F64, I32, ModuleBuilder, V128, f32Lanes, type FunctionBuilder, type Local, type ValType } from './assembler.js';
+import { F32, F64, I32, ModuleBuilder, V128, f32Lanes, transposeHalves, transposedColumn, type FunctionBuilder, type Local, type ValType } from './assembler.js';
 
 export const MAP_BINARY_OPS = ['add', 'sub', 'mul', 'div'] as const;
 export type MapBinaryOp = (typeof MAP_BINARY_OPS)[number];
@@ -499,17 +499,16 @@ function emitKeepMask(f: FunctionBuilder): void {
         rotl(s3, 11);
         f.set(s3);
       }
-      // Four steps of four lanes, transposed: lane j's four consecutive words in one store.
-      f.get(r[0]!).get(r[1]!).shuffle(f32Lanes([0, 4, 1, 5])).set(t);
-      f.get(r[0]!).get(r[1]!).shuffle(f32Lanes([2, 6, 3, 7])).set(r[1]!);
-      f.get(r[2]!).get(r[3]!).shuffle(f32Lanes([0, 4, 1, 5])).set(r[0]!);
-      f.get(r[2]!).get(r[3]!).shuffle(f32Lanes([2, 6, 3, 7])).set(r[3]!);
-      // t = (l0 of steps 0,1 | l1 of steps 0,1), r0 = (l0, l1 of steps 2,3), r1 / r3 the same for l2, l3
-      const lanes: [Local, Local, number[]][] = [[t, r[0]!, [0, 1, 4, 5]], [t, r[0]!, [2, 3, 6, 7]], [r[1]!, r[3]!, [0, 1, 4, 5]], [r[1]!, r[3]!, [2, 3, 6, 7]]];
-      lanes.forEach(([lo, hi, pick], j) => {
-        f.get(at[j]!).get(lo).get(hi).shuffle(f32Lanes(pick)).mem('v128.store', 0, 2);
+      // Four steps of four lanes, transposed: lane j's four consecutive words in one store (the
+      // halves reuse the steps' registers).
+      const halves = [t, r[1]!, r[0]!, r[3]!];
+      transposeHalves(f, r, halves);
+      for (let j = 0; j < 4; j++) {
+        f.get(at[j]!);
+        transposedColumn(f, halves, j);
+        f.mem('v128.store', 0, 2);
         f.get(at[j]!).i32Const(16).op('i32.add').set(at[j]!);
-      });
+      }
       f.br(top);
     });
   });

@@ -18,7 +18,7 @@
  * thread owns, so results are bitwise identical for any thread count.
  */
 import { ARENA_IMPORT } from '../arena.js';
-import { I32, ModuleBuilder, V128, f32Lanes, type FunctionBuilder, type Local } from './assembler.js';
+import { I32, ModuleBuilder, V128, transposeHalves, transposedColumn, type FunctionBuilder, type Local } from './assembler.js';
 
 export interface NmKernelShape {
   /** v128 accumulators per output row in `spmm` (T = 4·tv tokens per block). */
@@ -95,19 +95,15 @@ function emitTranspose(f: FunctionBuilder, addBias: boolean): void {
         f.get(sp).mem('v128.load', 0, 2).set(v[i]!);
         if (i < 3) f.get(sp).get(sRow).op('i32.add').set(sp);
       }
-      f.get(v[0]!).get(v[1]!).shuffle(f32Lanes([0, 4, 1, 5])).set(t[0]!);
-      f.get(v[0]!).get(v[1]!).shuffle(f32Lanes([2, 6, 3, 7])).set(t[1]!);
-      f.get(v[2]!).get(v[3]!).shuffle(f32Lanes([0, 4, 1, 5])).set(t[2]!);
-      f.get(v[2]!).get(v[3]!).shuffle(f32Lanes([2, 6, 3, 7])).set(t[3]!);
+      transposeHalves(f, v, t);
       f.get(dst!).get(c).get(dRow).op('i32.mul').op('i32.add').get(r).i32Const(2).op('i32.shl').op('i32.add').set(dp);
-      const out: [Local, number[]][] = [[t[0]!, [0, 1, 4, 5]], [t[0]!, [2, 3, 6, 7]], [t[1]!, [0, 1, 4, 5]], [t[1]!, [2, 3, 6, 7]]];
-      out.forEach(([lo, lanes], i) => {
+      for (let i = 0; i < 4; i++) {
         f.get(dp);
-        f.get(lo).get(lo === t[0] ? t[2]! : t[3]!).shuffle(f32Lanes(lanes));
+        transposedColumn(f, t, i);
         if (addBias) f.get(b).op('f32x4.add');
         f.mem('v128.store', 0, 2);
         if (i < 3) f.get(dp).get(dRow).op('i32.add').set(dp);
-      });
+      }
     });
   });
   const scalar = (r0: Local | number, r1: Local, c0: Local | number, c1: Local): void => {
@@ -210,16 +206,15 @@ function emitKeptDot(f: FunctionBuilder, shape: NmKernelShape): void {
   };
   /** The same sums for acc[k..k+4) at once: a 4×4 shuffle transpose, then (r0 + r1) + (r2 + r3). */
   const flushFour = (k: number): void => {
-    const [a, b, c, dd] = [acc[k]!, acc[k + 1]!, acc[k + 2]!, acc[k + 3]!];
-    f.get(a).get(b).shuffle(f32Lanes([0, 4, 1, 5])).set(t[0]!);
-    f.get(a).get(b).shuffle(f32Lanes([2, 6, 3, 7])).set(t[1]!);
-    f.get(c).get(dd).shuffle(f32Lanes([0, 4, 1, 5])).set(t[2]!);
-    f.get(c).get(dd).shuffle(f32Lanes([2, 6, 3, 7])).set(t[3]!);
+    transposeHalves(f, acc.slice(k, k + 4), t);
     gradAddr(k);
     gradAddr(k);
     f.mem('v128.load', 0, 2);
-    f.get(t[0]!).get(t[2]!).shuffle(f32Lanes([0, 1, 4, 5])).get(t[0]!).get(t[2]!).shuffle(f32Lanes([2, 3, 6, 7])).op('f32x4.add');
-    f.get(t[1]!).get(t[3]!).shuffle(f32Lanes([0, 1, 4, 5])).get(t[1]!).get(t[3]!).shuffle(f32Lanes([2, 3, 6, 7])).op('f32x4.add');
+    // columns j hold lane j of the four sums: (c0 + c1) + (c2 + c3)
+    for (let j = 0; j < 4; j++) {
+      transposedColumn(f, t, j);
+      if (j % 2 === 1) f.op('f32x4.add');
+    }
     f.op('f32x4.add').op('f32x4.add').mem('v128.store', 0, 2);
   };
   /** Dot products of the current dYᵀ row with `n` X rows, dotUnroll vectors per iteration. */
