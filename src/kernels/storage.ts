@@ -16,6 +16,10 @@
  * SharedArrayBuffers, recycled by exact size (registration stops after RECYCLE_WINDOW_BYTES in a
  * loop that never yields). The rule this puts on callers: never keep a tensor's `.buffer` (or a
  * view of it) longer than the Float32Array it came from.
+ *
+ * Inside an owner scope (the backward sweep) blocks are also remembered by their view, so code
+ * that knows a buffer is dead — a consumed gradient, a kernel's scratch — gives it back at once
+ * with `releaseOwned`, without waiting for a collection.
  */
 import { totalmem } from 'node:os';
 import { AllocationError, fmtShape } from '../errors.js';
