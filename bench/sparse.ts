@@ -1,7 +1,7 @@
 import { Tensor } from '../src/index.js';
 import { backendByName, listBackends } from '../src/kernels/backends.js';
 import { Rng } from '../src/kernels/random.js';
-import { allocF32, openOwnerScope, releaseOwned } from '../src/kernels/storage.js';
+import { allocF32, allocOwned, releaseOwned } from '../src/kernels/storage.js';
 import { setThreads } from '../src/kernels/threads/pool.js';
 import { NMSparseTensor } from '../src/sparse/nm-tensor.js';
 import { medianMs, randData, type BenchRecord, type SuiteOptions } from './lib.js';
@@ -39,16 +39,7 @@ const EACH = { yield: true };
  * pages until a collection (test/autograd/release.test.ts; storage.ts releaseOwned).
  */
 function asInSweep(run: () => Float32Array): () => void {
-  return () => {
-    const close = openOwnerScope();
-    let out: Float32Array;
-    try {
-      out = run();
-    } finally {
-      close();
-    }
-    releaseOwned(out);
-  };
+  return () => void releaseOwned(allocOwned(run));
 }
 
 export async function sparseSuite(opts: SuiteOptions): Promise<BenchRecord[]> {

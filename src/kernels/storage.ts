@@ -156,7 +156,7 @@ export function openOwnerScope(): () => void {
   };
 }
 
-/** `alloc()` inside an owner scope: for a buffer its op keeps private until it hands it on as a gradient. */
+/** Runs `alloc()` inside an owner scope: for a buffer its op keeps private until it hands it on as a gradient. */
 export function allocOwned(alloc: () => Float32Array): Float32Array {
   const close = openOwnerScope();
   try {

@@ -73,8 +73,8 @@ export const wasmBackend: Backend = withFallback({
   binary(op, a, aShape, b, bShape, outShape, out) {
     if (out.length >= MAP_MIN && isMapOp(op) && sameShape(aShape, bShape) && sameShape(aShape, outShape)) stream(op, a, b, out);
     // A scalar operand (x·c, x + c; c·x, c + x as they commute): splatted into the kernel.
-    else if (out.length >= MAP_MIN && isMapOp(op) && b.length === 1 && sameShape(aShape, outShape)) stream(`${op}Scalar`, a, null, out, b[0]!);
-    else if (out.length >= MAP_MIN && (op === 'add' || op === 'mul') && a.length === 1 && sameShape(bShape, outShape)) stream(`${op}Scalar`, b, null, out, a[0]!);
+    else if (out.length >= MAP_MIN && isMapOp(op) && b.length === 1 && sameShape(aShape, outShape)) stream(op, a, null, out, b[0]!);
+    else if (out.length >= MAP_MIN && (op === 'add' || op === 'mul') && a.length === 1 && sameShape(bShape, outShape)) stream(op, b, null, out, a[0]!);
     else jsBackend.binary(op, a, aShape, b, bShape, outShape, out);
   },
   addInto(dst, src) {

@@ -13,7 +13,7 @@ import { ADAM_MODES, COLSUM_BLOCK, LN_BWD_ROWS, buildMapModule, type AdamMode, t
 import { adamUpdate } from '../optim.js';
 import { columnSumsRange } from '../reduce.js';
 import type { AdamParams } from '../backend.js';
-import type { LayerNormArgs } from '../row-tasks.js';
+import type { AdamArgs, LayerNormArgs } from '../row-tasks.js';
 import type { ColumnSumArgs, DropoutMaskArgs, LayerNormBackwardArgs } from '../elementwise-tasks.js';
 import { Rng, jumpLanes, keepMaskWords } from '../random.js';
 import { arenaBuffer, heapF32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
@@ -217,14 +217,10 @@ export function createWasmMap(): WasmMap {
       const n = w.length;
       const whole = n & ~3;
       const at = [w, g, m, v].map(ptrOf);
-      if (whole > 0 && at.every((a) => a >= 0)) {
-        const { lr, beta1: b1, beta2: b2, eps, weightDecay: wd, decoupled, bc1, bc2 } = p;
-        const mode: AdamMode = wd === 0 ? 'plain' : decoupled ? 'decoupled' : 'l2';
-        adamKernels[mode](at[0]!, at[1]!, at[2]!, at[3]!, 4 * whole, lr, b1, 1 - b1, b2, 1 - b2, bc1, bc2, eps, wd, 1 - lr * wd);
-      } else if (whole > 0) {
-        adamUpdate(w, g, m, v, p);
-        return;
-      }
+      if (whole === 0 || at.some((a) => a < 0)) return adamUpdate(w, g, m, v, p);
+      const { lr, beta1: b1, beta2: b2, eps, weightDecay: wd, decoupled, bc1, bc2 } = p;
+      const mode: AdamMode = wd === 0 ? 'plain' : decoupled ? 'decoupled' : 'l2';
+      adamKernels[mode](at[0]!, at[1]!, at[2]!, at[3]!, 4 * whole, lr, b1, 1 - b1, b2, 1 - b2, bc1, bc2, eps, wd, 1 - lr * wd);
       if (whole < n) adamUpdate(w.subarray(whole), g.subarray(whole), m.subarray(whole), v.subarray(whole), p);
     },
     layerNormParamGrads(x, dy, rows, cols, mean, rstd, dGamma, dBeta, c0, c1) {
@@ -267,14 +263,14 @@ export function threadMap(): WasmMap {
 }
 
 /** The streaming kernels a pool task runs over element ranges. */
-export type MapStreamKind = MapBinaryOp | `${MapBinaryOp}Scalar` | 'relu' | 'reluBackward';
+export type MapStreamKind = MapBinaryOp | 'relu' | 'reluBackward';
 export interface MapStreamArgs {
   kind: MapStreamKind;
   x: Float32Array;
   /** The second operand (g for reluBackward); null for relu and the scalar ops. */
   y: Float32Array | null;
   out: Float32Array;
-  /** The scalar operand of the `…Scalar` kinds (a float32 value). */
+  /** A binary op's second operand as one float32 value (y is null then). */
   scalar?: number;
 }
 
@@ -285,8 +281,8 @@ export function wasmMapStreamRange(a: MapStreamArgs, e0: number, e1: number): vo
   const out = a.out.subarray(e0, e1);
   if (a.kind === 'relu') m.relu(x, out);
   else if (a.kind === 'reluBackward') m.reluBackward(x, a.y!.subarray(e0, e1), out);
-  else if (a.kind.endsWith('Scalar')) m.binaryScalar(a.kind.slice(0, -'Scalar'.length) as MapBinaryOp, x, a.scalar!, out);
-  else m.binary(a.kind as MapBinaryOp, x, a.y!.subarray(e0, e1), out);
+  else if (a.scalar !== undefined) m.binaryScalar(a.kind, x, a.scalar, out);
+  else m.binary(a.kind, x, a.y!.subarray(e0, e1), out);
 }
 
 export interface MapPermuteArgs {
@@ -387,7 +383,7 @@ export function wasmColumnSumsColRange(a: ColumnSumArgs, c0: number, c1: number)
 }
 
 /** Pool task: elements [e0, e1) of an Adam update (elements are independent: any split gives the same bits). */
-export function wasmAdamRange(a: { w: Float32Array; g: Float32Array; m: Float32Array; v: Float32Array; p: AdamParams }, e0: number, e1: number): void {
+export function wasmAdamRange(a: AdamArgs, e0: number, e1: number): void {
   threadMap().adam(a.w.subarray(e0, e1), a.g.subarray(e0, e1), a.m.subarray(e0, e1), a.v.subarray(e0, e1), a.p);
 }
 
