@@ -3,7 +3,7 @@ import '../src/kernels/wasm-backend.js';
 import { Rng } from '../src/kernels/random.js';
 import { setThreads } from '../src/kernels/threads/pool.js';
 import { hasSimd } from '../src/kernels/wasm/features.js';
-import { medianMs, randData, type BenchRecord, type SuiteOptions } from './lib.js';
+import { asInSweep, medianMs, randData, type BenchRecord, type SuiteOptions } from './lib.js';
 
 /**
  * Streaming elementwise ops at Transformer activation sizes (tiny: 1500 tokens × 64, small:
@@ -33,7 +33,8 @@ export async function elementwiseSuite(opts: SuiteOptions): Promise<BenchRecord[
       ['head-split permute', (be) => be.permute(a, [n / 1600, 25, 4, 16], [0, 2, 1, 3], o)],
       // attention scores [batch, heads, 25, 16 keys] under a [batch, 1, 1, keys] padding mask
       ['layer norm (rows of 64)', (be) => be.layerNormRows(a, n / 64, 64, g64, b64, 1e-5, o, mean, rstd)],
-      ['layer norm backward (rows of 64)', (be) => be.layerNormBackwardRows(a, b, n / 64, 64, g64, mean, rstd, { dx: true, dGamma: true, dBeta: true })],
+      // dx is allocated per run: released as the backward sweep would (bench/lib.ts asInSweep)
+      ['layer norm backward (rows of 64)', (be) => asInSweep(() => be.layerNormBackwardRows(a, b, n / 64, 64, g64, mean, rstd, { dx: true, dGamma: true, dBeta: true }).dx)()],
       ['masked fill', (be) => be.maskedFill(a, [n / 1600, 4, 25, 16], mask, [n / 1600, 1, 1, 16], -1e9, o)],
     ];
     for (const [name, run] of cases) {

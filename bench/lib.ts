@@ -1,6 +1,6 @@
 import { Bench } from 'tinybench';
 import { Rng } from '../src/kernels/random.js';
-import { allocF32 } from '../src/kernels/storage.js';
+import { allocF32, allocOwned, releaseOwned } from '../src/kernels/storage.js';
 
 /** One benchmark record; `ratio` = baseline time / this time. */
 export interface BenchRecord {
@@ -58,4 +58,17 @@ export function randData(n: number, rng: Rng): Float32Array {
   const a = allocF32(n);
   for (let i = 0; i < n; i++) a[i] = rng.normal();
   return a;
+}
+
+/**
+ * A kernel that allocates its output, run as the backward sweep runs it: in an owner scope
+ * whose output goes back to the arena once consumed, so each run reuses the last one's memory
+ * instead of taking fresh pages until a collection (storage.ts releaseOwned). The dense
+ * baselines write into the bench's own buffers.
+ */
+export function asInSweep(run: () => Float32Array | null): () => void {
+  return () => {
+    const out = allocOwned(() => run() ?? new Float32Array(0));
+    releaseOwned(out);
+  };
 }

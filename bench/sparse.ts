@@ -1,10 +1,10 @@
 import { Tensor } from '../src/index.js';
 import { backendByName, listBackends } from '../src/kernels/backends.js';
 import { Rng } from '../src/kernels/random.js';
-import { allocF32, allocOwned, releaseOwned } from '../src/kernels/storage.js';
+import { allocF32 } from '../src/kernels/storage.js';
 import { setThreads } from '../src/kernels/threads/pool.js';
 import { NMSparseTensor } from '../src/sparse/nm-tensor.js';
-import { medianMs, randData, type BenchRecord, type SuiteOptions } from './lib.js';
+import { asInSweep, medianMs, randData, type BenchRecord, type SuiteOptions } from './lib.js';
 
 /** [rows × in]·[out × in]ᵀ: FFN shapes of a d_model 256 / ffn 1024 Transformer and 1024 square. */
 const SHAPES: [string, number, number, number][] = [
@@ -31,16 +31,6 @@ const KINDS: readonly Kind[] = ['forward', 'dX', 'dW'];
  */
 /** Every case yields after each run, as a training loop does between steps (bench/lib.ts). */
 const EACH = { yield: true };
-
-/**
- * The N:M dX and kept-dW kernels allocate their outputs (the dense ones write into the bench's
- * buffers): run them as the backward sweep does, in an owner scope whose consumed gradient goes
- * back to the arena at once, so each run reuses the last one's memory instead of taking fresh
- * pages until a collection (test/autograd/release.test.ts; storage.ts releaseOwned).
- */
-function asInSweep(run: () => Float32Array): () => void {
-  return () => void releaseOwned(allocOwned(run));
-}
 
 export async function sparseSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
   const out: BenchRecord[] = [];
