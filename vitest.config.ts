@@ -10,6 +10,7 @@ export default defineConfig({
     alias: [
       { find: /^nmgrad$/, replacement: src('./src/index.ts') },
       { find: /^nmgrad\/text$/, replacement: src('./src/text/index.ts') },
+      { find: /^nmgrad\/train$/, replacement: src('./src/train/index.ts') },
     ],
   },
   test: {

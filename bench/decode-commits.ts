@@ -2,9 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultDataDir } from '../examples/transformer-translate/data/parallel.js';
+
 import { getThreads } from '../src/kernels/threads/pool.js';
-import type { BenchRecord, SuiteOptions } from './lib.js';
+import { sharedMulti30k, type BenchRecord, type SuiteOptions } from './lib.js';
 
 /** This checkout's compiled translation CLI (bench/ runs from dist/bench/). */
 const OWN_CLI = fileURLToPath(new URL('../examples/transformer-translate/cli.js', import.meta.url));
@@ -20,7 +20,7 @@ const OWN_CLI = fileURLToPath(new URL('../examples/transformer-translate/cli.js'
 export async function decodeCommitsSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
   const runPath = process.env.NMGRAD_BENCH_RUN;
   const basePath = process.env.NMGRAD_BENCH_BASELINE;
-  const dir = defaultDataDir();
+  const dir = sharedMulti30k();
   const baseCli = basePath ? join(resolve(basePath), 'dist/examples/transformer-translate/cli.js') : '';
   if (!runPath || !basePath || !dir) {
     console.log('decode-commits: skipped (needs NMGRAD_BENCH_RUN=<trained run>, NMGRAD_BENCH_BASELINE=<a built checkout> and ../shared/data/multi30k)');

@@ -1,11 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { defaultDataDir } from '../examples/transformer-translate/data/parallel.js';
-import { normalizeSource } from '../examples/transformer-translate/data/lines.js';
-import { loadModel } from '../examples/transformer-translate/model-io.js';
+import { loadTranslator } from '../src/train/translation.js';
 import { beamSearchBatch, translate } from '../src/decode/index.js';
 import { getThreads } from '../src/kernels/threads/pool.js';
-import type { BenchRecord, SuiteOptions } from './lib.js';
+import { sharedMulti30k, type BenchRecord, type SuiteOptions } from './lib.js';
 
 /** Beam size and length penalty of the translation example's final evaluation. */
 const BEAM = 4;
@@ -20,13 +18,13 @@ const ALPHA = 1;
  */
 export async function decodeSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
   const runPath = process.env.NMGRAD_BENCH_RUN;
-  const dir = defaultDataDir();
+  const dir = sharedMulti30k();
   if (!runPath || !dir) {
     console.log(`decode: skipped (needs NMGRAD_BENCH_RUN=<trained run folder>${dir ? '' : ' and ../shared/data/multi30k'})`);
     return [];
   }
-  const { model, tokenizer } = loadModel(resolve(runPath));
-  const all = readFileSync(join(dir, 'val.en'), 'utf8').split('\n').map(normalizeSource).filter((s) => s.length > 0);
+  const { model, tokenizer } = loadTranslator(resolve(runPath));
+  const all = readFileSync(join(dir, 'val.en'), 'utf8').split('\n').map((s) => s.trim()).filter((s) => s.length > 0);
   const sentences = opts.quick ? all.slice(0, 100) : all;
   const limit = model.config.maxLen;
   const sources = sentences.map((s) => tokenizer.encode(s).slice(0, limit));

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { Rng } from '../src/kernels/random.js';
 import { allocF32, allocOwned, releaseOwned } from '../src/kernels/storage.js';
@@ -71,4 +74,11 @@ export function asInSweep(run: () => Float32Array | null): () => void {
     const out = allocOwned(() => run() ?? new Float32Array(0));
     releaseOwned(out);
   };
+}
+
+/** The shared Multi30k folder (`../shared/data/multi30k` beside the project), or null when absent. */
+export function sharedMulti30k(): string | null {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [resolve(process.cwd(), '../shared/data/multi30k'), resolve(here, '../../../shared/data/multi30k'), resolve(here, '../../shared/data/multi30k')];
+  return candidates.find((c) => existsSync(join(c, 'train.en'))) ?? null;
 }

@@ -5,21 +5,22 @@
  */
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { NmgradError, Recipe, defaultBackendName, describeBackend, getThreads, listBackends, setBackend, setThreads, watchdogMs, writeFileAtomic } from 'nmgrad';
+import {
+  NmgradError, Recipe, averageRun, checkFreshRunDir, checkpointStep, defaultBackendName, describeBackend, exportTranslationRun, getThreads, listBackends, listSnapshots, loadTranslationRun,
+  loadTranslator, readRunConfig, setBackend, setThreads, stopOnSignals, watchdogMs, writeFileAtomic,
+} from 'nmgrad';
 import { corpusBleu, corpusChrf, type BpeTokenizer } from 'nmgrad/text';
 import { defaultDataDir, downloadFiles } from './data/parallel.js';
-import { exportRun, loadModel, loadRun, readRunConfig, type RunConfig } from './model-io.js';
+import type { RunConfig } from './model-io.js';
 import { loadRunOptions, mergeRunOptions, type RunOptions } from './run-options.js';
-import { PRESETS, evaluateRun, formatEvaluation, loadSplits, requestStop, stepsForEpochs, train, trainTokenizer, type PresetName, type Splits } from './train.js';
+import { PRESETS, evaluateRun, formatEvaluation, loadSplits, stepsForEpochs, train, trainTokenizer, type PresetName, type Splits } from './train.js';
 import { translateAll } from './translate.js';
-import { averageRun, listSnapshots } from './average.js';
 import { COMPARE_FLAGS, compareCommand } from './study/command.js';
 import { runDirName } from './study/grid.js';
 import { nearest, overview } from './help.js';
 import { UsageError, checkFlagValues, checkModelShape } from './flags.js';
 import { decodeLines, normalizeSource, readTextLines } from './data/lines.js';
 import { resumeFlagConflicts } from './resume.js';
-import { checkFreshRunDir } from './run-files.js';
 import { translateStream } from './stream.js';
 
 /** Longest training sentence (BPE tokens, either side); longer pairs are filtered and counted. */
@@ -46,7 +47,7 @@ const TRAIN_FLAGS: FlagSpec = {
   heads: { arg: 'N', help: 'attention heads' },
   ffn: { arg: 'N', help: 'feed-forward width' },
   merges: { arg: 'N', help: 'BPE merges (joint vocabulary)' },
-  recipe: { arg: 'STR', help: "sparsity recipe, e.g. 'ssd:1:8,finetune=300' (N:M = N kept of every M; default pmd:1:8 with 10% dense, 30% fine-tune)" },
+  recipe: { arg: 'STR', help: "sparsity recipe, e.g. 'ssd:1:8' (N:M = N kept of every M; default pmd:1:8). pmd, ssd and gradual run 10% of the steps dense, then decay, then 30% hard N:M fine-tune unless dense=… / finetune=… say otherwise (finetune=0: none); the other recipes are hard from step 0 (docs/recipes.md)" },
   sparsify: { arg: 'ffn|attention|all', help: 'which Linear layers the recipe applies to (default ffn)' },
   steps: { arg: 'N', help: 'training steps' },
   epochs: { arg: 'X', help: 'train for X passes over the training split instead of --steps (fractions allowed)' },
@@ -75,8 +76,8 @@ const HELP: Record<string, [string, FlagSpec]> = {
   translate: ['Translate stdin or --input FILE with a trained run or an exported model.', { run: { arg: 'DIR|FILE', help: 'run directory, or a model written by export' }, input: { arg: 'FILE', help: 'input text (default stdin)' }, beam: { arg: 'K', help: 'beam size (default 1 = greedy)' }, 'length-penalty': { arg: 'X', help: 'beam length penalty exponent (default 1)' } }],
   evaluate: ['BLEU / chrF of a run (or exported model) on --src/--ref files, or of --hyp against --ref.', { run: { arg: 'DIR|FILE', help: 'run directory, or a model written by export' }, src: { arg: 'FILE', help: 'source sentences' }, ref: { arg: 'FILE', help: 'reference translations' }, hyp: { arg: 'FILE', help: 'score this hypothesis file instead of translating' }, beam: { arg: 'K', help: 'beam size' }, lowercase: { arg: '', help: 'lowercased BLEU' } }],
   compare: ['Train a study grid (recipes × N:M × seeds) on the same data, model and steps, one run folder per cell; run one shard of it, list it, or merge finished runs into results.{json,md,svg}.', { ...TRAIN_FLAGS, ...COMPARE_FLAGS }],
-  average: ['Average the weights of the last K kept checkpoints of a run (train --keep K) into a run folder.', { run: { arg: 'DIR', help: 'run directory' }, last: { arg: 'K', help: 'checkpoints to average (default: all kept)' }, out: { arg: 'DIR', help: 'output run folder (default <run>/averaged)' } }],
-  export: ['Write a run as a compressed inference model: hard N:M layers as values + offsets, no optimizer state.', { run: { arg: 'DIR', help: 'run directory' }, out: { arg: 'FILE', help: 'output .safetensors file' } }],
+  average: ['Average the weights of the last K kept checkpoints of a run (train --keep K) into a run folder.', { run: { arg: 'DIR', help: 'run directory' }, last: { arg: 'K', help: 'checkpoints to average (default: all kept)' }, out: { arg: 'DIR', help: 'output run folder (default <run>/averaged; never the run itself)' }, overwrite: { arg: '', help: 'replace a run already in --out' } }],
+  export: ['Write a run as a compressed inference model: hard N:M layers as values + offsets, no optimizer state.', { run: { arg: 'DIR', help: 'run directory' }, out: { arg: 'FILE', help: 'output .safetensors file (never one of the run\'s own files)' }, overwrite: { arg: '', help: 'replace an existing --out file' } }],
   download: ['Fetch and verify the Multi30k Task 1 raw files into DIR.', { dir: { arg: 'DIR', help: 'target folder' } }],
 };
 
@@ -163,13 +164,17 @@ function resolveSteps(f: Record<string, string | true>, splits: Splits, log: (s:
  * that follows ends the process at once.
  */
 async function trainInterruptibly(opts: Parameters<typeof train>[0]): ReturnType<typeof train> {
-  process.on('SIGINT', requestStop);
+  const stop = stopOnSignals(['SIGINT', 'SIGTERM']);
   try {
-    return await train(opts);
+    return await train({ ...opts, signal: stop.signal });
   } finally {
-    process.off('SIGINT', requestStop);
+    stop.dispose();
+    if (stop.received() === 'SIGTERM') terminatedBy = 'SIGTERM';
   }
 }
+
+/** The signal that stopped training, for the exit code (130 for Ctrl-C, 143 for SIGTERM). */
+let terminatedBy: NodeJS.Signals = 'SIGINT';
 
 function runConfig(f: Record<string, string | true>, recipe: string, steps: number, opts: { checkShape?: boolean } = {}): RunConfig {
   const p = preset(f);
@@ -250,9 +255,11 @@ async function main(): Promise<void> {
     if (f.resume) {
       out = resolve(str(f, 'resume', ''));
       if (!existsSync(join(out, 'config.json'))) throw new UsageError(`--resume ${out}: no config.json there (not a run directory)`);
-      config = checkResume(f, out, readRunConfig(out));
+      config = checkResume(f, out, readRunConfig<RunConfig>(out));
       splits = loadSplits(config.data, config.src ?? 'en', config.tgt ?? 'de', config.maxLen, log);
       config = { ...config, steps: resumedSteps(f, config, splits, out, log) };
+      const at = checkpointStep(out);
+      if (at !== null && config.steps < at) throw new UsageError(`--resume ${out}: --steps ${config.steps} is below the checkpoint's step ${at}; a run can only be extended`);
     } else {
       // Refused before any data is read: starting over would clobber the run in that folder.
       checkFreshRunDir(resolve(str(f, 'out', join('runs', runDirName(str(f, 'recipe', 'pmd:1:8').split(',')[0]!)))), f.overwrite === true);
@@ -287,20 +294,27 @@ async function main(): Promise<void> {
     if (r.stopped === 'interrupted') return interruptedExit();
     const held = splits.test.length ? splits.test : splits.val;
     let scored = { run: r.run, state: r.state, checkpoint: 'last' };
+    const warnings = [...r.warnings];
     if (average) {
-      const a = averageRun(out, Math.min(average, listSnapshots(out).length));
+      const kept = listSnapshots(out).length;
+      if (kept < average) warnings.push(`--average ${average} asked for ${average} checkpoints but the run kept ${kept} (a checkpoint every ${Math.max(50, Math.floor(config.steps / 10))} steps): the average is of ${kept}`);
+      const a = averageRun(out, Math.min(average, kept));
       log(`averaged the checkpoints of steps ${a.steps.join(', ')} into ${a.out}`);
-      scored = { ...loadRun(a.out), checkpoint: `average of steps ${a.steps.join(', ')}` };
+      scored = { ...loadTranslationRun(a.out), checkpoint: `average of steps ${a.steps.join(', ')}` };
     } else if (selectBest && existsSync(join(out, 'best', 'checkpoint.safetensors'))) {
-      const best = loadRun(join(out, 'best'));
+      const best = loadTranslationRun(join(out, 'best'));
       log(`evaluating best/ (step ${best.state.step}, best greedy val BLEU)`);
       scored = { ...best, checkpoint: `best (step ${best.state.step})` };
     }
     const decoding = { beam: options.beam ?? 4, lengthPenalty: options.lengthPenalty ?? 1 };
     const e = evaluateRun(scored.run, scored.state, held, decoding);
-    const summary = { recipe: config.recipe, data: splits.name, split: splits.test.length ? 'test' : 'val', steps: r.state.step, finalLoss: r.lastLoss, checkpoint: scored.checkpoint, decoding, ...e, wallSeconds: (performance.now() - t0) / 1000, trainSeconds: r.state.elapsedMs / 1000 };
+    const summary = {
+      recipe: config.recipe, data: splits.name, split: splits.test.length ? 'test' : 'val', steps: r.state.step, finalLoss: r.lastLoss, endsHard: r.endsHard, warnings,
+      checkpoint: scored.checkpoint, decoding, ...e, wallSeconds: (performance.now() - t0) / 1000, trainSeconds: r.state.elapsedMs / 1000,
+    };
     writeFileAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2));
-    console.log(json ? JSON.stringify({ summary: { bleu: e.scores.bleu, chrf: e.scores.chrf, trainingFlopsRelative: e.flops.relativeToDense, out } }) : `\n${formatEvaluation(e, summary.split)}\nrun saved in ${out}`);
+    const warningLines = warnings.map((w) => `warning: ${w}`).join('\n');
+    console.log(json ? JSON.stringify({ summary: { bleu: e.scores.bleu, chrf: e.scores.chrf, trainingFlopsRelative: e.flops.relativeToDense, endsHard: r.endsHard, warnings, out } }) : `\n${formatEvaluation(e, summary.split)}${warningLines ? `\n${warningLines}` : ''}\nrun saved in ${out}`);
     return;
   }
   if (cmd === 'average') {
@@ -308,14 +322,14 @@ async function main(): Promise<void> {
     if (!existsSync(join(dir, 'config.json'))) throw new UsageError(`--run ${dir}: no config.json there (not a run directory)`);
     const k = f.last ? num(f, 'last', 1) : listSnapshots(dir).length;
     if (k === 0) throw new UsageError(`--run ${dir} keeps no checkpoints to average (train it with --keep K)`);
-    const a = averageRun(dir, k, f.out ? resolve(str(f, 'out', '')) : undefined);
+    const a = averageRun(dir, k, f.out ? resolve(str(f, 'out', '')) : undefined, { overwrite: f.overwrite === true });
     console.log(json ? JSON.stringify({ out: a.out, steps: a.steps }) : `averaged the checkpoints of steps ${a.steps.join(', ')} into ${a.out}`);
     return;
   }
   if (cmd === 'export') {
     const dir = resolve(str(f, 'run', '') || fail('export needs --run DIR'));
     const out = resolve(str(f, 'out', '') || fail('export needs --out FILE'));
-    const r = exportRun(dir, out);
+    const r = exportTranslationRun(dir, out, { overwrite: f.overwrite === true });
     const layers = Object.entries(r.layers);
     const summary = { out, bytes: r.bytes, denseWeightBytes: r.denseWeightBytes, checkpointBytes: r.checkpointBytes, compressedLayers: layers.length };
     const nm = [...new Set(layers.map(([, l]) => `${l.n}:${l.m}`))].join(', ') || 'none';
@@ -325,7 +339,7 @@ async function main(): Promise<void> {
   if (cmd === 'translate') {
     const beam = num(f, 'beam', 1);
     if (f['length-penalty'] !== undefined && beam === 1) warn('--length-penalty only applies to beam search (--beam 2 or more); greedy decoding ignores it');
-    const run = loadModel(resolve(str(f, 'run', '') || fail('translate needs --run DIR|FILE')));
+    const run = loadTranslator(resolve(str(f, 'run', '') || fail('translate needs --run DIR|FILE')));
     // checkFlagValues has already refused a missing --input or one that is not a regular file.
     const input = f.input ? createReadStream(str(f, 'input', '')) : process.stdin;
     const t0 = performance.now();
@@ -343,7 +357,7 @@ async function main(): Promise<void> {
     let hyps: string[];
     if (f.hyp) hyps = readLinesOf(str(f, 'hyp', ''));
     else {
-      const run = loadModel(resolve(str(f, 'run', '') || fail('evaluate needs --run DIR|FILE (or --hyp FILE)')));
+      const run = loadTranslator(resolve(str(f, 'run', '') || fail('evaluate needs --run DIR|FILE (or --hyp FILE)')));
       const src = readLinesOf(str(f, 'src', '') || fail('evaluate needs --src FILE')).map(normalizeSource);
       hyps = translateAll(run.model, run.tokenizer, src, { beam: num(f, 'beam', 1), onTruncate: warnTruncated });
     }
@@ -365,10 +379,9 @@ function checkCommand(cmd: string): void {
   throw new UsageError(`unknown command '${cmd}'${guess ? `; did you mean '${guess}'?` : ''} (commands: ${Object.keys(HELP).join(', ')}; add --help to any)`);
 }
 
-/** 128 + SIGINT, what a shell reports for Ctrl-C: scripts see that the run did not finish. */
-const INTERRUPTED_EXIT = 130;
+/** 128 + the signal, what a shell reports (130 for Ctrl-C): scripts see that the run did not finish. */
 function interruptedExit(): void {
-  process.exitCode = INTERRUPTED_EXIT;
+  process.exitCode = terminatedBy === 'SIGTERM' ? 143 : 130;
 }
 
 function fail(msg: string): never {
@@ -411,7 +424,7 @@ function checkResume(f: Record<string, string | true>, out: string, stored: RunC
 function resumedSteps(f: Record<string, string | true>, config: RunConfig, splits: Splits, out: string, log: (s: string) => void): number {
   if (f.steps !== undefined) return num(f, 'steps', config.steps);
   if (f.epochs === undefined) return config.steps;
-  const tokenizer = loadRun(out).run.tokenizer;
+  const tokenizer = loadTranslator(out).tokenizer;
   const steps = stepsForEpochs(splits, tokenizer, config.maxLen, config.batchTokens, num(f, 'epochs', 1));
   log(`${String(f.epochs)} epoch(s) = ${steps} steps of ${config.batchTokens} padded tokens`);
   return steps;

@@ -1,19 +1,16 @@
 /** The training loop of the translation example: data → BPE → Transformer + recipe → checkpoints. */
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  DataError, FlopCounter, Rng, clipGradNorm, countFlops, flopReport, formatFlopReport, inverseSqrtLr, labelSmoothedLoss, noGrad,
-  removeStaleTempFiles, writeFileAtomic, type FlopReport,
+  DataError, FlopCounter, Rng, TOKENIZER_FILE, buildTranslationRun, countFlops, fit, flopReport, formatFlopReport, inverseSqrtLr, labelSmoothedLoss, makeBatches, noGrad,
+  checkpointStep, readRunConfig, type Batch, type Example, type FlopReport, type TrainState,
 } from 'nmgrad';
-import { BpeTokenizer } from 'nmgrad/text';
+import { BpeTokenizer, type BpeJSON } from 'nmgrad/text';
 import { generateBuiltinCorpus, type Pair } from './data/builtin.js';
-import { makeBatches, type Example } from './data/batches.js';
 import { readParallel } from './data/parallel.js';
-import { buildRun, captureState, loadRun, readRunConfig, saveRun, type Run, type RunConfig, type TrainState } from './model-io.js';
-import { dropSnapshotsAfter, saveSnapshot } from './average.js';
+import type { Run, RunConfig } from './model-io.js';
 import { saveRunOptions, type RunOptions } from './run-options.js';
 import { configDifferences } from './resume.js';
-import { prepareFreshRunDir } from './run-files.js';
 import { score, translateAll, type Scores } from './translate.js';
 
 export interface Splits {
@@ -71,6 +68,8 @@ export interface TrainOptions {
   selectBest?: boolean;
   /** Written to `options.json` once the folder is ready, so a resume continues with them. */
   runOptions?: RunOptions;
+  /** Aborting it stops the run at the next step boundary with a checkpoint. */
+  signal?: AbortSignal;
 }
 
 export interface TrainResult {
@@ -78,11 +77,9 @@ export interface TrainResult {
   state: TrainState;
   stopped: 'done' | 'interrupted' | 'paused';
   lastLoss: number;
-}
-
-let interrupted = false;
-export function requestStop(): void {
-  interrupted = true;
+  /** Whether the last step of the schedule runs hard N:M (false for dense runs). */
+  endsHard: boolean;
+  warnings: string[];
 }
 
 function encodePairs(tok: BpeTokenizer, pairs: Pair[], maxLen: number): Example[] {
@@ -110,142 +107,6 @@ export function stepsForEpochs(splits: Splits, tok: BpeTokenizer, maxLen: number
 }
 
 /**
- * Trains (or resumes) a run; checkpoints every `ckptEvery` steps and at the end. Async only so
- * that it yields to the event loop between steps: a SIGINT handler (`requestStop`) can then run,
- * and the loop saves a checkpoint and returns 'interrupted' at the next step boundary.
- */
-export async function train(opts: TrainOptions): Promise<TrainResult> {
-  const { out, log } = opts;
-  let { config } = opts;
-  for (const name of removeStaleTempFiles(out)) log(`removed ${name}, left by an interrupted checkpoint write`);
-  let run: Run;
-  let state: TrainState;
-  if (opts.resume) {
-    ({ run, state } = resumeRun(out, config, log));
-    config = run.config;
-    cutMetricsBack(join(out, 'metrics.jsonl'), state.step);
-    dropSnapshotsAfter(out, state.step);
-  } else {
-    prepareFreshRunDir(out, opts.overwrite);
-    const tok = opts.tokenizer ?? trainTokenizer(opts.splits, config.merges, log);
-    run = buildRun(config, tok);
-    state = captureState(run, { step: 0, epoch: 0, batchInEpoch: 0, flops: null, elapsedMs: 0 });
-    writeFileSync(join(out, 'metrics.jsonl'), '');
-  }
-  if (opts.runOptions) saveRunOptions(out, opts.runOptions);
-  const { model, optimizer, tokenizer } = run;
-  const examples = encodePairs(tokenizer, opts.splits.train, config.maxLen);
-  if (examples.length === 0) throw new DataError(opts.splits.name, 'no training pairs left after length filtering');
-  const schedule = inverseSqrtLr(config.lr, config.warmup);
-  const counter = new FlopCounter();
-  if (state.flops) restoreCounter(counter, state.flops);
-  const metricsPath = join(out, 'metrics.jsonl');
-  const ckptEvery = Math.max(50, Math.floor(config.steps / 10));
-  let lastLoss = NaN;
-  let stopped: TrainResult['stopped'] = 'done';
-  const started = performance.now() - state.elapsedMs;
-  let tokensSeen = 0;
-  let windowStart = performance.now();
-  let epochBatches = makeBatches(examples, config.batchTokens, new Rng(batchOrderSeed(config.seed, state.epoch)));
-  const stepsThisProcess = { n: 0 };
-  let bestBleu = opts.selectBest ? bestValBleu(metricsPath) : -Infinity;
-  model.train();
-  while (state.step < config.steps) {
-    await new Promise<void>((resume) => setImmediate(resume));
-    if (state.batchInEpoch >= epochBatches.length) {
-      state.epoch++;
-      state.batchInEpoch = 0;
-      epochBatches = makeBatches(examples, config.batchTokens, new Rng(batchOrderSeed(config.seed, state.epoch)));
-    }
-    const batch = epochBatches[state.batchInEpoch]!;
-    const step = state.step;
-    model.setStep(step);
-    optimizer.lr = schedule(step + 1);
-    optimizer.zeroGrad();
-    const loss = countFlops(counter, () => {
-      const logits = model.forward(batch.src, batch.srcShape, batch.tgtIn, batch.tgtShape, 0);
-      const l = labelSmoothedLoss(logits, batch.tgtOut, 0, config.labelSmoothing);
-      l.backward();
-      return l.item();
-    });
-    if (!Number.isFinite(loss)) {
-      throw new DataError(`step ${step}`, `loss became ${loss}; training stopped. The last good checkpoint in ${out} is intact (step ${readStep(out)})`);
-    }
-    clipGradNorm(optimizer.params, 1);
-    optimizer.step();
-    counter.steps++;
-    lastLoss = loss;
-    tokensSeen += batch.tokens;
-    state.step++;
-    state.batchInEpoch++;
-    stepsThisProcess.n++;
-    const st = run.recipe.at(step);
-    if (state.step % 25 === 0 || state.step === config.steps) {
-      const now = performance.now();
-      const tps = (tokensSeen / (now - windowStart)) * 1000;
-      const elapsed = (now - started) / 1000;
-      const eta = (elapsed / state.step) * (config.steps - state.step);
-      const rec = { step: state.step, loss, lr: optimizer.lr, tokensPerSec: tps, phase: st.phase, alpha: st.alpha, nm: `${st.n}:${st.m}`, elapsed };
-      appendFileSync(metricsPath, `${JSON.stringify(rec)}\n`);
-      const line = `step ${state.step}/${config.steps}  loss ${loss.toFixed(3)}  ${tps.toFixed(0)} tok/s  ETA ${eta.toFixed(0)} s  phase ${st.phase}  α ${st.alpha.toFixed(3)}  N:M ${st.structure === 'none' ? 'dense' : st.structure === 'unstructured' ? `${(st.sparsity * 100).toFixed(1)}%` : `${st.n}:${st.m}`}`;
-      log(opts.json ? JSON.stringify(rec) : line);
-      tokensSeen = 0;
-      windowStart = now;
-    }
-    if (opts.evalEvery && state.step % opts.evalEvery === 0 && (state.step < config.steps || opts.selectBest)) {
-      const val = opts.splits.val.slice(0, opts.evalSentences ?? 200);
-      const s = score(translateAll(model, tokenizer, val.map((p) => p.en)), val.map((p) => p.de));
-      model.train();
-      const best = opts.selectBest === true && s.bleu > bestBleu;
-      if (best) {
-        bestBleu = s.bleu;
-        state.elapsedMs = performance.now() - started;
-        state.flops = counter.toJSON();
-        saveRun(join(out, 'best'), run, captureState(run, state));
-      }
-      appendFileSync(metricsPath, `${JSON.stringify({ step: state.step, valBleu: s.bleu, valChrf: s.chrf, ...(best ? { best: true } : {}) })}\n`);
-      log(opts.json ? JSON.stringify({ step: state.step, valBleu: s.bleu, ...(best ? { best: true } : {}) }) : `  val BLEU ${s.bleu.toFixed(2)} (first ${val.length} sentences, greedy)${best ? ', best so far: saved in best/' : ''}`);
-    }
-    const last = state.step === config.steps;
-    if (interrupted || last || state.step % ckptEvery === 0 || (opts.stopAfter !== undefined && stepsThisProcess.n >= opts.stopAfter)) {
-      state.elapsedMs = performance.now() - started;
-      state.flops = counter.toJSON();
-      saveRun(out, run, captureState(run, state));
-      if (opts.keep) saveSnapshot(out, run, state.step, opts.keep);
-      if (interrupted) {
-        stopped = 'interrupted';
-        log(`interrupted: checkpoint saved at step ${state.step} in ${out}; continue with --resume ${out}`);
-        break;
-      }
-      if (!last && opts.stopAfter !== undefined && stepsThisProcess.n >= opts.stopAfter) {
-        stopped = 'paused';
-        break;
-      }
-    }
-  }
-  return { run, state, stopped, lastLoss };
-}
-
-/**
- * Loads a run to continue it with `config`. Only the step count may differ from the stored
- * config (extending a run, announced); any other difference would be silently ignored, so it
- * is an error listing the fields.
- */
-function resumeRun(out: string, config: RunConfig, log: (line: string) => void): { run: Run; state: TrainState } {
-  const stored = readRunConfig(out);
-  const differences = configDifferences(stored, config);
-  if (differences.length) throw new DataError(out, `cannot resume with a different config (${differences.join('; ')}); only the step count may change`);
-  const loaded = loadRun(out, { steps: config.steps });
-  const { state } = loaded;
-  if (config.steps < state.step) throw new DataError(out, `--steps ${config.steps} is below the checkpoint's step ${state.step}; a run can only be extended`);
-  log(`resuming ${out} at step ${state.step}`);
-  if (config.steps !== stored.steps) {
-    log(`extending the run from ${stored.steps} to ${config.steps} steps (config.json is updated at the next checkpoint); recipe for ${config.steps} steps: ${loaded.run.recipe.describe()}`);
-  }
-  return loaded;
-}
-
-/**
  * The shuffle seed of an epoch. Kept as seed·1000 + epoch (so existing runs resume unchanged),
  * reduced to the generator's 32 bits explicitly rather than by the generator's own coercion.
  */
@@ -254,50 +115,79 @@ function batchOrderSeed(seed: number, epoch: number): number {
 }
 
 /**
- * A run killed after its last checkpoint has logged steps that the resumed run repeats; drops
- * every record past the checkpoint's step (and a half-written last line) so each step appears once.
+ * Trains (or resumes) a translation run with the library's `fit`: the data, the tokenizer, the
+ * label-smoothed loss and val BLEU are this example's; steps, checkpoints, resume, kept and best
+ * checkpoints and the stop at a step boundary are nmgrad's.
  */
-function cutMetricsBack(path: string, step: number): void {
-  if (!existsSync(path)) return;
-  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l !== '');
-  const kept = lines.filter((l) => {
-    try {
-      const r = JSON.parse(l) as { step?: unknown };
-      return typeof r.step === 'number' && r.step <= step;
-    } catch {
-      return false;
-    }
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const { out, log, config } = opts;
+  let run: Run;
+  if (opts.resume) {
+    const stored = readRunConfig<RunConfig>(out);
+    const at = checkpointStep(out);
+    if (at !== null && config.steps < at) throw new DataError(out, `--steps ${config.steps} is below the checkpoint's step ${at}; a run can only be extended`);
+    const differences = configDifferences(stored, config);
+    if (differences.length) throw new DataError(out, `cannot resume with a different config (${differences.join('; ')}); only the step count may change`);
+    const tokenizer = loadTokenizer(join(out, TOKENIZER_FILE));
+    run = buildTranslationRun(config, tokenizer);
+  } else {
+    const tokenizer = opts.tokenizer ?? trainTokenizer(opts.splits, config.merges, log);
+    run = buildTranslationRun(config, tokenizer);
+  }
+  const { model, tokenizer } = run;
+  const examples = encodePairs(tokenizer, opts.splits.train, config.maxLen);
+  if (examples.length === 0) throw new DataError(opts.splits.name, 'no training pairs left after length filtering');
+  // Built before fit creates the folder, so a bad batch budget leaves nothing behind.
+  const firstEpoch = makeBatches(examples, config.batchTokens, new Rng(batchOrderSeed(config.seed, 0)));
+  const batches = (epoch: number): Batch[] => (epoch === 0 ? firstEpoch : makeBatches(examples, config.batchTokens, new Rng(batchOrderSeed(config.seed, epoch))));
+  const val = opts.splits.val.slice(0, opts.evalSentences ?? 200);
+  const r = await fit<Batch>({
+    model, optimizer: run.optimizer, steps: config.steps, recipe: run.recipe, dir: out, config, files: { [TOKENIZER_FILE]: JSON.stringify(tokenizer.toJSON()) },
+    resume: opts.resume, overwrite: opts.overwrite, keep: opts.keep, stopAfter: opts.stopAfter, signal: opts.signal,
+    batches, lr: inverseSqrtLr(config.lr, config.warmup), clipNorm: 1, itemsOf: (b) => b.tokens, itemsName: 'tokens',
+    loss: (b) => labelSmoothedLoss(model.forward(b.src, b.srcShape, b.tgtIn, b.tgtShape, 0), b.tgtOut, 0, config.labelSmoothing),
+    evaluate: opts.evalEvery ? {
+      every: opts.evalEvery,
+      run: () => {
+        const s = score(translateAll(model, tokenizer, val.map((p) => p.en)), val.map((p) => p.de));
+        return { valBleu: s.bleu, valChrf: s.chrf };
+      },
+      select: opts.selectBest ? { metric: 'valBleu', mode: 'max' } : undefined,
+    } : undefined,
+    onEvent: (e) => {
+      if (e.type === 'cleaned') for (const p of e.paths) log(`removed ${p}, left by an interrupted checkpoint write`);
+      else if (e.type === 'start' && e.resumed) {
+        log(`resuming ${out} at step ${e.step}`);
+        const stored = readRunConfig<RunConfig>(out);
+        if (config.steps !== stored.steps) log(`extending the run from ${stored.steps} to ${config.steps} steps (config.json is updated at the next checkpoint); recipe for ${config.steps} steps: ${run.recipe.describe()}`);
+        if (opts.runOptions) saveRunOptions(out, opts.runOptions);
+      } else if (e.type === 'start' && opts.runOptions) saveRunOptions(out, opts.runOptions);
+      else if (e.type === 'progress') {
+        log(opts.json ? JSON.stringify(e.record) : `step ${e.step}/${e.steps}  loss ${e.loss.toFixed(3)}  ${e.itemsPerSec.toFixed(0)} tok/s  ETA ${e.etaSec.toFixed(0)} s  phase ${e.phase}  α ${e.alpha.toFixed(3)}  N:M ${e.nm}`);
+      } else if (e.type === 'eval') {
+        const bleu = e.values.valBleu!;
+        log(opts.json ? JSON.stringify({ step: e.step, valBleu: bleu, ...(e.best ? { best: true } : {}) }) : `  val BLEU ${bleu.toFixed(2)} (first ${val.length} sentences, greedy)${e.best ? ', best so far: saved in best/' : ''}`);
+      } else if (e.type === 'stop' && e.reason === 'interrupted') log(`interrupted: checkpoint saved at step ${e.step} in ${out}; continue with --resume ${out}`);
+      else if (e.type === 'warning') log(opts.json ? JSON.stringify({ warning: e.message }) : `warning: ${e.message}`);
+    },
   });
-  if (kept.length !== lines.length) writeFileAtomic(path, kept.map((l) => `${l}\n`).join(''));
+  return { run, state: r.state, stopped: r.stopped, lastLoss: r.lastLoss, endsHard: r.endsHard, warnings: r.warnings };
 }
 
-/** The best val BLEU a resumed run has recorded as saved in best/ (-Infinity if none). */
-function bestValBleu(path: string): number {
-  if (!existsSync(path)) return -Infinity;
-  let best = -Infinity;
-  for (const l of readFileSync(path, 'utf8').split('\n')) {
-    try {
-      const r = JSON.parse(l) as { valBleu?: unknown; best?: unknown };
-      if (r.best === true && typeof r.valBleu === 'number') best = Math.max(best, r.valBleu);
-    } catch {
-      // a half-written line
-    }
-  }
-  return best;
-}
-
-function readStep(out: string): string {
+function loadTokenizer(path: string): BpeTokenizer {
+  let json: unknown;
   try {
-    return String(loadRun(out).state.step);
-  } catch {
-    return 'none';
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new DataError(path, `unreadable tokenizer: ${(e as Error).message}`);
   }
+  return BpeTokenizer.fromJSON(json as BpeJSON, path);
 }
 
-function restoreCounter(counter: FlopCounter, saved: unknown): void {
-  const s = saved as ReturnType<FlopCounter['toJSON']>;
-  counter.steps = s.steps;
-  for (const r of s.records) counter.add(r.pass, r.category, r.layer, r.flops, r.dense);
+function restoreCounter(counter: FlopCounter, saved: TrainState['flops']): void {
+  if (!saved) return;
+  counter.steps = saved.steps;
+  for (const r of saved.records) counter.add(r.pass, r.category, r.layer, r.flops, r.dense);
 }
 
 export interface Evaluation {
@@ -316,7 +206,7 @@ export function evaluateRun(run: Run, state: TrainState, pairs: Pair[], opts: { 
   const hyps = countFlops(inference, () => translateAll(model, tokenizer, pairs.map((p) => p.en), { beam: opts.beam, lengthPenalty: opts.lengthPenalty }));
   const generated = hyps.reduce((n, h) => n + tokenizer.encode(h).length + 1, 0);
   const counter = new FlopCounter();
-  if (state.flops) restoreCounter(counter, state.flops);
+  restoreCounter(counter, state.flops);
   const flops = flopReport(counter, { counter: inference, tokens: generated });
   const scores = score(hyps, pairs.map((p) => p.de));
   let kept = 0;

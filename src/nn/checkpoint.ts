@@ -11,23 +11,14 @@ import { endianness } from 'node:os';
 import { dirname, basename, join } from 'node:path';
 import { DataError, fmtShape } from '../errors.js';
 import { Tensor } from '../autograd/tensor.js';
+import { byteTensor, type ByteTensor } from './byte-tensor.js';
 import type { Module } from './module.js';
+import { captureModuleState, planModuleState } from './module-state.js';
+
+export { byteTensor, type ByteTensor };
 import type { Optimizer, OptimizerState } from './optim.js';
 
 if (endianness() !== 'LE') throw new DataError('checkpoint', 'safetensors I/O needs a little-endian host');
-
-/** A `U8` safetensors tensor (masks, N:M in-group offsets): raw bytes and a shape. */
-export interface ByteTensor {
-  readonly dtype: 'U8';
-  readonly shape: readonly number[];
-  readonly data: Uint8Array;
-}
-
-export function byteTensor(data: Uint8Array, shape: readonly number[]): ByteTensor {
-  const size = shape.reduce((x, y) => x * y, 1);
-  if (size !== data.length) throw new DataError('byteTensor', `shape ${fmtShape(shape)} needs ${size} bytes, got ${data.length}`);
-  return { dtype: 'U8', shape: [...shape], data };
-}
 
 export interface Safetensors {
   /** The F32 tensors. */
@@ -241,13 +232,22 @@ export function loadSafetensors(path: string): Safetensors {
 const OPT_PREFIX = 'optimizer.';
 
 /**
- * Saves model weights (under their parameter names), optimizer slots, extra U8 tensors (`bytes`,
- * e.g. sparsity masks) and a JSON-serialisable training state in one safetensors file, atomically.
+ * Saves model weights (under their parameter names), optimizer slots, extra U8 tensors (`bytes`)
+ * and a JSON-serialisable training state in one safetensors file, atomically. The model's own
+ * state rides along: every SparseLinear's recipe, step and mask (`<layer>.weight_mask`, U8) and
+ * the generator of every module that draws random numbers (dropout), so `loadCheckpoint`
+ * restores a model that computes exactly what this one does and trains on the same way.
  */
 export function saveCheckpoint(path: string, model: Module, opts: { optimizer?: Optimizer; state?: unknown; bytes?: [string, ByteTensor][] } = {}): void {
   const list: [string, Stored][] = model.namedParameters().map(([n, p]) => [n, p.detach()]);
-  for (const [name, b] of opts.bytes ?? []) list.push([name, b]);
-  const meta: Record<string, string> = { format: 'nmgrad-checkpoint-v1', state: JSON.stringify(opts.state ?? null) };
+  const modules = captureModuleState(model);
+  const names = new Set(list.map(([n]) => n));
+  for (const [name, b] of [...modules.bytes, ...(opts.bytes ?? [])]) {
+    if (names.has(name)) throw new DataError('saveCheckpoint', `tensor name '${name}' is used twice (a parameter, a sparse layer's mask or an extra U8 tensor)`);
+    names.add(name);
+    list.push([name, b]);
+  }
+  const meta: Record<string, string> = { format: 'nmgrad-checkpoint-v1', state: JSON.stringify(opts.state ?? null), ...modules.metadata };
   if (opts.optimizer) {
     const s = opts.optimizer.getState();
     const names = model.namedParameters();
@@ -265,8 +265,11 @@ export function saveCheckpoint(path: string, model: Module, opts: { optimizer?: 
 
 /**
  * Loads a checkpoint into `model` (and `optimizer`), returning the saved training state. The
- * file, the model's names and shapes and the optimizer slots are all validated before anything
- * is copied: an error never leaves a half-loaded model.
+ * file, the model's names and shapes, its sparse layout (which layers are sparse, under which
+ * recipe kind and N:M) and the optimizer slots are all validated before anything is copied: an
+ * error never leaves a half-loaded model. Sparse layers get their saved mask and step back;
+ * files written before nmgrad stored the sparse state restore the weights (and, for translation
+ * runs, the masks kept in their training state).
  */
 export function loadCheckpoint(path: string, model: Module, opts: { optimizer?: Optimizer; allowNonFinite?: boolean } = {}): unknown {
   return readCheckpoint(path, model, opts).state;
@@ -297,8 +300,10 @@ export function readCheckpoint(path: string, model: Module, opts: { optimizer?: 
     optState = { kind: info.kind, step: info.step, lr: info.lr, slots };
     if (info.kind !== opts.optimizer.constructor.name) throw new DataError(path, `optimizer state was saved by ${info.kind}, not ${opts.optimizer.constructor.name}`);
   }
+  const restoreModules = planModuleState(path, model, metadata, bytes, state);
   model.loadStateDict(weights, path);
   if (optState && opts.optimizer) opts.optimizer.setState(optState);
+  restoreModules();
   return { state, bytes };
 }
 

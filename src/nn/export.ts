@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { DataError, fmtShape } from '../errors.js';
 import { Tensor, noGrad } from '../autograd/tensor.js';
 import { NMSparseTensor } from '../sparse/nm-tensor.js';
+import { isHardNM } from '../sparse/recipe.js';
 import { byteTensor, decodeSafetensors, encodeSafetensors, writeFileAtomic, type ByteTensor, type Safetensors } from './checkpoint.js';
 import type { Module } from './module.js';
 import { NMLinear } from './nm-linear.js';
@@ -40,8 +41,7 @@ export interface ExportResult {
 function hardPattern(m: Module): NMSparseTensor | null {
   if (m instanceof NMLinear) return m.weight;
   if (!(m instanceof SparseLinear)) return null;
-  const st = m.state;
-  if (st.structure !== 'nm' || st.alpha !== 0 || st.n === st.m || m.keep === null) return null;
+  if (!isHardNM(m.state) || m.keep === null) return null;
   return m.toSparse();
 }
 

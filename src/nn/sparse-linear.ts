@@ -13,7 +13,7 @@ import { getBackend } from '../kernels/backends.js';
 import { unstructuredMask } from '../sparse/mask.js';
 import { NMSparseTensor } from '../sparse/nm-tensor.js';
 import { maskedLinear, nmLatentLinear, type PrunedGradRule } from '../sparse/recipe-ops.js';
-import { Recipe, type RecipeStep } from '../sparse/recipe.js';
+import { Recipe, isHardNM, type RecipeStep } from '../sparse/recipe.js';
 import { Linear, type LinearLike } from './layers.js';
 import { Module } from './module.js';
 import { replaceLinears, type LayerSelection } from './replace.js';
@@ -81,7 +81,7 @@ export class SparseLinear extends Module implements LinearLike {
       if (st.structure === 'none' || this.keep === null) return linear(x, this.weight, this.bias, name);
       if (x.shape[x.ndim - 1] !== this.inFeatures) throw new ShapeError(name, `input ${fmtShape(x.shape)} does not end in ${this.inFeatures}`);
       const rule: PrunedGradRule = st;
-      if (this.pattern !== null && st.alpha === 0 && this.pattern.n / this.pattern.m <= getBackend().nmCompressedMaxDensity) return nmLatentLinear(x, this.weight, this.bias, this.pattern, this.keep, rule, name);
+      if (this.pattern !== null && isHardNM(st) && this.pattern.n / this.pattern.m <= getBackend().nmCompressedMaxDensity) return nmLatentLinear(x, this.weight, this.bias, this.pattern, this.keep, rule, name);
       return maskedLinear(x, this.weight, this.bias, this.keep, this.scale(this.keep), rule, name);
     });
   }
@@ -111,7 +111,7 @@ export class SparseLinear extends Module implements LinearLike {
 
   /** The compressed N:M weights of a hard phase (throws while α > 0 or unstructured). */
   toSparse(): NMSparseTensor {
-    if (this.pattern === null || this.state.alpha !== 0) {
+    if (this.pattern === null || !isHardNM(this.state)) {
       throw new SparsityConfigError(this.path || this.layerName, `no hard N:M pattern at step ${this.state.step} (phase ${this.state.phase}, α = ${this.state.alpha})`);
     }
     return NMSparseTensor.fromDense(this.weight, this.pattern.n, this.pattern.m, { mask: new Tensor(this.keep!, this.weight.shape) });
@@ -143,16 +143,29 @@ export class SparseLinear extends Module implements LinearLike {
 
 /**
  * Swaps the selected Linear layers (default: the FFN layers of every block) for SparseLinear
- * layers driven by `recipe`, keeping their weights. Drive them with `model.setStep(step)`.
+ * layers driven by `recipe`, keeping their weights, and returns the swapped layers' dotted
+ * names. `layers` is 'ffn', 'attention', 'all' (every Linear), a list of layer names or a
+ * predicate `(name, layer) => boolean`; a selection that matches nothing, names a layer the
+ * model lacks, or reaches a layer that is already sparse is a SparsityConfigError. Drive the
+ * layers with `model.setStep(step)`; `sparseLayers(model)` lists them.
+ *
+ * The manual route, for models built by hand: construct `new SparseLinear(linear, recipe, name)`
+ * and register it in place of the Linear (`parent.replaceChild(key, layer)`), then call
+ * `model.nameModules()`.
  */
-export function sparsify(model: Module, recipe: Recipe, opts: { layers?: LayerSelection } = {}): SparseLinear[] {
-  const layers: SparseLinear[] = [];
-  replaceLinears(model, opts.layers ?? 'ffn', (site) => {
-    if (!(site.layer instanceof Linear)) throw new SparsityConfigError(site.name, 'is already sparse or not a dense Linear');
-    const s = new SparseLinear(site.layer, recipe, site.name);
-    layers.push(s);
-    return s;
+export function sparsify(model: Module, recipe: Recipe, opts: { layers?: LayerSelection } = {}): string[] {
+  if (model instanceof Linear || model instanceof SparseLinear) {
+    throw new SparsityConfigError('sparsify', 'the model itself is a Linear layer; sparsify a Module that holds it, or build `new SparseLinear(linear, recipe)` directly');
+  }
+  const sites = replaceLinears(model, opts.layers ?? 'ffn', (site) => {
+    if (!(site.layer instanceof Linear)) throw new SparsityConfigError(site.name, `is already sparse or not a dense Linear (${site.layer.constructor.name})`);
+    return new SparseLinear(site.layer, recipe, site.name);
   });
   model.nameModules();
-  return layers;
+  return sites.map((s) => s.name);
+}
+
+/** The SparseLinear layers of a model, as [dotted name, layer], in model order. */
+export function sparseLayers(model: Module): [string, SparseLinear][] {
+  return model.namedModules().filter((e): e is [string, SparseLinear] => e[1] instanceof SparseLinear);
 }

@@ -87,6 +87,34 @@ export interface RecipeStep {
 
 const KINDS: RecipeKind[] = ['dense', 'fixed', 'ste', 'srste', 'pmd', 'ssd', 'gradual', 'unstructured'];
 
+/** Recipes with a decay window between a dense warm-up and a hard fine-tune phase. */
+const DECAYING: ReadonlySet<RecipeKind> = new Set(['pmd', 'ssd', 'gradual']);
+
+/**
+ * The default split of a decaying recipe (pmd, ssd, gradual) whose string or config gives no
+ * `dense` / `finetune`: 10% of the steps dense, 30% hard fine-tune, the decay window between.
+ * One split wherever a recipe is built, so `pmd:1:8` always ends in a hard N:M phase; write
+ * `finetune=0` (or `dense=0`) to opt out. A split value given explicitly is kept, and the
+ * other default shrinks so that the two never overlap. The other recipes are hard (or dense)
+ * from step 0 and default to 0 / 0.
+ */
+export const DEFAULT_SPLIT = { dense: 0.1, finetune: 0.3 } as const;
+
+function defaultSplit(kind: RecipeKind, steps: number, dense: number | undefined, finetune: number | undefined): { dense: number; finetune: number } {
+  if (!DECAYING.has(kind)) return { dense: dense ?? 0, finetune: finetune ?? 0 };
+  const d = dense ?? Math.min(Math.round(steps * DEFAULT_SPLIT.dense), Math.max(0, steps - (finetune ?? 0)));
+  const f = finetune ?? Math.min(Math.round(steps * DEFAULT_SPLIT.finetune), Math.max(0, steps - d));
+  return { dense: d, finetune: f };
+}
+
+/**
+ * Whether a step runs a hard N:M pattern: an N:M structure with N < M and no pruned weight
+ * contributing (α = 0). The compressed kernels, the export and the run summaries ask this.
+ */
+export function isHardNM(st: Pick<RecipeStep, 'structure' | 'alpha' | 'n' | 'm'>): boolean {
+  return st.structure === 'nm' && st.alpha === 0 && st.n < st.m;
+}
+
 export class Recipe {
   readonly config: RecipeConfig;
   private readonly frameList: [number, number][];
@@ -97,12 +125,11 @@ export class Recipe {
     const n = partial.n ?? 1;
     const m = partial.m ?? (kind === 'dense' ? 1 : 8);
     const steps = partial.steps;
-    const dense = partial.dense ?? 0;
-    const finetune = partial.finetune ?? 0;
     const int = (name: string, v: number, min: number): void => {
       if (!Number.isInteger(v) || v < min) throw new SparsityConfigError(where, `${name} must be an integer ≥ ${min}, got ${v}`);
     };
     int('steps', steps, 1);
+    const { dense, finetune } = defaultSplit(kind, steps, partial.dense, partial.finetune);
     int('dense', dense, 0);
     int('finetune', finetune, 0);
     if (dense + finetune > steps) {

@@ -70,7 +70,7 @@ describe('checkpoint integrity', () => {
       expect(() => loadSafetensors(bad)).toThrow(/metadata checksum mismatch/);
     }
     // Intact files round-trip, and the digests are not handed back as user metadata.
-    expect(Object.keys(loadSafetensors(path).metadata).sort()).toEqual(['format', 'optimizer', 'state']);
+    expect(Object.keys(loadSafetensors(path).metadata).sort()).toEqual(['format', 'nmgrad.rng', 'nmgrad.sparse', 'optimizer', 'state']);
   });
 
   it('NaN and Inf weights are refused with the tensor name; allowNonFinite loads them for inspection', () => {

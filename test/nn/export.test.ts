@@ -15,8 +15,9 @@ const config = { srcVocab: 20, tgtVocab: 20, dModel: 16, heads: 2, ffn: 32, enco
 /** FFN layers hard 1:8 (ste), attention layers in a soft pmd phase (α > 0): both export paths. */
 function sparseModel(): { model: Transformer; hard: SparseLinear[]; soft: SparseLinear[] } {
   const model = new Transformer(config);
-  const hard = sparsify(model, Recipe.parse('ste:1:8', { steps: 10 }), { layers: 'ffn' });
-  const soft = sparsify(model, Recipe.parse('pmd:2:4,dense=0,w=0.25,interval=2', { steps: 20 }), { layers: 'attention' });
+  const byName = (names: string[]): SparseLinear[] => names.map((n) => new Map(model.namedModules()).get(n) as SparseLinear);
+  const hard = byName(sparsify(model, Recipe.parse('ste:1:8', { steps: 10 }), { layers: 'ffn' }));
+  const soft = byName(sparsify(model, Recipe.parse('pmd:2:4,dense=0,w=0.25,interval=2', { steps: 20 }), { layers: 'attention' }));
   model.setStep(3);
   return { model: model.eval(), hard, soft };
 }

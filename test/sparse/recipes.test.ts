@@ -21,20 +21,20 @@ describe('schedules follow RECIPES.md (table-driven)', () => {
     expect(r.at(20).density).toBe(1);
     expect(r.at(50).density).toBe(1 / 8);
     // K_max: α = 0 once k ≥ 16 even if 1 − k·w > 0.
-    const slow = P('pmd:1:8,w=0.01,interval=1,steps=100');
+    const slow = P('pmd:1:8,w=0.01,interval=1,steps=100,dense=0,finetune=0');
     expect(slow.at(15).alpha).toBeCloseTo(0.85, 12);
     expect(slow.at(16).alpha).toBe(0);
-    const lin = P('pmd:1:8,decay=linear,beta=0.01,dense=10,steps=200');
+    const lin = P('pmd:1:8,decay=linear,beta=0.01,dense=10,steps=200,finetune=0');
     expect(lin.at(40).alpha).toBeCloseTo(0.7, 12);
     expect(lin.at(200 - 1).alpha).toBe(0);
-    const ex = P('pmd:1:8,decay=exponential,beta=0.1,threshold=0.001,steps=200');
+    const ex = P('pmd:1:8,decay=exponential,beta=0.1,threshold=0.001,steps=200,dense=0,finetune=0');
     expect(ex.at(10).alpha).toBeCloseTo(Math.exp(-1), 12);
     expect(ex.at(69).alpha).toBeCloseTo(Math.exp(-6.9), 12);
     expect(ex.at(70).alpha).toBe(0);
   });
 
   it('ssd frames: stepwise (M−1):M, M/2:M, …, N:M in equal frames; geometric; custom', () => {
-    const r = P('ssd:1:16,steps=50,interval=1000');
+    const r = P('ssd:1:16,steps=50,interval=1000,dense=0,finetune=0');
     expect(r.frames).toEqual([[15, 16], [8, 16], [4, 16], [2, 16], [1, 16]]);
     const at = (t: number) => [r.at(t).n, r.at(t).m, r.at(t).refreshMask];
     expect(at(0)).toEqual([15, 16, true]);
@@ -43,20 +43,20 @@ describe('schedules follow RECIPES.md (table-driven)', () => {
     expect(at(11)).toEqual([8, 16, false]);
     expect(at(25)).toEqual([4, 16, false]);
     expect(at(49)).toEqual([1, 16, false]);
-    expect(P('ssd:2:4,steps=10').frames).toEqual([[3, 4], [2, 4]]);
-    expect(P('ssd:1:4,frames=geometric,steps=10').frames).toEqual([[8, 32], [4, 16], [2, 8], [1, 4]]);
-    expect(P('ssd:1:8,frames=4:8;2:8;1:8,steps=9').at(4).n).toBe(2);
+    expect(P('ssd:2:4,steps=10,dense=0,finetune=0').frames).toEqual([[3, 4], [2, 4]]);
+    expect(P('ssd:1:4,frames=geometric,steps=10,dense=0,finetune=0').frames).toEqual([[8, 32], [4, 16], [2, 8], [1, 4]]);
+    expect(P('ssd:1:8,frames=4:8;2:8;1:8,steps=9,dense=0,finetune=0').at(4).n).toBe(2);
     const withWindow = P('ssd:1:4,dense=10,finetune=10,steps=40');
     expect([withWindow.at(5).phase, withWindow.at(5).n, withWindow.at(5).m]).toEqual(['dense', 1, 1]);
     expect([withWindow.at(35).phase, withWindow.at(35).n]).toEqual(['finetune', 1]);
     expect(withWindow.at(10).density).toBe(3 / 4);
   });
 
-  it('gradual: s_t = s_f·(1 − (1 − p)³), nearest N:M at or below the density', () => {
-    const u = P('gradual:1:8,structure=unstructured,steps=100');
+  it('gradual: s_t = s_f·(1 − (1 − p)³), nearest N:M at or below the density,dense=0,finetune=0', () => {
+    const u = P('gradual:1:8,structure=unstructured,steps=100,dense=0,finetune=0');
     expect(u.at(50).sparsity).toBeCloseTo(0.875 * (1 - 0.125), 12);
     expect(u.at(100 - 1).sparsity).toBeCloseTo(0.875 * (1 - Math.pow(1 - 99 / 100, 3)), 12);
-    const nm = P('gradual:1:8,steps=100');
+    const nm = P('gradual:1:8,steps=100,dense=0,finetune=0');
     expect(nm.at(20).n).toBe(Math.floor((1 - 0.875 * (1 - 0.8 ** 3)) * 8)); // 4
     expect(nm.at(50).n).toBe(1);
     expect(nm.at(0).n).toBe(8);

@@ -21,9 +21,9 @@ describe('gradual with Δ > 1 holds s_t between refreshes', () => {
 
   it('an off-grid window end refreshes once to reach the target (unstructured and N:M)', () => {
     // Window [0, 10), Δ = 4: grid 0, 4, 8; at t = 10 fine-tune starts at the target sparsity.
-    const nm = P('gradual:1:8,interval=4,finetune=10');
+    const nm = P('gradual:1:8,interval=4,finetune=10,dense=0');
     expect([8, 9, 10, 11].map((t) => [nm.at(t).n, nm.at(t).refreshMask])).toEqual([[1, true], [1, false], [1, false], [1, false]]);
-    const un = P('gradual:1:8,structure=unstructured,interval=4,finetune=10');
+    const un = P('gradual:1:8,structure=unstructured,interval=4,finetune=10,dense=0');
     expect([8, 9, 10, 11, 12].map((t) => un.at(t).refreshMask)).toEqual([true, false, true, false, true]);
     expect(un.at(9).sparsity).toBe(un.at(8).sparsity);
     expect(un.at(10).sparsity).toBe(0.875);

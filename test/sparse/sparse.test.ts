@@ -193,7 +193,7 @@ describeEachBackend('hard N:M phases and the compressed kernels', () => {
   for (const [step, n] of cases) {
     it(`${n}:8: compressed kernels only at N/M ≤ nmCompressedMaxDensity, the same values and gradients either way`, () => {
       const backend = ng.getBackend();
-      const recipe = ng.Recipe.parse('ssd:1:8,steps=16');
+      const recipe = ng.Recipe.parse('ssd:1:8,steps=16,dense=0,finetune=0');
       expect(recipe.at(step).n).toBe(n);
       const layer = new ng.SparseLinear(new ng.Linear(32, 12, { rng: new ng.Rng(step) }), recipe, 'probe');
       layer.setStep(step);

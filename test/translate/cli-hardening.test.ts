@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateBuiltinCorpus } from '../../examples/transformer-translate/data/builtin.js';
-import { loadRun } from '../../examples/transformer-translate/model-io.js';
+import { loadTranslationRun } from '../../src/index.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const cliPath = join(root, 'dist/examples/transformer-translate/cli.js');
@@ -32,7 +32,7 @@ function runFiles(dir: string): Record<string, Buffer> {
 }
 
 function weightsOf(dir: string): Map<string, Buffer> {
-  const { run } = loadRun(dir);
+  const { run } = loadTranslationRun(dir);
   return new Map(run.model.namedParameters().map(([n, p]) => [n, Buffer.from(p.data.buffer, p.data.byteOffset, p.size * 4)]));
 }
 
@@ -58,7 +58,7 @@ describe('translate CLI: a finished run is never clobbered', () => {
 
     trainRun(dir, '--steps', '3', '--overwrite');
     expect(JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')).steps).toBe(3);
-    expect(loadRun(dir).state.step).toBe(3);
+    expect(loadTranslationRun(dir).state.step).toBe(3);
     const steps = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
     expect(steps).toEqual([3]); // the old run's metrics are gone, not appended to
   });
@@ -100,7 +100,7 @@ describe('translate CLI: train --resume', () => {
     const r = cli(['train', '--resume', dir, ...S, '--preset', 'tiny', '--recipe', 'dense', '--lr', '0.003', '--seed', '1', '--data', data, '--out', dir]);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(loadRun(dir).state.step).toBe(2);
+    expect(loadTranslationRun(dir).state.step).toBe(2);
   });
 
   it('--steps extends a run with a notice, and the result equals a run trained that long at once', () => {
@@ -109,7 +109,7 @@ describe('translate CLI: train --resume', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/extending the run from 2 to 5 steps/);
     expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).steps).toBe(5);
-    expect(loadRun(dir).state.step).toBe(5);
+    expect(loadTranslationRun(dir).state.step).toBe(5);
     // A dense recipe's schedule does not depend on the total, so extending is exactly a longer run.
     const straight = join(tmp, 'straight');
     trainRun(straight, '--steps', '5', '--recipe', 'dense');

@@ -12,7 +12,7 @@ import { corpusBleu, corpusChrf, tokenize13a } from '../../src/text/bleu.js';
 import { adjEnding, dativePlural, generateBuiltinCorpus, inflect } from '../../examples/transformer-translate/data/builtin.js';
 import { NOUNS, ADJECTIVES } from '../../examples/transformer-translate/data/lexicon.js';
 import { defaultDataDir, downloadFiles, readParallel } from '../../examples/transformer-translate/data/parallel.js';
-import { makeBatches } from '../../examples/transformer-translate/data/batches.js';
+import { makeBatches } from '../../src/train/batches.js';
 import { RUNS } from '../helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'nmgrad-data-'));

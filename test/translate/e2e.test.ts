@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadSafetensors, saveSafetensors } from '../../src/index.js';
 import { generateBuiltinCorpus } from '../../examples/transformer-translate/data/builtin.js';
-import { loadRun, type RunConfig } from '../../examples/transformer-translate/model-io.js';
+import { loadTranslationRun, type TranslationConfig } from '../../src/index.js';
 import { evaluateRun, train, type Splits } from '../../examples/transformer-translate/train.js';
 import { translateAll } from '../../examples/transformer-translate/translate.js';
 
@@ -17,7 +17,7 @@ const corpus = generateBuiltinCorpus({ seed: 5, train: 20000, val: 100, test: 10
 const splits: Splits = { ...corpus, name: 'builtin-small' };
 
 /** The tiny preset's model and schedule (dropout on in the resume test, to cover its RNG state). */
-function config(steps: number, recipe: string, dropout = 0): RunConfig {
+function config(steps: number, recipe: string, dropout = 0): TranslationConfig {
   return {
     model: { srcVocab: 0, tgtVocab: 0, dModel: 64, heads: 4, ffn: 256, encoderLayers: 2, decoderLayers: 2, dropout, maxLen: 64, shareEmbeddings: true, tieOutput: true, seed: 3 },
     recipe, sparsify: 'ffn', steps, batchTokens: 1500, lr: 3e-3, warmup: 150, seed: 3, labelSmoothing: 0.1, maxLen: 60, data: 'builtin', merges: 600,
@@ -66,7 +66,7 @@ describe('translation example end to end', () => {
     expect(e.scores.bleu).toBeGreaterThan(40);
     expect(e.flops.relativeToDense).toBeLessThan(1);
     expect(e.flops.relativeToDense).toBeGreaterThan(0.5);
-    const { run } = loadRun(dir);
+    const { run } = loadTranslationRun(dir);
     const src = splits.test.slice(0, 5).map((p) => p.en);
     expect(translateAll(run.model, run.tokenizer, src)).toEqual(translateAll(r.run.model, r.run.tokenizer, src));
     const beam = translateAll(run.model, run.tokenizer, src, { beam: 3 });
@@ -125,13 +125,13 @@ describe('translation example end to end', () => {
     const saved = Number(m![1]);
     expect(saved).toBeGreaterThanOrEqual(25);
     expect(saved).toBeLessThan(5000);
-    expect(loadRun(dir).state.step).toBe(saved);
+    expect(loadTranslationRun(dir).state.step).toBe(saved);
     // --resume continues from that step; a second Ctrl-C stops it again with a later checkpoint.
     const second = await interruptWhen(['train', '--resume', dir, '--threads', '1', '--json'], new RegExp(`resuming .* at step ${saved}`));
     expect(second.code).toBe(130);
     const again = Number(/interrupted: checkpoint saved at step (\d+)/.exec(second.stdout)?.[1]);
     expect(again).toBeGreaterThan(saved);
-    expect(loadRun(dir).state.step).toBe(again);
+    expect(loadTranslationRun(dir).state.step).toBe(again);
   }, 240_000);
 });
 

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { NMLinear, loadSafetensors } from '../../src/index.js';
 import { corpusBleu } from '../../src/text/index.js';
 import { generateBuiltinCorpus } from '../../examples/transformer-translate/data/builtin.js';
-import { loadModel, loadRun, type RunConfig } from '../../examples/transformer-translate/model-io.js';
+import { loadTranslator, loadTranslationRun, type TranslationConfig } from '../../src/index.js';
 import { train, type Splits } from '../../examples/transformer-translate/train.js';
 import { translateAll } from '../../examples/transformer-translate/translate.js';
 
@@ -20,7 +20,7 @@ const splits: Splits = { ...generateBuiltinCorpus({ seed: 6, train: 20000, val: 
  * The tiny preset's model (d64, 4 heads, FFN 256, 2+2 layers, 600 merges: the same file sizes as
  * the full preset run) on a short schedule ending in hard 1:8: the test checks identity, not quality.
  */
-const config: RunConfig = {
+const config: TranslationConfig = {
   model: { srcVocab: 0, tgtVocab: 0, dModel: 64, heads: 4, ffn: 256, encoderLayers: 2, decoderLayers: 2, dropout: 0, maxLen: 128, shareEmbeddings: true, tieOutput: true, seed: 6 },
   recipe: 'pmd:1:8,dense=4,finetune=16', sparsify: 'ffn', steps: 40, batchTokens: 600, lr: 3e-3, warmup: 20, seed: 6, labelSmoothing: 0.1, maxLen: 100, data: 'builtin', merges: 600,
 };
@@ -37,7 +37,7 @@ describe('compressed export of a trained run', () => {
     await train({ config, out: dir, log: () => {}, json: true, splits });
     const summary = JSON.parse(execFileSync('node', [cli, 'export', '--run', dir, '--out', model, '--json'], { encoding: 'utf8' }));
     const file = loadSafetensors(model);
-    const { run } = loadRun(dir);
+    const { run } = loadTranslationRun(dir);
     expect(run.sparse.length).toBe(8);
     for (const l of run.sparse) {
       expect(file.tensors.get(`${l.path}.weight.values`)!.shape).toEqual([l.outFeatures, l.inFeatures / 8]);
@@ -57,8 +57,8 @@ describe('compressed export of a trained run', () => {
   }, 600_000);
 
   it('the exported model translates exactly like the full run: library, CLI translate / evaluate', () => {
-    const full = loadRun(dir).run;
-    const exported = loadModel(model);
+    const full = loadTranslationRun(dir).run;
+    const exported = loadTranslator(model);
     expect(exported.model.namedModules().filter(([, m]) => m instanceof NMLinear).length).toBe(8);
     const greedy = translateAll(full.model, full.tokenizer, src);
     expect(translateAll(exported.model, exported.tokenizer, src)).toEqual(greedy);
@@ -72,7 +72,7 @@ describe('compressed export of a trained run', () => {
   }, 600_000);
 
   it('the embed example translates stdin with the exported model and prints BLEU against the reference', () => {
-    const full = loadRun(dir).run;
+    const full = loadTranslationRun(dir).run;
     const r = spawnSync('node', [join(root, 'dist/examples/embed/main.js'), model, refFile], { input: `${src.join('\n')}\n`, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const hyps = translateAll(full.model, full.tokenizer, src);

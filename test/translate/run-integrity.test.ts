@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DataError, loadSafetensors, saveSafetensors } from '../../src/index.js';
 import { BpeTokenizer } from '../../src/text/bpe.js';
 import { generateBuiltinCorpus } from '../../examples/transformer-translate/data/builtin.js';
-import { buildRun, captureState, loadRun, saveRun, type RunConfig } from '../../examples/transformer-translate/model-io.js';
+import { buildTranslationRun, loadTranslationRun, saveTranslationRun, type TranslationConfig } from '../../src/index.js';
 import { train, type Splits } from '../../examples/transformer-translate/train.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -17,7 +17,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const corpus = generateBuiltinCorpus({ seed: 9, train: 3000, val: 20, test: 20 });
 const splits: Splits = { ...corpus, name: 'builtin-tiny' };
 
-function config(steps: number): RunConfig {
+function config(steps: number): TranslationConfig {
   return {
     model: { srcVocab: 0, tgtVocab: 0, dModel: 16, heads: 2, ffn: 32, encoderLayers: 1, decoderLayers: 1, dropout: 0, maxLen: 48, shareEmbeddings: true, tieOutput: true, seed: 3 },
     recipe: 'ste:1:8', sparsify: 'ffn', steps, batchTokens: 400, lr: 3e-3, warmup: 10, seed: 3, labelSmoothing: 0.1, maxLen: 40, data: 'builtin', merges: 50,
@@ -27,8 +27,8 @@ function config(steps: number): RunConfig {
 /** A saved, untrained run directory (no training needed to exercise the loaders). */
 function savedRun(name: string): string {
   const dir = join(tmp, name);
-  const run = buildRun(config(10), BpeTokenizer.train(splits.train.slice(0, 200).flatMap((p) => [p.en, p.de]), 50));
-  saveRun(dir, run, captureState(run, { step: 0, epoch: 0, batchInEpoch: 0, flops: null, elapsedMs: 0 }));
+  const run = buildTranslationRun(config(10), BpeTokenizer.train(splits.train.slice(0, 200).flatMap((p) => [p.en, p.de]), 50));
+  saveTranslationRun(dir, run, { step: 0, epoch: 0, batchInEpoch: 0, flops: null, elapsedMs: 0 });
   return dir;
 }
 
@@ -56,8 +56,8 @@ describe('damaged run directories', () => {
       const ckpt = join(dir, 'checkpoint.safetensors');
       const { tensors, bytes, metadata } = loadSafetensors(ckpt);
       saveSafetensors(ckpt, [...tensors, ...bytes], { ...metadata, state });
-      expect(() => loadRun(dir), label).toThrow(DataError);
-      expect(() => loadRun(dir), label).toThrow(re);
+      expect(() => loadTranslationRun(dir), label).toThrow(DataError);
+      expect(() => loadTranslationRun(dir), label).toThrow(re);
       expectCleanRefusal(cliRun(['translate', '--run', dir]), re);
     }
   });

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BpeTokenizer } from '../../src/text/bpe.js';
 import { generateBuiltinCorpus } from '../../examples/transformer-translate/data/builtin.js';
-import { buildRun, captureState, loadRun, saveRun, type RunConfig } from '../../examples/transformer-translate/model-io.js';
+import { buildTranslationRun, loadTranslationRun, saveTranslationRun, type TranslationConfig } from '../../src/index.js';
 import { translateAll } from '../../examples/transformer-translate/translate.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -19,12 +19,12 @@ const sentences = corpus.train.map((p) => p.en);
 /** An untrained, small run: decoding cost is what matters here, not quality. */
 const runDir = join(tmp, 'run');
 {
-  const config: RunConfig = {
+  const config: TranslationConfig = {
     model: { srcVocab: 0, tgtVocab: 0, dModel: 16, heads: 2, ffn: 32, encoderLayers: 1, decoderLayers: 1, dropout: 0, maxLen: 24, shareEmbeddings: true, tieOutput: true, seed: 3 },
     recipe: 'dense', sparsify: 'ffn', steps: 1, batchTokens: 400, lr: 1e-3, warmup: 1, seed: 3, labelSmoothing: 0.1, maxLen: 24, data: 'builtin', merges: 50,
   };
-  const run = buildRun(config, BpeTokenizer.train(corpus.train.flatMap((p) => [p.en, p.de]), 50));
-  saveRun(runDir, run, captureState(run, { step: 0, epoch: 0, batchInEpoch: 0, flops: null, elapsedMs: 0 }));
+  const run = buildTranslationRun(config, BpeTokenizer.train(corpus.train.flatMap((p) => [p.en, p.de]), 50));
+  saveTranslationRun(runDir, run, { step: 0, epoch: 0, batchInEpoch: 0, flops: null, elapsedMs: 0 });
 }
 
 describe('translate CLI streams', () => {
@@ -45,7 +45,7 @@ describe('translate CLI streams', () => {
     const code = await new Promise<number | null>((done) => child.on('close', done));
     expect(code).toBe(0);
     expect(early).toBeGreaterThanOrEqual(64);
-    const { run } = loadRun(runDir);
+    const { run } = loadTranslationRun(runDir);
     const all = [...first, ...rest];
     expect(out.split('\n').slice(0, -1)).toEqual(translateAll(run.model, run.tokenizer, all));
     // Over-long lines are reported by their line number in the whole input, not in their batch.

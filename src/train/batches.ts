@@ -2,8 +2,9 @@
  * Length-bucketed batches under a token budget, with padding and a seeded order: the same
  * seed always gives the same batches in the same order.
  */
-import { DataError, Rng } from 'nmgrad';
-import { BOS, EOS, PAD } from 'nmgrad/text';
+import { DataError } from '../errors.js';
+import type { Rng } from '../kernels/random.js';
+import { BOS, EOS, PAD } from '../text/bpe.js';
 
 export interface Example {
   src: number[];
