@@ -174,7 +174,7 @@ async function trainInterruptibly(opts: Parameters<typeof train>[0]): ReturnType
 }
 
 /** The signal that stopped training, for the exit code (130 for Ctrl-C, 143 for SIGTERM). */
-let terminatedBy: NodeJS.Signals = 'SIGINT';
+let terminatedBy: 'SIGINT' | 'SIGTERM' = 'SIGINT';
 
 function runConfig(f: Record<string, string | true>, recipe: string, steps: number, opts: { checkShape?: boolean } = {}): RunConfig {
   const p = preset(f);

@@ -1,5 +1,5 @@
 // The training entry point of nmgrad (`nmgrad/train`; also re-exported by `nmgrad`).
-export { fit, stopOnSignals, loadTrainState, checkpointStep, type FitOptions, type FitResult, type TrainEvent, type TrainState, type EvaluateOptions } from './trainer.js';
+export { fit, stopOnSignals, loadTrainState, checkpointStep, type FitOptions, type StopSignal, type FitResult, type TrainEvent, type TrainState, type EvaluateOptions } from './trainer.js';
 export {
   CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, SNAPSHOT_DIR, BEST_DIR, AVERAGED_DIR, RUN_FILES, existingRunFiles, checkWritablePath, checkRegularTarget,
   ensureFolder, checkFreshRunDir, prepareFreshRunDir, lockRunFolder, cleanRunFolder, readRunConfig, appendMetrics, readMetrics, cutMetricsBack,

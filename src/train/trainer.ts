@@ -110,14 +110,17 @@ export interface FitResult {
   warnings: string[];
 }
 
+/** The process signals a run can stop on. */
+export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2';
+
 /**
  * Stops a run cleanly on process signals: returns an AbortSignal that aborts on the first of
  * `signals`, and a `dispose` that removes the handlers (a second Ctrl-C then ends the process).
  */
-export function stopOnSignals(signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): { signal: AbortSignal; dispose: () => void; received: () => NodeJS.Signals | null } {
+export function stopOnSignals(signals: StopSignal[] = ['SIGINT', 'SIGTERM']): { signal: AbortSignal; dispose: () => void; received: () => StopSignal | null } {
   const ctl = new AbortController();
-  let got: NodeJS.Signals | null = null;
-  const handler = (s: NodeJS.Signals): void => {
+  let got: StopSignal | null = null;
+  const handler = (s: StopSignal): void => {
     got = s;
     ctl.abort(s);
   };
