@@ -1,4 +1,4 @@
-import { Adam, Recipe, Rng, SparseLinear, Transformer, clipGradNorm, labelSmoothedLoss, getBackend, listBackends, setBackend, sparsify, type Module } from '../src/index.js';
+import { Adam, Recipe, Rng, Transformer, clipGradNorm, labelSmoothedLoss, getBackend, listBackends, setBackend, sparseLayers, sparsify } from '../src/index.js';
 import { dispatchCount, poolStats, resetPoolStats, setThreads } from '../src/kernels/threads/pool.js';
 import { storagePoolStats } from '../src/kernels/storage.js';
 import { FlopCounter, countFlops } from '../src/autograd/flops.js';
@@ -13,11 +13,6 @@ const VOCAB = 3000;
 const [BATCH, SRC_LEN, TGT_LEN] = [60, 25, 25];
 /** PMD's fine-tune phase of a 1000-step schedule (steps 700…999): α = 0, compressed 1:8 kernels on the FFN layers. */
 const SPARSE = { recipe: 'pmd:1:8,dense=100,finetune=300', steps: 1000, step: 900 };
-
-/** The SparseLinear layers under `m`. */
-function sparseLayers(m: Module): SparseLinear[] {
-  return m.children().flatMap(([, c]) => (c instanceof SparseLinear ? [c] : sparseLayers(c)));
-}
 
 interface Batch { src: number[]; tgtIn: number[]; tgtOut: number[] }
 
@@ -73,7 +68,7 @@ function makeStep(variant: 'dense' | '1:8', batch: Batch): () => void {
   model.setStep(variant === '1:8' ? SPARSE.step : 0);
   if (variant === '1:8') {
     // The hard phase is what this case measures: refuse to time a step that still decays.
-    const layers = sparseLayers(model);
+    const layers = sparseLayers(model).map(([, l]) => l);
     const soft = layers.filter((l) => l.state.alpha !== 0 || l.state.phase !== 'finetune');
     if (layers.length === 0 || soft.length > 0) throw new Error(`train-step: ${SPARSE.recipe} at step ${SPARSE.step} is not in its hard phase (${layers.length} sparse layers, ${soft.length} with α > 0)`);
   }
