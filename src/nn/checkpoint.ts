@@ -183,7 +183,8 @@ export function writeFileAtomic(path: string, bytes: Uint8Array | string): void 
   }
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this pid runs (one of another user counts as running). */
+export function processAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);

@@ -14,7 +14,7 @@
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { DataError } from '../errors.js';
-import { removeStaleTempFiles, writeFileAtomic } from '../nn/checkpoint.js';
+import { processAlive, removeStaleTempFiles, writeFileAtomic } from '../nn/checkpoint.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const CONFIG_FILE = 'config.json';
@@ -84,16 +84,6 @@ export function prepareFreshRunDir(dir: string, overwrite = false): void {
   for (const f of existingRunFiles(dir)) rmSync(join(dir, f), { force: true, recursive: true });
 }
 
-function pidAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Takes the exclusive lock of a run folder (`.lock`, holding the pid) for as long as one process
  * trains it. A lock held by a live process is a DataError naming that pid; the lock of a process
@@ -108,7 +98,7 @@ export function lockRunFolder(dir: string): () => void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new DataError(dir, `cannot lock the run folder: ${(e as Error).message}`);
       const holder = Number.parseInt(readFileSync(path, 'utf8'), 10);
-      if (Number.isInteger(holder) && holder > 0 && pidAlive(holder)) {
+      if (Number.isInteger(holder) && holder > 0 && processAlive(holder)) {
         throw new DataError(dir, `is being trained by process ${holder} (lock file ${path}); wait for it to finish, or stop it first`);
       }
       rmSync(path, { force: true }); // left by a process that died
