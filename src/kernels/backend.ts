@@ -7,7 +7,7 @@
  * may implement a subset (see `withFallback`).
  */
 import { BackendError } from '../errors.js';
-import type { MatmulSpec } from './matmul.js';
+import type { MatmulSpec } from './js/gemm.js';
 import type { Rng } from './random.js';
 
 /** C (+)= op(A)·op(B) over many products of one shape, each at its own element offsets. */

@@ -11,12 +11,12 @@
  * f32 operation sequence depends only on k and KC, never on the row range or tile position,
  * so results are bitwise identical however rows are split between threads.
  */
-import { addRowVector } from '../elementwise.js';
-import { matmulRows as jsMatmulRows, type GemmArgs, type MatmulSpec } from '../matmul.js';
+import { addRowVector } from '../js/elementwise.js';
+import { matmulRows as jsMatmulRows, type GemmArgs, type MatmulSpec } from '../js/gemm.js';
 import type { BatchedGemmArgs } from '../backend.js';
 import { DEFAULT_SHAPE, buildGemmModule, type GemmKernelShape } from './gemm-module.js';
 import { hasRelaxedSimd } from './features.js';
-import { heapF32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
+import { heapF32, instantiateOnArena, ptrOf, scratch } from '../memory/arena.js';
 
 const NC = 1024;
 const KC = 256;

@@ -33,7 +33,7 @@
  *   the loop of Rng.fillKeepMask, four quarters at once when lane j starts j·q draws ahead. The
  *   lanes' final states are written back.
  */
-import { ARENA_IMPORT } from '../arena.js';
+import { ARENA_IMPORT } from '../memory/arena.js';
 import { F32, F64, I32, ModuleBuilder, V128, f32Lanes, transposeHalves, transposedColumn, type FunctionBuilder, type Local, type ValType } from './assembler.js';
 
 export const MAP_BINARY_OPS = ['add', 'sub', 'mul', 'div'] as const;

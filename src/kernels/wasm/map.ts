@@ -8,15 +8,15 @@
  * are bitwise the js kernels' (map-module.ts).
  */
 import { broadcastStrides, sizeOf, stridesOf } from '../shape.js';
-import { allocF32, allocF32Uninit } from '../storage.js';
+import { allocF32, allocF32Uninit } from '../memory/storage.js';
 import { ADAM_MODES, COLSUM_BLOCK, LN_BWD_ROWS, buildMapModule, type AdamMode, type MapBinaryOp } from './map-module.js';
-import { adamUpdate } from '../optim.js';
-import { columnSumsRange } from '../reduce.js';
+import { adamUpdate } from '../js/optim.js';
+import { columnSumsRange } from '../js/reduce.js';
 import type { AdamParams } from '../backend.js';
-import type { AdamArgs, LayerNormArgs } from '../row-tasks.js';
-import type { ColumnSumArgs, DropoutMaskArgs, LayerNormBackwardArgs } from '../elementwise-tasks.js';
+import type { AdamArgs, LayerNormArgs } from '../js/rows-ranges.js';
+import type { ColumnSumArgs, DropoutMaskArgs, LayerNormBackwardArgs } from '../js/elementwise-ranges.js';
 import { Rng, jumpLanes, keepMaskWords } from '../random.js';
-import { arenaBuffer, heapF32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
+import { arenaBuffer, heapF32, instantiateOnArena, ptrOf, scratch } from '../memory/arena.js';
 
 /** Elements per block: three operands of 64 KiB. */
 const BLOCK = 16384;

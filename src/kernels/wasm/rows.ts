@@ -10,9 +10,9 @@
  * not bitwise equal to the js kernels (f32 lane sums and a polynomial exp instead of float64
  * sums and Math.exp); tests bound the difference.
  */
-import type { CrossEntropyBackwardArgs, SoftmaxArgs, SoftmaxBackwardArgs } from '../row-tasks.js';
+import type { CrossEntropyBackwardArgs, SoftmaxArgs, SoftmaxBackwardArgs } from '../js/rows-ranges.js';
 import { buildRowsModule } from './rows-module.js';
-import { heapF32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
+import { heapF32, instantiateOnArena, ptrOf, scratch } from '../memory/arena.js';
 
 /** Bytes of one operand block: rows are processed in blocks that stay in cache. */
 const BLOCK_BYTES = 1 << 19;

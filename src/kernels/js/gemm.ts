@@ -8,8 +8,8 @@
  * produced by the same sequence of operations wherever it sits: results are bitwise
  * identical however the rows are split between threads (splits are multiples of MR).
  */
-import { ShapeError } from '../errors.js';
-import type { BatchedGemmArgs } from './backend.js';
+import { ShapeError } from '../../errors.js';
+import type { BatchedGemmArgs } from '../backend.js';
 
 export const MR = 4;
 export const NR = 4;

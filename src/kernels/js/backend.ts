@@ -4,30 +4,29 @@
  * by output rows (elements, columns) over this backend's private worker pool (threads/), so
  * results are bitwise identical for any thread count.
  */
-import { registerBackend, type Backend, type NMWeight } from './backend.js';
+import { registerBackend, type Backend, type NMWeight } from '../backend.js';
 import { divScalar } from './elementwise.js';
-import { gemm, gemmBatched } from './gemm.js';
-import { checkGemmBias } from './matmul.js';
+import { gemm, gemmBatched } from './gemm-dispatch.js';
+import { checkGemmBias } from './gemm.js';
 import { GATHER_ROW_BLOCK, countNonZero, maskScale, nmGather, nmKeepOffsets, nmScatter, prunedGrad, topMagnitudeMask, type GatherArgs } from './nm.js';
-import { gatherBy, nmRowsCsr, transposeCsr, type Csr } from './nm-structure.js';
+import { gatherBy, nmRowsCsr, transposeCsr, type Csr } from '../nm-structure.js';
 import { sgdUpdate } from './optim.js';
-import {
-  addIntoThreaded, addRowVectorThreaded, binaryBackwardThreaded, binaryThreaded, columnSumsThreaded, dropoutMaskThreaded, expandThreaded, gatherRowsThreaded, layerNormBackwardThreaded, scatterAddRowsThreaded, mulIntoThreaded, permuteThreaded, selectGradThreaded, unaryBackwardThreaded, unaryThreaded, whereThreaded,
-} from './threaded-elementwise.js';
-import { adamUpdateThreaded, crossEntropyBackwardThreaded, crossEntropyLossThreaded, layerNormRowsThreaded, logSoftmaxBackwardRowsThreaded, softmaxBackwardRowsThreaded, softmaxRowsThreaded } from './threaded-rows.js';
+import { addIntoThreaded, addRowVectorThreaded, binaryBackwardThreaded, binaryThreaded, columnSumsThreaded, dropoutMaskThreaded, expandThreaded, gatherRowsThreaded, layerNormBackwardThreaded, scatterAddRowsThreaded, mulIntoThreaded, permuteThreaded, selectGradThreaded, unaryBackwardThreaded, unaryThreaded, whereThreaded } from './elementwise-dispatch.js';
+import { adamUpdateThreaded, crossEntropyBackwardThreaded, crossEntropyLossThreaded, layerNormRowsThreaded, logSoftmaxBackwardRowsThreaded, softmaxBackwardRowsThreaded, softmaxRowsThreaded } from './rows-dispatch.js';
 import { maxAxisBackward, maxAxisKernel, repeatAxis, scaleInPlace, sumAxisKernel, sumSquares } from './reduce.js';
-import { copyBlocks, maskedFillKernel, sumToShape, toNested } from './shape.js';
-import { allocF32, allocF32Uninit, allocI32, releaseOwned } from './storage.js';
-import { parallelRows } from './threads/pool.js';
+import { copyBlocks, maskedFillKernel, sumToShape, toNested } from '../shape.js';
+import { allocF32, allocF32Uninit, allocI32, releaseOwned } from '../memory/storage.js';
+import { dispatchRows } from '../threads/pool.js';
+import { JS_TASKS } from './tasks.js';
 
 /** Threaded row-blocked CSR × dense gather over all `rows`. */
 function sparseGather(args: GatherArgs, rows: number): void {
-  parallelRows('sparseGatherRows', args, rows, GATHER_ROW_BLOCK, 2 * rows * args.val.length);
+  dispatchRows(JS_TASKS, 'sparseGatherRows', args, rows, GATHER_ROW_BLOCK, 2 * rows * args.val.length);
 }
 
 /** Threaded out-of-place transpose of a [rows, cols] matrix into dst [cols, rows]. */
 function transposeInto(src: Float32Array, rows: number, cols: number, dst: Float32Array): void {
-  parallelRows('transposeRows', { src, rows, cols, dst }, cols, 32, 64 * rows * cols);
+  dispatchRows(JS_TASKS, 'transposeRows', { src, rows, cols, dst }, cols, 32, 64 * rows * cols);
 }
 
 interface PatternLayout {
@@ -107,7 +106,7 @@ export const jsBackend: Backend = {
   dropoutMask: dropoutMaskThreaded,
 
   // Split by weight rows: SSD recomputes every sparse layer's mask at each step.
-  nmKeepOffsets: (data, rows, cols, n, m, out) => parallelRows('nmKeepOffsetsRows', { data, rows, cols, n, m, out }, rows, 1, 8 * rows * cols),
+  nmKeepOffsets: (data, rows, cols, n, m, out) => dispatchRows(JS_TASKS, 'nmKeepOffsetsRows', { data, rows, cols, n, m, out }, rows, 1, 8 * rows * cols),
   nmForward(x, rows, w, bias, y) {
     const { rowPtr, col } = layoutOf(w).rows;
     sparseGather({ x, inDim: w.shape[1], rowPtr, col, val: w.values, y, bias }, rows);
@@ -129,7 +128,7 @@ export const jsBackend: Backend = {
     transposeInto(dy, rows, outDim, dyT);
     transposeInto(x, rows, inDim, xT);
     const grad = allocF32(col.length);
-    parallelRows('keptGradRows', { dyT, xT, rows, rowPtr, col, grad }, outDim, 1, 2 * rows * col.length);
+    dispatchRows(JS_TASKS, 'keptGradRows', { dyT, xT, rows, rowPtr, col, grad }, outDim, 1, 2 * rows * col.length);
     releaseOwned(dyT);
     releaseOwned(xT);
     return grad;

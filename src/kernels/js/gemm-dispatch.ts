@@ -1,15 +1,16 @@
-import type { BatchedGemmArgs } from './backend.js';
-import { MR, type MatmulSpec } from './matmul.js';
-import { parallelRows } from './threads/pool.js';
+import type { BatchedGemmArgs } from '../backend.js';
+import { MR, type MatmulSpec } from './gemm.js';
+import { dispatchRows } from '../threads/pool.js';
+import { JS_TASKS } from './tasks.js';
 
-export type { BatchedGemmArgs } from './backend.js';
+export type { BatchedGemmArgs } from '../backend.js';
 
 /**
  * One C (+)= op(A)·op(B) product at the given offsets: the js backend's single entry point of
  * every dense product. Large products are split by rows over the worker pool.
  */
 export function gemm(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: MatmulSpec): void {
-  parallelRows('gemmRows', { a, aOff, b, bOff, c, cOff, spec }, spec.m, MR, 2 * spec.m * spec.n * spec.k);
+  dispatchRows(JS_TASKS, 'gemmRows', { a, aOff, b, bOff, c, cOff, spec }, spec.m, MR, 2 * spec.m * spec.n * spec.k);
 }
 
 /**
@@ -28,5 +29,5 @@ export function gemmBatched(args: BatchedGemmArgs): void {
     for (let i = 0; i < nb; i++) gemm(args.a, args.aOffs[i]!, args.b, args.bOffs[i]!, args.c, args.cOffs[i]!, args.spec);
     return;
   }
-  parallelRows('gemmBatches', args, nb, 1, 2 * m * n * k * nb);
+  dispatchRows(JS_TASKS, 'gemmBatches', args, nb, 1, 2 * m * n * k * nb);
 }

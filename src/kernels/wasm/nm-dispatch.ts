@@ -8,10 +8,11 @@
  * backend's, cached once per `indices` array; only the values move per call.
  */
 import type { NMWeight } from '../backend.js';
-import { jsBackend, jsPatternLayout } from '../js-backend.js';
+import { jsBackend, jsPatternLayout } from '../js/backend.js';
 import { gatherBy } from '../nm-structure.js';
-import { allocF32Uninit, releaseOwned } from '../storage.js';
-import { parallelRows } from '../threads/pool.js';
+import { allocF32Uninit, releaseOwned } from '../memory/storage.js';
+import { dispatchRows } from '../threads/pool.js';
+import { WASM_TASKS } from './tasks.js';
 import { DEFAULT_NM_SHAPE } from './nm-module.js';
 
 /** Token rows per split unit: one spmm block, so no thread runs a partial block mid-range. */
@@ -32,7 +33,7 @@ export const WASM_NM_DW_MIN_ROWS = 4;
 export function wasmNmForward(x: Float32Array, rows: number, w: NMWeight, bias: Float32Array | null, y: Float32Array): void {
   if (rows * w.values.length < WASM_NM_MIN_VOLUME) return jsBackend.nmForward(x, rows, w, bias, y);
   const { rowPtr, col } = jsPatternLayout(w).rows;
-  parallelRows('wasmNmGatherRows', { x, inDim: w.shape[1], rowPtr, col, val: w.values, y, bias }, rows, WASM_NM_ROW_BLOCK, 2 * rows * w.values.length);
+  dispatchRows(WASM_TASKS, 'wasmNmGatherRows', { x, inDim: w.shape[1], rowPtr, col, val: w.values, y, bias }, rows, WASM_NM_ROW_BLOCK, 2 * rows * w.values.length);
 }
 
 /** dX [rows, in] = dY [rows, out] · W, through the transposed pattern. */
@@ -43,7 +44,7 @@ export function wasmNmInputGrad(dy: Float32Array, rows: number, w: NMWeight): Fl
   const val = allocF32Uninit(t.source.length);
   gatherBy(w.values, t.source, val);
   const dx = allocF32Uninit(rows * w.shape[1]);
-  parallelRows('wasmNmGatherRows', { x: dy, inDim: w.shape[0], rowPtr: t.rowPtr, col: t.col, val, y: dx, bias: null }, rows, WASM_NM_ROW_BLOCK, 2 * rows * val.length);
+  dispatchRows(WASM_TASKS, 'wasmNmGatherRows', { x: dy, inDim: w.shape[0], rowPtr: t.rowPtr, col: t.col, val, y: dx, bias: null }, rows, WASM_NM_ROW_BLOCK, 2 * rows * val.length);
   releaseOwned(val); // scratch of this call (returned at once inside the backward sweep)
   return dx;
 }
@@ -58,7 +59,7 @@ export function wasmNmKeptWeightGrad(dy: Float32Array, x: Float32Array, rows: nu
   // Each thread transposes the token chunks of the operand it does not split: split the wider
   // one (input columns when inDim > outDim), so the copy every thread makes is the narrower.
   // Either split gives the same bits (each entry's sum runs over token chunks in order).
-  if (inDim > outDim) parallelRows('wasmNmKeptGradCols', args, inDim, WASM_NM_DW_COL_BLOCK, 2 * rows * col.length);
-  else parallelRows('wasmNmKeptGradRows', args, outDim, 1, 2 * rows * col.length);
+  if (inDim > outDim) dispatchRows(WASM_TASKS, 'wasmNmKeptGradCols', args, inDim, WASM_NM_DW_COL_BLOCK, 2 * rows * col.length);
+  else dispatchRows(WASM_TASKS, 'wasmNmKeptGradRows', args, outDim, 1, 2 * rows * col.length);
   return grad;
 }

@@ -4,8 +4,9 @@
  * (threadGemm), so each thread has a private instance and memory. The row tasks
  * (wasmGemmRows, wasmGemmBatches in ./gemm) are entries of the pool's task table.
  */
-import { checkGemmBias } from '../matmul.js';
-import { parallelRows } from '../threads/pool.js';
+import { checkGemmBias } from '../js/gemm.js';
+import { dispatchRows } from '../threads/pool.js';
+import { WASM_TASKS } from './tasks.js';
 import { DEFAULT_SHAPE } from './gemm-module.js';
 import type { WasmBatchedGemmArgs, WasmGemmArgs } from './gemm.js';
 
@@ -25,13 +26,13 @@ const gemmCost = (m: number, n: number, k: number, batches = 1): number => (2 * 
 
 /** gemm() on the wasm kernel: large products split by rows over the pool. */
 export function wasmGemm(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: WasmGemmArgs['spec']): void {
-  parallelRows('wasmGemmRows', { a, aOff, b, bOff, c, cOff, spec }, spec.m, WASM_MR, gemmCost(spec.m, spec.n, spec.k));
+  dispatchRows(WASM_TASKS, 'wasmGemmRows', { a, aOff, b, bOff, c, cOff, spec }, spec.m, WASM_MR, gemmCost(spec.m, spec.n, spec.k));
 }
 
 /** gemmBias() on the wasm kernel: each row of C starts as the bias, then the product is added. */
 export function wasmGemmBias(a: Float32Array, b: Float32Array, c: Float32Array, spec: WasmGemmArgs['spec'], bias: Float32Array): void {
   checkGemmBias('wasm.gemm', spec, bias);
-  parallelRows('wasmGemmRows', { a, aOff: 0, b, bOff: 0, c, cOff: 0, spec, bias }, spec.m, WASM_MR, gemmCost(spec.m, spec.n, spec.k));
+  dispatchRows(WASM_TASKS, 'wasmGemmRows', { a, aOff: 0, b, bOff: 0, c, cOff: 0, spec, bias }, spec.m, WASM_MR, gemmCost(spec.m, spec.n, spec.k));
 }
 
 /**
@@ -50,5 +51,5 @@ export function wasmGemmBatched(args: WasmBatchedGemmArgs): void {
     for (let i = 0; i < nb; i++) wasmGemm(args.a, args.aOffs[i]!, args.b, args.bOffs[i]!, args.c, args.cOffs[i]!, args.spec);
     return;
   }
-  parallelRows('wasmGemmBatches', args, nb, 1, gemmCost(m, n, k, nb));
+  dispatchRows(WASM_TASKS, 'wasmGemmBatches', args, nb, 1, gemmCost(m, n, k, nb));
 }
