@@ -7,7 +7,7 @@
  */
 import { type Backend, type NMWeight } from './backend.js';
 import { jsBackend } from './js/backend.js';
-import type { MatmulSpec } from './js/gemm.js';
+import type { MatmulSpec } from './backend.js';
 import { Rng } from './random.js';
 
 export const CROSS_CHECK_RTOL = 2e-5;

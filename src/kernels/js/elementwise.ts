@@ -1,5 +1,5 @@
 import type { BinaryOp, UnaryOp } from '../backend.js';
-import { allocF32, allocF32Uninit, releaseOwned } from '../memory/storage.js';
+import { allocF32Uninit, releaseOwned } from '../memory/storage.js';
 import { broadcastStrides, expandKernel, odometerAt, outerRows, sameShape, sizeOf, sumToShape } from '../shape.js';
 
 function apply(op: BinaryOp, a: Float32Array, ai: number, as: number, b: Float32Array, bi: number, bs: number, out: Float32Array, o: number, n: number): void {

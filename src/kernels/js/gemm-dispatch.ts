@@ -1,5 +1,6 @@
-import type { BatchedGemmArgs } from '../backend.js';
-import { MR, type MatmulSpec } from './gemm.js';
+import { dispatchBatchedGemm, type BatchedGemmArgs } from '../backend.js';
+import { MR } from './gemm.js';
+import { type MatmulSpec } from '../backend.js';
 import { dispatchRows } from '../threads/pool.js';
 import { JS_TASKS } from './tasks.js';
 
@@ -14,20 +15,13 @@ export function gemm(a: Float32Array, aOff: number, b: Float32Array, bOff: numbe
 }
 
 /**
- * Many independent products of one shape (attention heads, batches). Split over batches when
- * there are several, else over rows. Batches whose outputs coincide (a broadcast operand
- * receiving its gradient) accumulate into the same matrix, so they run one after another.
+ * Many independent products of one shape (attention heads, batches): split over batches when
+ * there are several (dispatchBatchedGemm), else over rows.
  */
 export function gemmBatched(args: BatchedGemmArgs): void {
-  const nb = args.aOffs.length;
-  const { m, n, k } = args.spec;
-  if (nb === 1) {
-    gemm(args.a, args.aOffs[0]!, args.b, args.bOffs[0]!, args.c, args.cOffs[0]!, args.spec);
-    return;
-  }
-  if (new Set(args.cOffs).size !== nb) {
-    for (let i = 0; i < nb; i++) gemm(args.a, args.aOffs[i]!, args.b, args.bOffs[i]!, args.c, args.cOffs[i]!, args.spec);
-    return;
-  }
-  dispatchRows(JS_TASKS, 'gemmBatches', args, nb, 1, 2 * m * n * k * nb);
+  dispatchBatchedGemm(args, gemm, (all) => {
+    const nb = all.aOffs.length;
+    const { m, n, k } = all.spec;
+    dispatchRows(JS_TASKS, 'gemmBatches', all, nb, 1, 2 * m * n * k * nb);
+  });
 }

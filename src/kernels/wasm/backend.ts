@@ -22,7 +22,7 @@ import { WASM_TASKS } from './tasks.js';
 import { MAP_BINARY_OPS, type MapBinaryOp } from './map-module.js';
 import { sameShape } from '../shape.js';
 import { arenaMemory, inArena } from '../memory/arena.js';
-import { allocF32, allocF32Uninit } from '../memory/storage.js';
+import { allocF32 } from '../memory/storage.js';
 import { layerNormBackwardSplit } from '../js/elementwise-dispatch.js';
 
 /** Below this many elements the js loop is cheaper than the copies and the call into wasm. */

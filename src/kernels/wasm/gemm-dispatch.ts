@@ -4,7 +4,7 @@
  * (threadGemm), so each thread has a private instance and memory. The row tasks
  * (wasmGemmRows, wasmGemmBatches in ./gemm) are entries of the pool's task table.
  */
-import { checkGemmBias } from '../js/gemm.js';
+import { checkGemmBias, dispatchBatchedGemm } from '../backend.js';
 import { dispatchRows } from '../threads/pool.js';
 import { WASM_TASKS } from './tasks.js';
 import { DEFAULT_SHAPE } from './gemm-module.js';
@@ -35,21 +35,11 @@ export function wasmGemmBias(a: Float32Array, b: Float32Array, c: Float32Array, 
   dispatchRows(WASM_TASKS, 'wasmGemmRows', { a, aOff: 0, b, bOff: 0, c, cOff: 0, spec, bias }, spec.m, WASM_MR, gemmCost(spec.m, spec.n, spec.k));
 }
 
-/**
- * gemmBatched() on the wasm kernel: split over batches when there are several, else rows.
- * Batches whose outputs coincide (a broadcast operand receiving its gradient) accumulate into
- * the same matrix, so they run one after another.
- */
+/** gemmBatched() on the wasm kernel: split over batches when there are several (dispatchBatchedGemm), else rows. */
 export function wasmGemmBatched(args: WasmBatchedGemmArgs): void {
-  const nb = args.aOffs.length;
-  const { m, n, k } = args.spec;
-  if (nb === 1) {
-    wasmGemm(args.a, args.aOffs[0]!, args.b, args.bOffs[0]!, args.c, args.cOffs[0]!, args.spec);
-    return;
-  }
-  if (new Set(args.cOffs).size !== nb) {
-    for (let i = 0; i < nb; i++) wasmGemm(args.a, args.aOffs[i]!, args.b, args.bOffs[i]!, args.c, args.cOffs[i]!, args.spec);
-    return;
-  }
-  dispatchRows(WASM_TASKS, 'wasmGemmBatches', args, nb, 1, gemmCost(m, n, k, nb));
+  dispatchBatchedGemm(args, wasmGemm, (all) => {
+    const nb = all.aOffs.length;
+    const { m, n, k } = all.spec;
+    dispatchRows(WASM_TASKS, 'wasmGemmBatches', all, nb, 1, gemmCost(m, n, k, nb));
+  });
 }

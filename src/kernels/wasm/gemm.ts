@@ -12,7 +12,8 @@
  * so results are bitwise identical however rows are split between threads.
  */
 import { addRowVector } from '../js/elementwise.js';
-import { matmulRows as jsMatmulRows, type GemmArgs, type MatmulSpec } from '../js/gemm.js';
+import { matmulRows as jsMatmulRows } from '../js/gemm.js';
+import { type GemmArgs, type MatmulSpec } from '../backend.js';
 import type { BatchedGemmArgs } from '../backend.js';
 import { DEFAULT_SHAPE, buildGemmModule, type GemmKernelShape } from './gemm-module.js';
 import { hasRelaxedSimd } from './features.js';

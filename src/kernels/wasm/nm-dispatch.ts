@@ -8,12 +8,13 @@
  * backend's, cached once per `indices` array; only the values move per call.
  */
 import type { NMWeight } from '../backend.js';
-import { jsBackend, jsPatternLayout } from '../js/backend.js';
+import { jsBackend } from '../js/backend.js';
 import { gatherBy } from '../nm-structure.js';
 import { allocF32Uninit, releaseOwned } from '../memory/storage.js';
 import { dispatchRows } from '../threads/pool.js';
 import { WASM_TASKS } from './tasks.js';
 import { DEFAULT_NM_SHAPE } from './nm-module.js';
+import { patternLayout } from '../nm-structure.js';
 
 /** Token rows per split unit: one spmm block, so no thread runs a partial block mid-range. */
 export const WASM_NM_ROW_BLOCK = 4 * DEFAULT_NM_SHAPE.tv;
@@ -32,14 +33,14 @@ export const WASM_NM_DW_MIN_ROWS = 4;
 /** y [rows, out] = x [rows, in] · Wᵀ (+ bias). */
 export function wasmNmForward(x: Float32Array, rows: number, w: NMWeight, bias: Float32Array | null, y: Float32Array): void {
   if (rows * w.values.length < WASM_NM_MIN_VOLUME) return jsBackend.nmForward(x, rows, w, bias, y);
-  const { rowPtr, col } = jsPatternLayout(w).rows;
+  const { rowPtr, col } = patternLayout(w).rows;
   dispatchRows(WASM_TASKS, 'wasmNmGatherRows', { x, inDim: w.shape[1], rowPtr, col, val: w.values, y, bias }, rows, WASM_NM_ROW_BLOCK, 2 * rows * w.values.length);
 }
 
 /** dX [rows, in] = dY [rows, out] · W, through the transposed pattern. */
 export function wasmNmInputGrad(dy: Float32Array, rows: number, w: NMWeight): Float32Array {
   if (rows * w.values.length < WASM_NM_MIN_VOLUME) return jsBackend.nmInputGrad(dy, rows, w);
-  const t = jsPatternLayout(w).transposed;
+  const t = patternLayout(w).transposed;
   // Both are written in full (every gathered value, every element of every token row): no zero-fill.
   const val = allocF32Uninit(t.source.length);
   gatherBy(w.values, t.source, val);
@@ -52,7 +53,7 @@ export function wasmNmInputGrad(dy: Float32Array, rows: number, w: NMWeight): Fl
 /** dYᵀ·X at the kept positions only, in W's storage order ([nnz]). */
 export function wasmNmKeptWeightGrad(dy: Float32Array, x: Float32Array, rows: number, w: NMWeight): Float32Array {
   if (rows < WASM_NM_DW_MIN_ROWS || rows * w.values.length < 2 * WASM_NM_MIN_VOLUME) return jsBackend.nmKeptWeightGrad(dy, x, rows, w);
-  const { rowPtr, col } = jsPatternLayout(w).rows;
+  const { rowPtr, col } = patternLayout(w).rows;
   const grad = allocF32Uninit(col.length); // every entry is written by exactly one row or column block
   const [outDim, inDim] = w.shape;
   const args = { dy, x, rows, inDim, rowPtr, col, grad };
