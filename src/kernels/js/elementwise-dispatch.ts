@@ -19,18 +19,7 @@ import { allocF32, allocF32Uninit } from '../memory/storage.js';
 import type { Rng } from '../random.js';
 import { PARALLEL_MIN_COST, getThreads, dispatchRows } from '../threads/pool.js';
 import { JS_TASKS } from './tasks.js';
-
-/** Cost of one element of a streaming elementwise pass. */
-export const ELEMENT_COST = 6;
-const EXP_COST = 24;
-/** Elements per chunk start of an element split (chunk edges on cache lines). */
-const ELEMENT_ALIGN = 256;
-
-const UNARY_COST: Record<UnaryOp, number> = {
-  neg: ELEMENT_COST, relu: ELEMENT_COST, abs: ELEMENT_COST, pow: 2 * EXP_COST,
-  exp: EXP_COST, log: EXP_COST, sqrt: ELEMENT_COST, tanh: EXP_COST, sigmoid: EXP_COST,
-  gelu: 2 * EXP_COST, 'gelu-tanh': EXP_COST,
-};
+import { DROPOUT_ALIGN, ELEMENT_ALIGN, ELEMENT_COST, LAYER_NORM_BACKWARD_COSTS, UNARY_COST } from './placement.js';
 
 export function mulIntoThreaded(a: Float32Array, b: Float32Array, out: Float32Array): void {
   dispatchRows(JS_TASKS, 'mulRange', { a, b, out }, out.length, ELEMENT_ALIGN, ELEMENT_COST * out.length);
@@ -126,11 +115,8 @@ export function layerNormBackwardSplit<K extends string>(tasks: { readonly [k in
 
 /** Layer-norm backward: dx split by rows, dγ and dβ by columns (see layerNormBackwardRange). */
 export function layerNormBackwardThreaded(x: Float32Array, dy: Float32Array, rows: number, cols: number, gamma: Float32Array | null, mean: Float32Array, rstd: Float32Array, need: LayerNormNeed): LayerNormGrads {
-  return layerNormBackwardSplit(JS_TASKS, 'layerNormBackwardRange', [16, 8, 2], x, dy, rows, cols, gamma, mean, rstd, need);
+  return layerNormBackwardSplit(JS_TASKS, 'layerNormBackwardRange', LAYER_NORM_BACKWARD_COSTS, x, dy, rows, cols, gamma, mean, rstd, need);
 }
-
-/** Elements per chunk of a split dropout mask (each worker's chunk starts with a jump-ahead). */
-const MASK_ALIGN = 4096;
 
 /**
  * The dropout mask, split by elements: each chunk draws from the generator moved ahead to its
@@ -139,11 +125,11 @@ const MASK_ALIGN = 4096;
  */
 export function dropoutMaskThreaded(rng: Rng, p: number, scale: number, keep: Float32Array): void {
   const n = keep.length;
-  if (getThreads() <= 1 || ELEMENT_COST * n < PARALLEL_MIN_COST || n < 2 * MASK_ALIGN) {
+  if (getThreads() <= 1 || ELEMENT_COST * n < PARALLEL_MIN_COST || n < 2 * DROPOUT_ALIGN) {
     rng.fillKeepMask(keep, p, scale);
     return;
   }
-  dispatchRows(JS_TASKS, 'dropoutMaskRange', { state: rng.getState(), p, scale, keep }, n, MASK_ALIGN, ELEMENT_COST * n);
+  dispatchRows(JS_TASKS, 'dropoutMaskRange', { state: rng.getState(), p, scale, keep }, n, DROPOUT_ALIGN, ELEMENT_COST * n);
   rng.advance(n);
 }
 

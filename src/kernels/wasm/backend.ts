@@ -24,22 +24,10 @@ import { sameShape } from '../shape.js';
 import { arenaMemory, inArena } from '../memory/arena.js';
 import { allocF32 } from '../memory/storage.js';
 import { layerNormBackwardSplit } from '../js/elementwise-dispatch.js';
+import { MAP_MIN, MASK_ALIGN, MASK_MIN, STREAM_ALIGN, STREAM_COST, WASM_LAYER_NORM_BACKWARD_COSTS } from './placement.js';
 
-/** Below this many elements the js loop is cheaper than the copies and the call into wasm. */
-const MAP_MIN = 256;
-/** Dropout masks below this many elements stay on the js loop; larger ones split in blocks of MASK_ALIGN (one keepMask call of 4 × 4096). */
-const MASK_MIN = 1024;
-const MASK_ALIGN = 16384;
 const isMapOp = (op: string): op is MapBinaryOp => (MAP_BINARY_OPS as readonly string[]).includes(op);
 
-/**
- * Split over the pool when every operand lies in the arena (workers then use them in place).
- * Rough cost per element, against PARALLEL_MIN_COST: a streaming pass is memory-bound at
- * ~0.2–1.5 ns per element, a dispatch costs ~40 µs, so only passes of 2^17+ elements leave the
- * calling thread. Element chunks start on 64-byte lines.
- */
-const STREAM_COST = 8;
-const STREAM_ALIGN = 16;
 function stream(kind: MapStreamKind, x: Float32Array, y: Float32Array | null, out: Float32Array, scalar?: number): void {
   const args = { kind, x, y, out, scalar };
   if (inArena(x) && inArena(out) && (y === null || inArena(y))) dispatchRows(WASM_TASKS, 'wasmMapStreamRange', args, out.length, STREAM_ALIGN, STREAM_COST * out.length);
@@ -110,7 +98,7 @@ export const wasmBackend: Backend = withFallback({
     if (gamma !== null && rows * cols >= MAP_MIN) {
       if (!inArena(x) || !inArena(dy)) return threadMap().layerNormBackward(x, dy, rows, cols, gamma, mean, rstd, need);
       // dx rows on wasm and dγ, dβ columns (js, float64 in row order), both split over the pool.
-      return layerNormBackwardSplit(WASM_TASKS, 'wasmLayerNormBackwardRange', [2 * STREAM_COST, 8 * STREAM_COST, 2 * STREAM_COST], x, dy, rows, cols, gamma, mean, rstd, need);
+      return layerNormBackwardSplit(WASM_TASKS, 'wasmLayerNormBackwardRange', WASM_LAYER_NORM_BACKWARD_COSTS, x, dy, rows, cols, gamma, mean, rstd, need);
     }
     return jsBackend.layerNormBackwardRows(x, dy, rows, cols, gamma, mean, rstd, need);
   },

@@ -9,20 +9,11 @@ import { dispatchRows } from '../threads/pool.js';
 import { WASM_TASKS } from './tasks.js';
 import { DEFAULT_SHAPE } from './gemm-module.js';
 import type { WasmBatchedGemmArgs, WasmGemmArgs } from './gemm.js';
+import { gemmCost } from './placement.js';
 
-export { WASM_MIN_VOLUME } from './gemm.js';
 
 /** Row split unit: one register block of rows (any split gives the same bits; this one avoids edge tiles). */
 export const WASM_MR = DEFAULT_SHAPE.mr;
-
-/**
- * The pool's split threshold (PARALLEL_MIN_COST) is in flops of the js kernels; the wasm GEMM
- * runs about this many times as many flops per second, so its products count that much less.
- * Without it, products of a few million flops (tens of µs here) were split although a dispatch
- * costs about as much: batched beam search ran 8% slower on 2 threads than with them kept whole.
- */
-export const WASM_GEMM_COST_DIVISOR = 8;
-const gemmCost = (m: number, n: number, k: number, batches = 1): number => (2 * m * n * k * batches) / WASM_GEMM_COST_DIVISOR;
 
 /** gemm() on the wasm kernel: large products split by rows over the pool. */
 export function wasmGemm(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: WasmGemmArgs['spec']): void {

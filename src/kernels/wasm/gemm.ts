@@ -18,6 +18,7 @@ import type { BatchedGemmArgs } from '../backend.js';
 import { DEFAULT_SHAPE, buildGemmModule, type GemmKernelShape } from './gemm-module.js';
 import { hasRelaxedSimd } from './features.js';
 import { heapF32, instantiateOnArena, ptrOf, scratch } from '../memory/arena.js';
+import { WASM_MIN_VOLUME } from './placement.js';
 
 const NC = 1024;
 const KC = 256;
@@ -167,13 +168,6 @@ export function threadGemm(): WasmGemm {
 export function wasmMatmulRows(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: MatmulSpec, rowStart: number, rowEnd: number): void {
   threadGemm().matmulRows(a, aOff, b, bOff, c, cOff, spec, rowStart, rowEnd);
 }
-
-/**
- * Below this m·n·k the JS kernel is faster (the call, copies and packing of a tiny product
- * outweigh its arithmetic): measured crossover between 4·4·4 (wasm 0.88× js) and 5·5·5 (2.0×).
- * The choice depends on the whole product's shape only, so every thread of a split takes it alike.
- */
-export const WASM_MIN_VOLUME = 100;
 
 function rowsKernel(spec: MatmulSpec): typeof jsMatmulRows {
   return spec.m * spec.n * spec.k < WASM_MIN_VOLUME ? jsMatmulRows : wasmMatmulRows;

@@ -15,21 +15,13 @@ import { dispatchRows } from '../threads/pool.js';
 import { WASM_TASKS } from './tasks.js';
 import { DEFAULT_NM_SHAPE } from './nm-module.js';
 import { patternLayout } from '../nm-structure.js';
+import { WASM_NM_DW_MIN_ROWS, WASM_NM_MIN_VOLUME } from './placement.js';
 
 /** Token rows per split unit: one spmm block, so no thread runs a partial block mid-range. */
 export const WASM_NM_ROW_BLOCK = 4 * DEFAULT_NM_SHAPE.tv;
 
-/**
- * Below these sizes the js kernels are faster (docs/wasm.md, small products): forward and dX
- * when tokens × kept weights < WASM_NM_MIN_VOLUME; kept dW (whose chunks pad to 16 tokens)
- * also below WASM_NM_DW_MIN_ROWS tokens. The choice depends on the product's shape only, so
- * every thread count takes it alike.
- */
-export const WASM_NM_MIN_VOLUME = 256;
 /** Input columns per split unit of kept dW's column split (whole 4×4 transposes). */
 export const WASM_NM_DW_COL_BLOCK = 16;
-export const WASM_NM_DW_MIN_ROWS = 4;
-
 /** y [rows, out] = x [rows, in] · Wᵀ (+ bias). */
 export function wasmNmForward(x: Float32Array, rows: number, w: NMWeight, bias: Float32Array | null, y: Float32Array): void {
   if (rows * w.values.length < WASM_NM_MIN_VOLUME) return jsBackend.nmForward(x, rows, w, bias, y);
