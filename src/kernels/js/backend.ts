@@ -92,3 +92,6 @@ export const jsBackend: Backend = {
 };
 
 registerBackend(jsBackend);
+
+/** The layer-norm backward split (dx by rows, dγ and dβ by columns) over any backend's range task. */
+export { layerNormBackwardSplit } from './elementwise-dispatch.js';

@@ -11,7 +11,6 @@
  * The same worker pool drives it: each thread instantiates its own copy of the modules.
  */
 import { registerBackend, setBackendDetail, withFallback, type Backend } from '../backend.js';
-import { jsBackend } from '../js/backend.js';
 import { hasRelaxedSimd, hasSimd } from './features.js';
 import { wasmGemm, wasmGemmBatched, wasmGemmBias } from './gemm-dispatch.js';
 import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from './nm-dispatch.js';
@@ -23,7 +22,7 @@ import { MAP_BINARY_OPS, type MapBinaryOp } from './map-module.js';
 import { sameShape } from '../shape.js';
 import { arenaMemory, inArena } from '../memory/arena.js';
 import { allocF32 } from '../memory/storage.js';
-import { layerNormBackwardSplit } from '../js/elementwise-dispatch.js';
+import { jsBackend, layerNormBackwardSplit } from '../js/backend.js';
 import { MAP_MIN, MASK_ALIGN, MASK_MIN, STREAM_ALIGN, STREAM_COST, WASM_LAYER_NORM_BACKWARD_COSTS } from './placement.js';
 
 const isMapOp = (op: string): op is MapBinaryOp => (MAP_BINARY_OPS as readonly string[]).includes(op);

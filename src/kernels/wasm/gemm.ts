@@ -11,8 +11,7 @@
  * f32 operation sequence depends only on k and KC, never on the row range or tile position,
  * so results are bitwise identical however rows are split between threads.
  */
-import { addRowVector } from '../js/elementwise.js';
-import { matmulRows as jsMatmulRows } from '../js/gemm.js';
+import { addRowVector, matmulRows as jsMatmulRows } from '../js/fallbacks.js';
 import { type GemmArgs, type MatmulSpec } from '../backend.js';
 import type { BatchedGemmArgs } from '../backend.js';
 import { DEFAULT_SHAPE, buildGemmModule, type GemmKernelShape } from './gemm-module.js';

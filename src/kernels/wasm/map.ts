@@ -10,11 +10,8 @@
 import { broadcastStrides, sizeOf, stridesOf } from '../shape.js';
 import { allocF32, allocF32Uninit } from '../memory/storage.js';
 import { ADAM_MODES, COLSUM_BLOCK, LN_BWD_ROWS, buildMapModule, type AdamMode, type MapBinaryOp } from './map-module.js';
-import { adamUpdate } from '../js/optim.js';
-import { columnSumsRange } from '../js/reduce.js';
+import { adamUpdate, columnSumsRange, type AdamArgs, type ColumnSumArgs, type DropoutMaskArgs, type LayerNormArgs, type LayerNormBackwardArgs } from '../js/fallbacks.js';
 import type { AdamParams } from '../backend.js';
-import type { AdamArgs, LayerNormArgs } from '../js/rows-ranges.js';
-import type { ColumnSumArgs, DropoutMaskArgs, LayerNormBackwardArgs } from '../js/elementwise-ranges.js';
 import { Rng, jumpLanes, keepMaskWords } from '../random.js';
 import { arenaBuffer, heapF32, instantiateOnArena, ptrOf, scratch } from '../memory/arena.js';
 

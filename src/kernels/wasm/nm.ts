@@ -13,7 +13,7 @@
  * are bitwise identical for any thread count.
  */
 import { WorkerError } from '../../errors.js';
-import type { GatherArgs } from '../js/nm.js';
+import type { GatherArgs } from '../js/fallbacks.js';
 import { DEFAULT_NM_SHAPE, buildNmModule, type NmKernelShape } from './nm-module.js';
 import { heapF32, heapI32, instantiateOnArena, ptrOf, scratch } from '../memory/arena.js';
 

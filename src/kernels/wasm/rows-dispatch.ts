@@ -5,7 +5,7 @@
  * only, so every thread of a split takes it alike.
  */
 import type { Backend } from '../backend.js';
-import { crossEntropyBackward as jsCrossEntropyBackward, logSoftmaxBackwardRows as jsLogSoftmaxBackward, softmaxBackwardRows as jsSoftmaxBackward, softmaxRows as jsSoftmaxRows } from '../js/rows.js';
+import { crossEntropyBackward as jsCrossEntropyBackward, logSoftmaxBackwardRows as jsLogSoftmaxBackward, softmaxBackwardRows as jsSoftmaxBackward, softmaxRows as jsSoftmaxRows } from '../js/fallbacks.js';
 import { dispatchRows } from '../threads/pool.js';
 import { WASM_TASKS } from './tasks.js';
 import { WASM_EXP_COST, WASM_ROWS_MIN } from './placement.js';

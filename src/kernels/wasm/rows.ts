@@ -10,7 +10,7 @@
  * not bitwise equal to the js kernels (f32 lane sums and a polynomial exp instead of float64
  * sums and Math.exp); tests bound the difference.
  */
-import type { CrossEntropyBackwardArgs, SoftmaxArgs, SoftmaxBackwardArgs } from '../js/rows-ranges.js';
+import type { CrossEntropyBackwardArgs, SoftmaxArgs, SoftmaxBackwardArgs } from '../js/fallbacks.js';
 import { buildRowsModule } from './rows-module.js';
 import { heapF32, instantiateOnArena, ptrOf, scratch } from '../memory/arena.js';
 
