@@ -9,7 +9,9 @@
  */
 import { broadcastStrides, sizeOf, stridesOf } from '../shape.js';
 import { allocF32, allocF32Uninit } from '../memory/storage.js';
-import { ADAM_MODES, COLSUM_BLOCK, LN_BWD_ROWS, buildMapModule, type AdamMode, type MapBinaryOp } from './map-module.js';
+import { ADAM_MODES, type AdamMode } from './map-optim.js';
+import { COLSUM_BLOCK, LN_BWD_ROWS } from './map-norm.js';
+import { buildMapModule, type MapBinaryOp } from './map-module.js';
 import { adamUpdate, columnSumsRange, type AdamArgs, type ColumnSumArgs, type DropoutMaskArgs, type LayerNormArgs, type LayerNormBackwardArgs } from '../js/fallbacks.js';
 import type { AdamParams } from '../backend.js';
 import { Rng, jumpLanes, keepMaskWords } from '../random.js';
