@@ -290,7 +290,7 @@ describe('wasm GEMM with relaxed_madd', () => {
     const script = `
       import { createWasmGemm } from '${dist}gemm.js';
       import { hasRelaxedSimd } from '${dist}features.js';
-      import { matmulNaive } from '${dist}../matmul.js';
+      import { matmulNaive } from '${dist}../js/gemm.js';
       if (!hasRelaxedSimd()) { console.log('unsupported'); process.exit(0); }
       const g = createWasmGemm({ relaxed: true });
       let worst = 0;
