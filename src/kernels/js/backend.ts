@@ -14,7 +14,8 @@ import { nmForward, nmInputGrad, nmKeepOffsetsThreaded, nmKeptWeightGrad } from 
 import { addIntoThreaded, addRowVectorThreaded, binaryBackwardThreaded, binaryThreaded, columnSumsThreaded, dropoutMaskThreaded, expandThreaded, gatherRowsThreaded, layerNormBackwardThreaded, scatterAddRowsThreaded, mulIntoThreaded, permuteThreaded, selectGradThreaded, unaryBackwardThreaded, unaryThreaded, whereThreaded } from './elementwise-dispatch.js';
 import { adamUpdateThreaded, crossEntropyBackwardThreaded, crossEntropyLossThreaded, layerNormRowsThreaded, logSoftmaxBackwardRowsThreaded, softmaxBackwardRowsThreaded, softmaxRowsThreaded } from './rows-dispatch.js';
 import { maxAxisBackward, maxAxisKernel, repeatAxis, scaleInPlace, sumAxisKernel, sumSquares } from './reduce.js';
-import { copyBlocks, maskedFillKernel, sumToShape, toNested } from '../shape.js';
+import { copyBlocks, maskedFillKernel, sumToShape } from './movement.js';
+import { toNested } from '../shape.js';
 import { allocF32, allocF32Uninit, allocI32 } from '../memory/storage.js';
 
 export const jsBackend: Backend = {

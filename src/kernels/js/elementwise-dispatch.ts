@@ -14,7 +14,8 @@
 import type { BinaryOp, UnaryOp } from '../backend.js';
 import type { LayerNormBackwardArgs } from './elementwise-ranges.js';
 import { binaryBackwardKernel, binaryRows, type BinaryBackwardParts } from './elementwise.js';
-import { expandIsCopy, expandKernel, outerRows, sizeOf, sumToShape } from '../shape.js';
+import { expandIsCopy, expandKernel, sumToShape } from './movement.js';
+import { outerRows, sizeOf } from '../shape.js';
 import { allocF32, allocF32Uninit } from '../memory/storage.js';
 import type { Rng } from '../random.js';
 import { PARALLEL_MIN_COST, getThreads, dispatchRows } from '../threads/pool.js';
