@@ -1,7 +1,7 @@
 /**
  * The `js` backend: plain TypeScript kernels, the reference every other backend is checked
  * against. Large products, the N:M kernels and the row-wise and elementwise kernels are split
- * by output rows (elements, columns) over this backend's private worker pool (threads/), so
+ * by output rows (elements, columns) over the worker pool (../threads/), so
  * results are bitwise identical for any thread count.
  */
 import { registerBackend, type Backend } from '../backend.js';

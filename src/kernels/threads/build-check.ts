@@ -22,7 +22,7 @@ function relativeImports(source: string): string[] {
 
 /**
  * Throws a WorkerError naming the stale or missing compiled modules unless `builtEntry` (e.g.
- * dist/src/kernels/threads/worker.js) and its import closure match `sourceEntry` and its own.
+ * dist/src/kernels/worker.js) and its import closure match `sourceEntry` and its own.
  */
 export function assertFreshBuild(sourceEntry: string, builtEntry: string): void {
   if (checked.has(sourceEntry)) return;

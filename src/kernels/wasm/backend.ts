@@ -2,13 +2,14 @@
  * The `wasm` backend: dense products (gemm, gemmBatched) on the WebAssembly SIMD GEMM, the
  * N:M products (forward, dX, kept-position dW) on the wasm SIMD N:M kernels, and the
  * exp-bound row kernels (softmax / log-softmax, their backward, cross-entropy backward) on
- * wasm SIMD with a polynomial exp (wasm/rows-module.ts), the streaming elementwise ops
+ * wasm SIMD with a polynomial exp (rows-module.ts), the streaming elementwise ops
  * (same-shape add / sub / mul / div, relu and its backward, addInto, mulInto, permutes and
- * masked fills of rank ≤ 4, layer norm and its backward: wasm/map.ts,
+ * masked fills of rank ≤ 4, layer norm and its backward: map.ts,
  * bitwise equal to js), all from modules
- * nmgrad emits at run time (wasm/, docs/wasm.md); every other kernel falls through to `js`.
+ * nmgrad emits at run time (docs/wasm.md); every other kernel falls through to `js`.
  * Registered only where the engine validates a SIMD module, and then the default backend.
  * The same worker pool drives it: each thread instantiates its own copy of the modules.
+ * Which calls run on wasm, and which split over the pool, is decided by placement.ts.
  */
 import { registerBackend, setBackendDetail, withFallback, type Backend } from '../backend.js';
 import { hasRelaxedSimd, hasSimd } from './features.js';

@@ -2,7 +2,7 @@
  * The wasm GEMM over the worker pool. A worker that runs one of these tasks imports
  * ./gemm.js, and the first call there compiles and instantiates its own copy of the module
  * (threadGemm), so each thread has a private instance and memory. The row tasks
- * (wasmGemmRows, wasmGemmBatches in ./gemm) are entries of the pool's task table.
+ * (wasmGemmRows, wasmGemmBatches in ./gemm) are entries of the wasm task table (./tasks.ts).
  */
 import { checkGemmBias, dispatchBatchedGemm } from '../backend.js';
 import { dispatchRows } from '../threads/pool.js';

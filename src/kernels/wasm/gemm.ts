@@ -1,8 +1,8 @@
 /**
- * The wasm SIMD dense product with the exact contract of `matmulRows` in ../matmul.ts:
+ * The wasm SIMD dense product with the exact contract of `matmulRows` in ../js/gemm.ts:
  * rows [rowStart, rowEnd) of C (+)= op(A)·op(B) for every MatmulSpec form.
  *
- * Memory model: the module imports the tensor arena (../arena.ts), so operands that live
+ * Memory model: the module imports the tensor arena (../memory/arena.ts), so operands that live
  * there — every tensor of 2048+ elements — are read and written in place: packing reads A and
  * B where they lie and the micro-kernel writes C rows directly. Anything else (small or
  * caller-made arrays) is staged through this thread's scratch, as are the packed panels.

@@ -1,7 +1,7 @@
 /**
  * The wasm SIMD streaming elementwise kernels (./map-module.ts) behind the backend's
  * signatures: same-shape binary ops, relu forward / backward, addInto and mulInto, permutes,
- * masked fills and layer norm. The module imports the tensor arena (../arena.ts): operands
+ * masked fills and layer norm. The module imports the tensor arena (../memory/arena.ts): operands
  * that live there are read and written in place; others (small or caller-made arrays) are
  * copied through this thread's scratch. A Float32Array loop in js costs ~2–3 ns per element on
  * nmgrad's 2-core machine, a wasm SIMD pass a fraction of that (bench `elementwise`). Results

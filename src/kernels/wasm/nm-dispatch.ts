@@ -2,10 +2,11 @@
  * The wasm N:M kernels behind the backend's signatures (forward, dX, kept-position dW), split
  * over the worker pool: forward and dX by token rows, dW by weight rows or input columns. A worker that runs one
  * compiles its own instance on first use (threadNm), as for the wasm GEMM. The row tasks
- * (wasmNmGatherRows, wasmNmKeptGradRows, wasmNmKeptGradCols in ./nm) are entries of the pool's task table.
+ * (wasmNmGatherRows, wasmNmKeptGradRows, wasmNmKeptGradCols in ./nm) are entries of the wasm task table (./tasks.ts).
  *
- * The pattern's structure (row CSR, transposed CSR and its gather permutation) is the js
- * backend's, cached once per `indices` array; only the values move per call.
+ * The pattern's structure (row CSR, transposed CSR and its gather permutation) is the one both
+ * backends share (../nm-structure.ts patternLayout), cached once per `indices` array; only the
+ * values move per call.
  */
 import type { NMWeight } from '../backend.js';
 import { jsBackend } from '../js/backend.js';

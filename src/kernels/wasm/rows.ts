@@ -1,6 +1,6 @@
 /**
  * The wasm SIMD row kernels (softmax / log-softmax and their backward, cross-entropy backward)
- * with the row-range contracts of the js ones in ../row-tasks.ts. Memory model as in the wasm
+ * with the row-range contracts of the js ones in ../js/rows-ranges.ts. Memory model as in the wasm
  * GEMM: the module imports the tensor arena; rows whose width is a multiple of 4 are read and
  * written where they lie, others are restrided to padded rows in this thread's scratch (and
  * compacted back), and operands outside the arena are copied through scratch.
@@ -169,7 +169,7 @@ export function threadRows(): WasmRows {
   return perThread;
 }
 
-/** Pool tasks (entries of threads/tasks.ts), with the js row tasks' argument records. */
+/** Pool tasks (entries of ./tasks.ts), with the js row tasks' argument records. */
 export function wasmSoftmaxRowRange(a: SoftmaxArgs, r0: number, r1: number): void {
   threadRows().softmaxRows(a, r0, r1);
 }
