@@ -1,5 +1,5 @@
 import { backendByName } from '../src/kernels/backend.js';
-import '../src/kernels/wasm-backend.js';
+import '../src/kernels/wasm/backend.js';
 import { Rng } from '../src/kernels/random.js';
 import { setThreads } from '../src/kernels/threads/pool.js';
 import { hasSimd } from '../src/kernels/wasm/features.js';

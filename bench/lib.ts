@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { Rng } from '../src/kernels/random.js';
-import { allocF32, allocOwned, releaseOwned } from '../src/kernels/storage.js';
+import { allocF32, allocOwned, releaseOwned } from '../src/kernels/memory/storage.js';
 
 /** One benchmark record; `ratio` = baseline time / this time. */
 export interface BenchRecord {

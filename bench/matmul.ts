@@ -1,9 +1,9 @@
 import { Tensor, linear } from '../src/index.js';
 import type { BatchedGemmArgs } from '../src/kernels/backend.js';
 import { backendByName, getBackend, listBackends } from '../src/kernels/backends.js';
-import { matmulNaive } from '../src/kernels/matmul.js';
+import { matmulNaive } from '../src/kernels/js/gemm.js';
 import { Rng } from '../src/kernels/random.js';
-import { allocF32 } from '../src/kernels/storage.js';
+import { allocF32 } from '../src/kernels/memory/storage.js';
 import { setThreads } from '../src/kernels/threads/pool.js';
 import { medianMs, randData, type BenchRecord, type SuiteOptions } from './lib.js';
 

@@ -1,7 +1,7 @@
 import { Tensor } from '../src/index.js';
 import { backendByName, listBackends } from '../src/kernels/backends.js';
 import { Rng } from '../src/kernels/random.js';
-import { allocF32 } from '../src/kernels/storage.js';
+import { allocF32 } from '../src/kernels/memory/storage.js';
 import { setThreads } from '../src/kernels/threads/pool.js';
 import { NMSparseTensor } from '../src/sparse/nm-tensor.js';
 import { asInSweep, medianMs, randData, type BenchRecord, type SuiteOptions } from './lib.js';

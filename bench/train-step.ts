@@ -1,6 +1,6 @@
 import { Adam, Recipe, Rng, Transformer, clipGradNorm, labelSmoothedLoss, getBackend, listBackends, setBackend, sparseLayers, sparsify } from '../src/index.js';
 import { dispatchCount, poolStats, resetPoolStats, setThreads } from '../src/kernels/threads/pool.js';
-import { storagePoolStats } from '../src/kernels/storage.js';
+import { storagePoolStats } from '../src/kernels/memory/storage.js';
 import { FlopCounter, countFlops } from '../src/autograd/flops.js';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { medianMs, type BenchRecord, type SuiteOptions } from './lib.js';

@@ -2,7 +2,7 @@ import { AllocationError, AutogradError, DataError, ShapeError, ValueError, fmtS
 import { getBackend, type Backend } from '../kernels/backends.js';
 import { fillArange, fillNormal, fillUniform, type Rng } from '../kernels/random.js';
 import { copyNumbers, sizeOf } from '../kernels/shape.js';
-import { openOwnerScope, releaseOwned } from '../kernels/storage.js';
+import { openOwnerScope, releaseOwned } from '../kernels/memory/storage.js';
 
 /**
  * A tape node: the op that produced a tensor, its inputs, and the vector–Jacobian product

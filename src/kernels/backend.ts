@@ -6,8 +6,7 @@
  * loops, threads and memory layout. `js` is the reference; others register themselves and
  * may implement a subset (see `withFallback`).
  */
-import { BackendError } from '../errors.js';
-import type { MatmulSpec } from './matmul.js';
+import { BackendError, ShapeError } from '../errors.js';
 import type { Rng } from './random.js';
 
 /** C (+)= op(A)·op(B) over many products of one shape, each at its own element offsets. */
@@ -19,6 +18,56 @@ export interface BatchedGemmArgs {
   bOffs: Int32Array;
   cOffs: Int32Array;
   spec: MatmulSpec;
+}
+
+/** One dense product C[m×n] (+)= op(A)·op(B), the shape every backend's gemm takes. */
+export interface MatmulSpec {
+  m: number;
+  n: number;
+  k: number;
+  /** A is stored [K×M] and used transposed. */
+  transA: boolean;
+  /** B is stored [N×K] and used transposed. */
+  transB: boolean;
+  /** C += A·B instead of C = A·B. */
+  accumulate: boolean;
+}
+
+/** The contract of Backend.gemmBias, checked once per call by every backend: C is overwritten, bias has n values. */
+export function checkGemmBias(op: string, spec: MatmulSpec, bias: Float32Array): void {
+  if (spec.accumulate || bias.length !== spec.n) {
+    throw new ShapeError(op, `a bias needs accumulate = false and ${spec.n} values, got accumulate = ${spec.accumulate} and ${bias.length}`);
+  }
+}
+
+/** One product at element offsets: the row-range task arguments of every backend's GEMM. */
+export interface GemmArgs {
+  a: Float32Array;
+  aOff: number;
+  b: Float32Array;
+  bOff: number;
+  c: Float32Array;
+  cOff: number;
+  spec: MatmulSpec;
+}
+
+/**
+ * The one batched-GEMM dispatch, shared by the backends: a single product runs as `gemm`
+ * (split by rows); batches whose outputs coincide (a broadcast operand receiving its gradient)
+ * accumulate into the same matrix, so they run one after another; otherwise `splitBatches`
+ * runs whole products per thread.
+ */
+export function dispatchBatchedGemm(args: BatchedGemmArgs, gemm: Backend['gemm'], splitBatches: (args: BatchedGemmArgs) => void): void {
+  const nb = args.aOffs.length;
+  if (nb === 1) {
+    gemm(args.a, args.aOffs[0]!, args.b, args.bOffs[0]!, args.c, args.cOffs[0]!, args.spec);
+    return;
+  }
+  if (new Set(args.cOffs).size !== nb) {
+    for (let i = 0; i < nb; i++) gemm(args.a, args.aOffs[i]!, args.b, args.bOffs[i]!, args.c, args.cOffs[i]!, args.spec);
+    return;
+  }
+  splitBatches(args);
 }
 
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div';

@@ -6,8 +6,8 @@
  * a SIMD backend may reassociate sums and use its own exp/log.
  */
 import { type Backend, type NMWeight } from './backend.js';
-import { jsBackend } from './js-backend.js';
-import type { MatmulSpec } from './matmul.js';
+import { jsBackend } from './js/backend.js';
+import type { MatmulSpec } from './backend.js';
 import { Rng } from './random.js';
 
 export const CROSS_CHECK_RTOL = 2e-5;

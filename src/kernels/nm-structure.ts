@@ -2,6 +2,9 @@
  * The structure of N:M patterns, shared by every backend: compressed-row layouts, validation
  * and iteration over kept positions. No arithmetic on tensor values happens here.
  */
+import type { NMWeight } from './backend.js';
+import { allocI32 } from './memory/storage.js';
+
 /** Compressed rows of a weight (or its transpose): entries rowPtr[i] .. rowPtr[i+1]. */
 export interface Csr {
   rowPtr: Int32Array;
@@ -91,3 +94,26 @@ export function nmForEachEntry(n: number, m: number, indices: Uint8Array, fn: (e
     for (let t = 0; t < n && e < indices.length; t++, e++) fn(e, base + indices[e]!);
   }
 }
+
+/**
+ * A pattern's row CSR and its transpose (with the gather permutation from storage order), the
+ * structure both backends run the N:M products with. Built once per pattern: patterns are
+ * immutable, so the cache is keyed by the offsets array (a WeakMap: it goes with the pattern).
+ */
+export interface PatternLayout {
+  rows: Csr;
+  transposed: Csr & { source: Int32Array };
+}
+
+const layouts = new WeakMap<Uint8Array, PatternLayout>();
+
+export function patternLayout(w: NMWeight): PatternLayout {
+  let l = layouts.get(w.indices);
+  if (l === undefined) {
+    const rows = nmRowsCsr(w.shape, w.n, w.m, w.indices, allocI32);
+    l = { rows, transposed: transposeCsr(w.shape[0], w.shape[1], rows, allocI32) };
+    layouts.set(w.indices, l);
+  }
+  return l;
+}
+

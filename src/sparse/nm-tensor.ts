@@ -7,7 +7,7 @@ import { ShapeError, SparsityConfigError, fmtShape } from '../errors.js';
 import { Tensor } from '../autograd/tensor-core.js';
 import { getBackend, type NMWeight } from '../kernels/backends.js';
 import { firstInvalidOffset, gatherBy, nmForEachEntry, nmOffsetsFromMask, nmRowsCsr, transposeCsr } from '../kernels/nm-structure.js';
-import { allocI32 } from '../kernels/storage.js';
+import { allocI32 } from '../kernels/memory/storage.js';
 import { refuseNaNWeights, validateNM } from './mask.js';
 
 export interface NMSparseJSON {

@@ -14,7 +14,7 @@
 import { recordLinear } from '../autograd/linear-record.js';
 import type { Tensor } from '../autograd/tensor-core.js';
 import { getBackend } from '../kernels/backends.js';
-import { releaseOwned } from '../kernels/storage.js';
+import { releaseOwned } from '../kernels/memory/storage.js';
 import type { NMSparseTensor } from './nm-tensor.js';
 import { prunedGradCoefficient, type RecipeStep } from './recipe.js';
 

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import * as ng from '../../src/index.js';
 import { ShapeError, Tensor } from '../../src/index.js';
-import { matmulNaive } from '../../src/kernels/matmul.js';
+import { matmulNaive } from '../../src/kernels/js/gemm.js';
 import { RUNS, expectGrad, maxAbsDiff, randTensor } from '../helpers.js';
 import { describeEachBackend } from '../backends.js';
 

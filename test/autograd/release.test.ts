@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { AutogradError, Rng, Tensor, add, crossEntropy, dropout, gradcheck, linear, mean, mul, relu, sum, tanh } from '../../src/index.js';
 import { result } from '../../src/autograd/tensor.js';
-import { allocF32Uninit, allocOwned, openOwnerScope, releaseOwned, storagePoolStats } from '../../src/kernels/storage.js';
-import { inArena } from '../../src/kernels/arena.js';
+import { allocF32Uninit, allocOwned, openOwnerScope, releaseOwned, storagePoolStats } from '../../src/kernels/memory/storage.js';
+import { inArena } from '../../src/kernels/memory/arena.js';
 import { describeEachBackend } from '../backends.js';
 
 /** Big enough for the arena (2048 elements and up). */

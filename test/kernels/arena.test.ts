@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { arenaClassBytes, allocF32, storagePoolStats } from '../../src/kernels/storage.js';
-import { arenaUsedBytes, inArena, ptrOf } from '../../src/kernels/arena.js';
-import { SHARED_GC_BUDGET_BYTES, noteSharedBytes, recyclesSynchronously } from '../../src/kernels/shared-gc.js';
+import { arenaClassBytes, allocF32, storagePoolStats } from '../../src/kernels/memory/storage.js';
+import { arenaUsedBytes, inArena, ptrOf } from '../../src/kernels/memory/arena.js';
+import { SHARED_GC_BUDGET_BYTES, noteSharedBytes, recyclesSynchronously } from '../../src/kernels/memory/shared-gc.js';
 import { backendByName, type Backend, type NMWeight } from '../../src/kernels/backend.js';
-import '../../src/kernels/wasm-backend.js';
+import '../../src/kernels/wasm/backend.js';
 import { hasSimd } from '../../src/kernels/wasm/features.js';
 import { PARALLEL_MIN_COST, dispatchCount, getThreads, setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
 

@@ -2,11 +2,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ValueError } from '../../src/errors.js';
 import { backendByName } from '../../src/kernels/backend.js';
-import { jsBackend } from '../../src/kernels/js-backend.js';
-import '../../src/kernels/wasm-backend.js';
+import { jsBackend } from '../../src/kernels/js/backend.js';
+import '../../src/kernels/wasm/backend.js';
 import { hasSimd } from '../../src/kernels/wasm/features.js';
 import { dropoutMask, Rng } from '../../src/kernels/random.js';
-import { allocF32 } from '../../src/kernels/storage.js';
+import { allocF32 } from '../../src/kernels/memory/storage.js';
 import { DEFAULT_PARALLEL_MIN_COST, poolSize, setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
 import { restoreThreadsAfterAll } from '../helpers.js';
 

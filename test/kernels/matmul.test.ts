@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import { getBackend } from '../../src/kernels/backends.js';
-import { matmulNaive } from '../../src/kernels/matmul.js';
+import { matmulNaive } from '../../src/kernels/js/gemm.js';
 import { Rng } from '../../src/kernels/random.js';
-import { allocF32 } from '../../src/kernels/storage.js';
+import { allocF32 } from '../../src/kernels/memory/storage.js';
 import { setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
 import { RUNS, restoreThreadsAfterAll } from '../helpers.js';
 import { describeEachBackend } from '../backends.js';

@@ -1,11 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { getBackend, withBackend } from '../../src/kernels/backend.js';
-import { jsBackend } from '../../src/kernels/js-backend.js';
-import { wasmBackend } from '../../src/kernels/wasm-backend.js';
+import { jsBackend } from '../../src/kernels/js/backend.js';
+import { wasmBackend } from '../../src/kernels/wasm/backend.js';
 import { Rng } from '../../src/kernels/random.js';
-import { outerRows, permuteKernel } from '../../src/kernels/shape.js';
-import { allocF32 } from '../../src/kernels/storage.js';
+import { outerRows } from '../../src/kernels/shape.js';
+import { permuteKernel } from '../../src/kernels/js/movement.js';
+import { allocF32 } from '../../src/kernels/memory/storage.js';
 import { DEFAULT_PARALLEL_MIN_COST, poolSize, setParallelMinCost, setThreads, shutdownPool, splitRows } from '../../src/kernels/threads/pool.js';
 import { RUNS, restoreThreadsAfterAll } from '../helpers.js';
 

@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WorkerError } from '../../src/errors.js';
-import { gemm } from '../../src/kernels/gemm.js';
-import { matmulNaive } from '../../src/kernels/matmul.js';
-import { allocF32 } from '../../src/kernels/storage.js';
-import { jobTransportCounts, parallelRows, poolHasDeadWorker, poolSize, poolStats, resetPoolStats, setParallelMinCost, setThreads, setWorkStealing, shutdownPool, splitRows } from '../../src/kernels/threads/pool.js';
+import { gemm } from '../../src/kernels/js/gemm-dispatch.js';
+import { matmulNaive } from '../../src/kernels/js/gemm.js';
+import { allocF32 } from '../../src/kernels/memory/storage.js';
+import { jobTransportCounts, poolHasDeadWorker, poolSize, poolStats, resetPoolStats, setParallelMinCost, setThreads, setWorkStealing, shutdownPool, splitRows } from '../../src/kernels/threads/pool.js';
+import { parallelRows } from '../../src/kernels/tasks.js';
 import { restoreThreadsAfterAll } from '../helpers.js';
 
 restoreThreadsAfterAll({ shutdown: true });

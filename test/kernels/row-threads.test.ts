@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { AdamParams } from '../../src/kernels/backend.js';
-import { jsBackend } from '../../src/kernels/js-backend.js';
+import { jsBackend } from '../../src/kernels/js/backend.js';
 import { Rng } from '../../src/kernels/random.js';
-import { allocF32 } from '../../src/kernels/storage.js';
+import { allocF32 } from '../../src/kernels/memory/storage.js';
 import { DEFAULT_PARALLEL_MIN_COST, poolSize, setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
 import { restoreThreadsAfterAll } from '../helpers.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { POOL_MAX_BYTES, RECYCLE_WINDOW_BYTES, allocF32, clearStoragePool, setArenaBudgetBytes, storagePoolStats } from '../../src/kernels/storage.js';
-import { SHARED_GC_BUDGET_BYTES, noteSharedBytes, sharedGcStats } from '../../src/kernels/shared-gc.js';
+import { POOL_MAX_BYTES, RECYCLE_WINDOW_BYTES, allocF32, clearStoragePool, setArenaBudgetBytes, storagePoolStats } from '../../src/kernels/memory/storage.js';
+import { SHARED_GC_BUDGET_BYTES, noteSharedBytes, sharedGcStats } from '../../src/kernels/memory/shared-gc.js';
 
 describe('shared storage collection pressure', () => {
   it('keeps dropped SharedArrayBuffer tensors from piling up in a synchronous loop', () => {

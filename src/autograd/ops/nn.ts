@@ -1,6 +1,6 @@
 import { DataError, ShapeError, ValueError, fmtShape } from '../../errors.js';
 import { getBackend } from '../../kernels/backends.js';
-import { allocOwned } from '../../kernels/storage.js';
+import { allocOwned } from '../../kernels/memory/storage.js';
 import type { Rng } from '../../kernels/random.js';
 import { broadcastShapes, normAxis, sizeOf } from '../../kernels/shape.js';
 import { currentScope, report } from '../flops.js';

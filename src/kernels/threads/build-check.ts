@@ -7,6 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WorkerError } from '../../errors.js';
 
 const checked = new Set<string>();
@@ -21,7 +22,7 @@ function relativeImports(source: string): string[] {
 
 /**
  * Throws a WorkerError naming the stale or missing compiled modules unless `builtEntry` (e.g.
- * dist/src/kernels/threads/worker.js) and its import closure match `sourceEntry` and its own.
+ * dist/src/kernels/worker.js) and its import closure match `sourceEntry` and its own.
  */
 export function assertFreshBuild(sourceEntry: string, builtEntry: string): void {
   if (checked.has(sourceEntry)) return;
@@ -52,4 +53,32 @@ export function assertFreshBuild(sourceEntry: string, builtEntry: string): void 
     throw new WorkerError('pool', `the compiled worker code in ${relative(process.cwd(), distRoot) || distRoot} is stale: ${stale.sort().join(', ')} changed since the last build, so workers and this thread would run different code; run \`npm run build\``);
   }
   checked.add(sourceEntry);
+}
+
+/**
+ * Workers need JavaScript: under a TypeScript runner (vitest, tsx) a `src/**.ts` module maps to
+ * its compiled twin in `dist/src/**.js`.
+ */
+export function runtimeUrl(moduleUrl: string): string {
+  if (!moduleUrl.endsWith('.ts')) return moduleUrl;
+  const path = fileURLToPath(moduleUrl);
+  const m = /^(.*)[\\/]src[\\/](.*)\.ts$/.exec(path);
+  if (!m) return moduleUrl;
+  return pathToFileURL(`${m[1]}/dist/src/${m[2]}.js`).href;
+}
+
+/**
+ * The worker entry beside the pool's folder (src/kernels/worker.ts: it imports every backend's
+ * task table, which the pool must not), as the compiled module the workers run.
+ */
+export function workerUrl(poolUrl: string): URL {
+  const own = new URL(poolUrl.endsWith('.ts') ? '../worker.ts' : '../worker.js', poolUrl).href;
+  const url = new URL(runtimeUrl(own));
+  if (!existsSync(url)) {
+    throw new WorkerError('pool', `worker entry ${fileURLToPath(url)} is missing: run \`npm run build\` (workers run compiled JavaScript)`);
+  }
+  // Under a TypeScript runner the workers run dist/ while this thread runs src/: refuse to
+  // start unless every module the worker loads was compiled from the current source.
+  if (own !== url.href) assertFreshBuild(fileURLToPath(own), fileURLToPath(url));
+  return url;
 }

@@ -53,3 +53,5 @@ export function fillValueRows(args: FillArgs, start: number, end: number): void 
   if (!Object.is(args.nested.value, args.value)) throw new Error(`nested value ${args.nested.value} arrived, ${args.value} at the top`);
   for (let r = start; r < end; r++) args.out[r] = args.value;
 }
+
+export const FAULT_TASKS = { throwingRows, exitingRows, exitingAfterRows, stallingRows, fillValueRows };

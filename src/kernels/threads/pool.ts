@@ -10,31 +10,20 @@
  * receiveMessageOnPort; a worker that exits marks itself dead from its own 'exit' hook; and a
  * watchdog bounds any wait. Any failure tears the pool down (the next call starts a fresh one)
  * and surfaces as a WorkerError in the caller.
+ *
+ * The pool knows no kernel: a dispatch names a task of the table its caller passes, runs it on
+ * this thread from that table, and the workers run it from the table the worker entry
+ * (../worker.ts) assembles from the same backend tables.
  */
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serialize } from 'node:v8';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { WorkerError } from '../../errors.js';
-import { noteSharedBytes } from '../shared-gc.js';
-import { arenaCopy, isShared } from '../storage.js';
-import { arenaMemory, inArena } from '../arena.js';
-import { assertFreshBuild } from './build-check.js';
-import { CHUNK_BITS, CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_NEXT, CTRL_READY, CTRL_SLOTS, EPOCH_MASK, MAX_CHUNKS, MB_HEADER_BYTES, MB_JSON, MB_KIND, MB_LEN, MB_LISTENING, MB_PORT, MB_V8, MB_PAYLOAD_BYTES, MB_SEQ, MB_STATE, chunkRange, claimChunk, closeClaims, encodeArenaArgs, type Job, type PortJob } from './protocol.js';
-import { TASKS, type TaskArgs, type TaskName } from './tasks.js';
-
-/**
- * Workers need JavaScript: under a TypeScript runner (vitest, tsx) a `src/**.ts` module maps to
- * its compiled twin in `dist/src/**.js`.
- */
-export function runtimeUrl(moduleUrl: string): string {
-  if (!moduleUrl.endsWith('.ts')) return moduleUrl;
-  const path = fileURLToPath(moduleUrl);
-  const m = /^(.*)[\\/]src[\\/](.*)\.ts$/.exec(path);
-  if (!m) return moduleUrl;
-  return pathToFileURL(`${m[1]}/dist/src/${m[2]}.js`).href;
-}
+import { noteSharedBytes } from '../memory/shared-gc.js';
+import { arenaCopy, isShared } from '../memory/storage.js';
+import { arenaMemory, inArena } from '../memory/arena.js';
+import { workerUrl } from './build-check.js';
+import { CHUNK_BITS, CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_NEXT, CTRL_READY, CTRL_SLOTS, EPOCH_MASK, MAX_CHUNKS, MB_HEADER_BYTES, MB_JSON, MB_KIND, MB_LEN, MB_LISTENING, MB_PORT, MB_V8, MB_PAYLOAD_BYTES, MB_SEQ, MB_STATE, chunkRange, claimChunk, closeClaims, encodeArenaArgs, type Job, type PortJob, type TaskTable } from './protocol.js';
 
 let requested: number | null = null;
 
@@ -113,23 +102,11 @@ export function watchdogMs(): number {
   return n;
 }
 
-function workerUrl(): URL {
-  const own = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url).href;
-  const url = new URL(runtimeUrl(own));
-  if (!existsSync(url)) {
-    throw new WorkerError('pool', `worker entry ${fileURLToPath(url)} is missing: run \`npm run build\` (workers run compiled JavaScript)`);
-  }
-  // Under a TypeScript runner the workers run dist/ while this thread runs src/: refuse to
-  // start unless every module the worker loads was compiled from the current source.
-  if (own !== url.href) assertFreshBuild(fileURLToPath(own), fileURLToPath(url));
-  return url;
-}
-
 function startPool(size: number): PoolState {
   const watchdog = watchdogMs();
   const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_SLOTS * 4 + size * 4));
   const busy = new Float64Array(new SharedArrayBuffer(size * 8));
-  const url = workerUrl();
+  const url = workerUrl(import.meta.url);
   const workers: Worker[] = [];
   const errorPorts: MessagePort[] = [];
   const mailboxes: Mailbox[] = [];
@@ -306,15 +283,15 @@ export function dispatchCount(): number {
 }
 
 /**
- * Runs `task` over rows [0, rows) cut into contiguous chunks whose starts are multiples of
+ * Runs `tasks[task]` over rows [0, rows) cut into contiguous chunks whose starts are multiples of
  * `align`: one first chunk per thread (chunk 0 on this thread), the rest claimed by whichever
  * thread is free first; a worker's first chunk that it has not started when this thread runs
  * out of work is run here instead. `cost` estimates the flops, to keep small work on this thread.
  * Float32Array arguments must be SharedArrayBuffer-backed (allocF32 does that for large
  * buffers); any that are not are shared by copy and copied back.
  */
-export function parallelRows<K extends TaskName>(task: K, args: TaskArgs<K>, rows: number, align: number, cost: number): void {
-  const fn = TASKS[task] as (args: TaskArgs<K>, rowStart: number, rowEnd: number, seq?: number) => void;
+export function dispatchRows<T extends TaskTable, K extends keyof T & string>(tasks: T, task: K, args: Parameters<T[K]>[0], rows: number, align: number, cost: number): void {
+  const fn = tasks[task]!;
   const blocks = Math.ceil(rows / align);
   const threads = Math.min(getThreads(), blocks);
   if (threads <= 1 || cost < PARALLEL_MIN_COST) {

@@ -6,7 +6,10 @@ export const CTRL_DEAD = 3; // non-zero once a worker exited
 export const CTRL_NEXT = 4; // the dispatch's epoch << CHUNK_BITS | the next unclaimed chunk
 export const CTRL_SLOTS = 5;
 
-import type { TaskName } from './tasks.js';
+/** A row-range task: `fn(args, rowStart, rowEnd, seq)` over rows (elements, columns, batches) [rowStart, rowEnd). */
+export type RowTask = (args: any, rowStart: number, rowEnd: number, seq?: number) => void;
+/** Tasks by name: a backend's table (js/tasks.ts, wasm/tasks.ts), all of them in ../tasks.ts. */
+export type TaskTable = Readonly<Record<string, RowTask>>;
 
 /**
  * One dispatch: rows [0, rows) cut into `chunks` aligned chunks. Chunk 0 is the caller's and
@@ -15,7 +18,8 @@ import type { TaskName } from './tasks.js';
  * is computed exactly as a single thread would, so who runs it never changes the bits.
  */
 export interface Job {
-  task: TaskName;
+  /** A key of the worker's task table (../worker.ts). */
+  task: string;
   args: object;
   rows: number;
   align: number;

@@ -420,3 +420,9 @@ export function transposeHalves(f: FunctionBuilder, v: readonly Local[], t: read
 export function transposedColumn(f: FunctionBuilder, t: readonly Local[], j: number): void {
   f.get(t[j < 2 ? 0 : 1]!).get(t[j < 2 ? 2 : 3]!).shuffle(f32Lanes(j % 2 === 0 ? [0, 1, 4, 5] : [2, 3, 6, 7]));
 }
+
+/** for j in [0, bytes) step 16: body(j). */
+export function forBytes(f: FunctionBuilder, bytes: Local, body: (j: Local) => void): void {
+  const j = f.local(I32);
+  f.forRange(j, 0, bytes, 16, () => body(j));
+}

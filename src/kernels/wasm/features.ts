@@ -11,7 +11,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { ValueError } from '../../errors.js';
 import { F32, ModuleBuilder, V128 } from './assembler.js';
-import { validates } from './runtime.js';
+import { validates } from '../memory/wasm-runtime.js';
 
 function probe(build: (m: ModuleBuilder) => void): boolean {
   const m = new ModuleBuilder();

@@ -12,7 +12,7 @@
  * whatever tile, block or thread computes it: edge tiles run the full tile on zero-padded
  * panels and copy out only their valid corner.
  */
-import { ARENA_IMPORT } from '../arena.js';
+import { ARENA_IMPORT } from '../memory/arena.js';
 import { F32, I32, ModuleBuilder, V128, transposeHalves, transposedColumn, type FunctionBuilder, type Local } from './assembler.js';
 
 export interface GemmKernelShape {

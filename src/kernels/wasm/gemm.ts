@@ -1,8 +1,8 @@
 /**
- * The wasm SIMD dense product with the exact contract of `matmulRows` in ../matmul.ts:
+ * The wasm SIMD dense product with the exact contract of `matmulRows` in ../js/gemm.ts:
  * rows [rowStart, rowEnd) of C (+)= op(A)·op(B) for every MatmulSpec form.
  *
- * Memory model: the module imports the tensor arena (../arena.ts), so operands that live
+ * Memory model: the module imports the tensor arena (../memory/arena.ts), so operands that live
  * there — every tensor of 2048+ elements — are read and written in place: packing reads A and
  * B where they lie and the micro-kernel writes C rows directly. Anything else (small or
  * caller-made arrays) is staged through this thread's scratch, as are the packed panels.
@@ -11,12 +11,13 @@
  * f32 operation sequence depends only on k and KC, never on the row range or tile position,
  * so results are bitwise identical however rows are split between threads.
  */
-import { addRowVector } from '../elementwise.js';
-import { matmulRows as jsMatmulRows, type GemmArgs, type MatmulSpec } from '../matmul.js';
+import { addRowVector, matmulRows as jsMatmulRows } from '../js/fallbacks.js';
+import { type GemmArgs, type MatmulSpec } from '../backend.js';
 import type { BatchedGemmArgs } from '../backend.js';
 import { DEFAULT_SHAPE, buildGemmModule, type GemmKernelShape } from './gemm-module.js';
 import { hasRelaxedSimd } from './features.js';
-import { heapF32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
+import { heapF32, instantiateOnArena, ptrOf, scratch } from '../memory/arena.js';
+import { WASM_MIN_VOLUME } from './placement.js';
 
 const NC = 1024;
 const KC = 256;
@@ -166,13 +167,6 @@ export function threadGemm(): WasmGemm {
 export function wasmMatmulRows(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: MatmulSpec, rowStart: number, rowEnd: number): void {
   threadGemm().matmulRows(a, aOff, b, bOff, c, cOff, spec, rowStart, rowEnd);
 }
-
-/**
- * Below this m·n·k the JS kernel is faster (the call, copies and packing of a tiny product
- * outweigh its arithmetic): measured crossover between 4·4·4 (wasm 0.88× js) and 5·5·5 (2.0×).
- * The choice depends on the whole product's shape only, so every thread of a split takes it alike.
- */
-export const WASM_MIN_VOLUME = 100;
 
 function rowsKernel(spec: MatmulSpec): typeof jsMatmulRows {
   return spec.m * spec.n * spec.k < WASM_MIN_VOLUME ? jsMatmulRows : wasmMatmulRows;

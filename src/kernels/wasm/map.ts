@@ -1,22 +1,21 @@
 /**
  * The wasm SIMD streaming elementwise kernels (./map-module.ts) behind the backend's
  * signatures: same-shape binary ops, relu forward / backward, addInto and mulInto, permutes,
- * masked fills and layer norm. The module imports the tensor arena (../arena.ts): operands
+ * masked fills and layer norm. The module imports the tensor arena (../memory/arena.ts): operands
  * that live there are read and written in place; others (small or caller-made arrays) are
  * copied through this thread's scratch. A Float32Array loop in js costs ~2–3 ns per element on
  * nmgrad's 2-core machine, a wasm SIMD pass a fraction of that (bench `elementwise`). Results
  * are bitwise the js kernels' (map-module.ts).
  */
 import { broadcastStrides, sizeOf, stridesOf } from '../shape.js';
-import { allocF32, allocF32Uninit } from '../storage.js';
-import { ADAM_MODES, COLSUM_BLOCK, LN_BWD_ROWS, buildMapModule, type AdamMode, type MapBinaryOp } from './map-module.js';
-import { adamUpdate } from '../optim.js';
-import { columnSumsRange } from '../reduce.js';
+import { allocF32, allocF32Uninit } from '../memory/storage.js';
+import { ADAM_MODES, type AdamMode } from './map-optim.js';
+import { COLSUM_BLOCK, LN_BWD_ROWS } from './map-norm.js';
+import { buildMapModule, type MapBinaryOp } from './map-module.js';
+import { adamUpdate, columnSumsRange, type AdamArgs, type ColumnSumArgs, type DropoutMaskArgs, type LayerNormArgs, type LayerNormBackwardArgs } from '../js/fallbacks.js';
 import type { AdamParams } from '../backend.js';
-import type { AdamArgs, LayerNormArgs } from '../row-tasks.js';
-import type { ColumnSumArgs, DropoutMaskArgs, LayerNormBackwardArgs } from '../elementwise-tasks.js';
 import { Rng, jumpLanes, keepMaskWords } from '../random.js';
-import { arenaBuffer, heapF32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
+import { arenaBuffer, heapF32, instantiateOnArena, ptrOf, scratch } from '../memory/arena.js';
 
 /** Elements per block: three operands of 64 KiB. */
 const BLOCK = 16384;

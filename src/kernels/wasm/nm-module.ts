@@ -17,7 +17,7 @@
  * chunks in order) that depends neither on the token block a lane sits in nor on the rows a
  * thread owns, so results are bitwise identical for any thread count.
  */
-import { ARENA_IMPORT } from '../arena.js';
+import { ARENA_IMPORT } from '../memory/arena.js';
 import { I32, ModuleBuilder, V128, transposeHalves, transposedColumn, type FunctionBuilder, type Local } from './assembler.js';
 
 export interface NmKernelShape {

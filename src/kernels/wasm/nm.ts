@@ -13,9 +13,9 @@
  * are bitwise identical for any thread count.
  */
 import { WorkerError } from '../../errors.js';
-import type { GatherArgs } from '../nm.js';
+import type { GatherArgs } from '../js/fallbacks.js';
 import { DEFAULT_NM_SHAPE, buildNmModule, type NmKernelShape } from './nm-module.js';
-import { heapF32, heapI32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
+import { heapF32, heapI32, instantiateOnArena, ptrOf, scratch } from '../memory/arena.js';
 
 
 /** CSR × dense: y[r, i] = Σ_e val[e]·x[r, col[e]] (+ bias[i]), i < rowPtr.length − 1. */

@@ -30,7 +30,7 @@
  *   Both replace a per-row typed-array copy in JS, which costs more than the kernel on short
  *   rows (attention over ~25 keys).
  */
-import { ARENA_IMPORT } from '../arena.js';
+import { ARENA_IMPORT } from '../memory/arena.js';
 import { F32, I32, ModuleBuilder, V128, type FunctionBuilder, type Local } from './assembler.js';
 
 const EXP_LO = -87.33654; // ln 2⁻¹²⁶

@@ -1,6 +1,6 @@
 /**
  * The wasm SIMD row kernels (softmax / log-softmax and their backward, cross-entropy backward)
- * with the row-range contracts of the js ones in ../row-tasks.ts. Memory model as in the wasm
+ * with the row-range contracts of the js ones in ../js/rows-ranges.ts. Memory model as in the wasm
  * GEMM: the module imports the tensor arena; rows whose width is a multiple of 4 are read and
  * written where they lie, others are restrided to padded rows in this thread's scratch (and
  * compacted back), and operands outside the arena are copied through scratch.
@@ -10,9 +10,9 @@
  * not bitwise equal to the js kernels (f32 lane sums and a polynomial exp instead of float64
  * sums and Math.exp); tests bound the difference.
  */
-import type { CrossEntropyBackwardArgs, SoftmaxArgs, SoftmaxBackwardArgs } from '../row-tasks.js';
+import type { CrossEntropyBackwardArgs, SoftmaxArgs, SoftmaxBackwardArgs } from '../js/fallbacks.js';
 import { buildRowsModule } from './rows-module.js';
-import { heapF32, instantiateOnArena, ptrOf, scratch } from '../arena.js';
+import { heapF32, instantiateOnArena, ptrOf, scratch } from '../memory/arena.js';
 
 /** Bytes of one operand block: rows are processed in blocks that stay in cache. */
 const BLOCK_BYTES = 1 << 19;
@@ -169,7 +169,7 @@ export function threadRows(): WasmRows {
   return perThread;
 }
 
-/** Pool tasks (entries of threads/tasks.ts), with the js row tasks' argument records. */
+/** Pool tasks (entries of ./tasks.ts), with the js row tasks' argument records. */
 export function wasmSoftmaxRowRange(a: SoftmaxArgs, r0: number, r1: number): void {
   threadRows().softmaxRows(a, r0, r1);
 }

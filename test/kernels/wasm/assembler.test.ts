@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { F32, FunctionBuilder, I32, ModuleBuilder, V128, WasmAssemblyError, type MemoryLimits } from '../../../src/kernels/wasm/assembler.js';
 import { ByteWriter } from '../../../src/kernels/wasm/encoding.js';
 import { hasRelaxedSimd, hasSimd } from '../../../src/kernels/wasm/features.js';
-import { wasmApi, type WasmMemory } from '../../../src/kernels/wasm/runtime.js';
+import { wasmApi, type WasmMemory } from '../../../src/kernels/memory/wasm-runtime.js';
 import { RUNS } from '../../helpers.js';
 
 const api = wasmApi()!;

@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { backendByName, listBackends } from '../../../src/kernels/backends.js';
-import { matmulNaive, type MatmulSpec } from '../../../src/kernels/matmul.js';
+import { matmulNaive } from '../../../src/kernels/js/gemm.js';
+import { type MatmulSpec } from '../../../src/kernels/backend.js';
 import { Rng } from '../../../src/kernels/random.js';
-import { allocF32 } from '../../../src/kernels/storage.js';
+import { allocF32 } from '../../../src/kernels/memory/storage.js';
 import { setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
 import { hasSimd } from '../../../src/kernels/wasm/features.js';
 import { RUNS, restoreThreadsAfterAll } from '../../helpers.js';

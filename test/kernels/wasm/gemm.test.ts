@@ -2,15 +2,17 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { matmulNaive, matmulRows, type MatmulSpec } from '../../../src/kernels/matmul.js';
+import { matmulNaive, matmulRows } from '../../../src/kernels/js/gemm.js';
+import { type MatmulSpec } from '../../../src/kernels/backend.js';
 import { Rng } from '../../../src/kernels/random.js';
-import { allocF32 } from '../../../src/kernels/storage.js';
+import { allocF32 } from '../../../src/kernels/memory/storage.js';
 import { setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
 import { hasRelaxedSimd } from '../../../src/kernels/wasm/features.js';
 import { buildGemmModule, DEFAULT_SHAPE } from '../../../src/kernels/wasm/gemm-module.js';
-import { WASM_MIN_VOLUME, wasmGemm, wasmGemmBatched, wasmGemmBias } from '../../../src/kernels/wasm/gemm-task.js';
+import { WASM_MIN_VOLUME } from '../../../src/kernels/wasm/placement.js';
+import { wasmGemm, wasmGemmBatched, wasmGemmBias } from '../../../src/kernels/wasm/gemm-dispatch.js';
 import { createWasmGemm, type WasmGemm } from '../../../src/kernels/wasm/gemm.js';
-import { validates } from '../../../src/kernels/wasm/runtime.js';
+import { validates } from '../../../src/kernels/memory/wasm-runtime.js';
 import { RUNS, restoreThreadsAfterAll } from '../../helpers.js';
 
 function rand(n: number, seed: number): Float32Array {
@@ -288,7 +290,7 @@ describe('wasm GEMM with relaxed_madd', () => {
     const script = `
       import { createWasmGemm } from '${dist}gemm.js';
       import { hasRelaxedSimd } from '${dist}features.js';
-      import { matmulNaive } from '${dist}../matmul.js';
+      import { matmulNaive } from '${dist}../js/gemm.js';
       if (!hasRelaxedSimd()) { console.log('unsupported'); process.exit(0); }
       const g = createWasmGemm({ relaxed: true });
       let worst = 0;

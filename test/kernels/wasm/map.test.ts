@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { backendByName } from '../../../src/kernels/backend.js';
-import '../../../src/kernels/wasm-backend.js';
+import '../../../src/kernels/wasm/backend.js';
 import { hasSimd } from '../../../src/kernels/wasm/features.js';
 import { createWasmMap } from '../../../src/kernels/wasm/map.js';
 import { MAP_BINARY_OPS } from '../../../src/kernels/wasm/map-module.js';
 import { RUNS } from '../../helpers.js';
-import { allocF32 } from '../../../src/kernels/storage.js';
+import { allocF32 } from '../../../src/kernels/memory/storage.js';
 import { setThreads } from '../../../src/kernels/threads/pool.js';
 
 /** Equal bits, except that any NaN equals any NaN. */

@@ -2,14 +2,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../../../src/autograd/tensor.js';
 import { Rng } from '../../../src/kernels/random.js';
-import { allocF32, arenaCopy } from '../../../src/kernels/storage.js';
+import { allocF32, arenaCopy } from '../../../src/kernels/memory/storage.js';
 import { setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
 import { hasRelaxedSimd } from '../../../src/kernels/wasm/features.js';
 import { DEFAULT_NM_SHAPE, buildNmModule } from '../../../src/kernels/wasm/nm-module.js';
-import { WASM_NM_DW_MIN_ROWS, WASM_NM_MIN_VOLUME, wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from '../../../src/kernels/wasm/nm-task.js';
+import { WASM_NM_DW_MIN_ROWS, WASM_NM_MIN_VOLUME } from '../../../src/kernels/wasm/placement.js';
+import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from '../../../src/kernels/wasm/nm-dispatch.js';
 import { backendByName, listBackends } from '../../../src/kernels/backends.js';
 import { createWasmNm, type WasmNm } from '../../../src/kernels/wasm/nm.js';
-import { validates } from '../../../src/kernels/wasm/runtime.js';
+import { validates } from '../../../src/kernels/memory/wasm-runtime.js';
 import { NMSparseTensor } from '../../../src/sparse/nm-tensor.js';
 import { RUNS, restoreThreadsAfterAll } from '../../helpers.js';
 

@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../../src/kernels/random.js';
-import { allocF32 } from '../../../src/kernels/storage.js';
+import { allocF32 } from '../../../src/kernels/memory/storage.js';
 import { DEFAULT_PARALLEL_MIN_COST, setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
 import { hasSimd } from '../../../src/kernels/wasm/features.js';
 import { createWasmRows } from '../../../src/kernels/wasm/rows.js';
-import { wasmCrossEntropyBackward, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from '../../../src/kernels/wasm/rows-task.js';
+import { wasmCrossEntropyBackward, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from '../../../src/kernels/wasm/rows-dispatch.js';
 import { RUNS, restoreThreadsAfterAll } from '../../helpers.js';
 
 restoreThreadsAfterAll();

@@ -1,6 +1,7 @@
-import type { BinaryOp, UnaryOp } from './backend.js';
-import { allocF32, allocF32Uninit, releaseOwned } from './storage.js';
-import { broadcastStrides, expandKernel, odometerAt, outerRows, sameShape, sizeOf, sumToShape } from './shape.js';
+import type { BinaryOp, UnaryOp } from '../backend.js';
+import { allocF32Uninit, releaseOwned } from '../memory/storage.js';
+import { broadcastStrides, odometerAt, outerRows, sameShape, sizeOf } from '../shape.js';
+import { expandKernel, sumToShape } from './movement.js';
 
 function apply(op: BinaryOp, a: Float32Array, ai: number, as: number, b: Float32Array, bi: number, bs: number, out: Float32Array, o: number, n: number): void {
   switch (op) {

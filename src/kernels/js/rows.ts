@@ -201,17 +201,3 @@ export function crossEntropyBackward(logp: Float32Array, targets: Int32Array, ro
     gx[o + t] -= (1 - eps) * scale;
   }
 }
-
-/** out[i, :] = weight[ids[i], :]. */
-export function gatherRows(weight: Float32Array, dim: number, ids: Int32Array, out: Float32Array, i0 = 0, i1 = ids.length): void {
-  for (let i = i0; i < i1; i++) out.set(weight.subarray(ids[i]! * dim, (ids[i]! + 1) * dim), i * dim);
-}
-
-/** gw[ids[i], c] += g[i, c] for columns c in [c0, c1), rows i in order (so any column split gives the same bits). */
-export function scatterAddRows(g: Float32Array, ids: Int32Array, dim: number, gw: Float32Array, c0 = 0, c1 = dim): void {
-  for (let i = 0; i < ids.length; i++) {
-    const o = ids[i]! * dim;
-    const r = i * dim;
-    for (let j = c0; j < c1; j++) gw[o + j] += g[r + j]!;
-  }
-}

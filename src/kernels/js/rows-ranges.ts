@@ -4,8 +4,8 @@
  * element, for the updates) is computed exactly as one thread would compute it and results are
  * bitwise identical for any thread count. This module must not import the pool (tasks.ts).
  */
-import type { AdamParams } from './backend.js';
-import { crossEntropyBackward, crossEntropyRowLosses, layerNormRows, logSoftmaxBackwardRows, softmaxBackwardRows, softmaxRows } from './norm.js';
+import type { AdamParams } from '../backend.js';
+import { crossEntropyBackward, crossEntropyRowLosses, layerNormRows, logSoftmaxBackwardRows, softmaxBackwardRows, softmaxRows } from './rows.js';
 import { adamUpdate } from './optim.js';
 
 const rowsOf = (a: Float32Array, cols: number, r0: number, r1: number): Float32Array => a.subarray(r0 * cols, r1 * cols);

@@ -2,46 +2,35 @@
  * The `wasm` backend: dense products (gemm, gemmBatched) on the WebAssembly SIMD GEMM, the
  * N:M products (forward, dX, kept-position dW) on the wasm SIMD N:M kernels, and the
  * exp-bound row kernels (softmax / log-softmax, their backward, cross-entropy backward) on
- * wasm SIMD with a polynomial exp (wasm/rows-module.ts), the streaming elementwise ops
+ * wasm SIMD with a polynomial exp (rows-module.ts), the streaming elementwise ops
  * (same-shape add / sub / mul / div, relu and its backward, addInto, mulInto, permutes and
- * masked fills of rank ≤ 4, layer norm and its backward: wasm/map.ts,
+ * masked fills of rank ≤ 4, layer norm and its backward: map.ts,
  * bitwise equal to js), all from modules
- * nmgrad emits at run time (wasm/, docs/wasm.md); every other kernel falls through to `js`.
+ * nmgrad emits at run time (docs/wasm.md); every other kernel falls through to `js`.
  * Registered only where the engine validates a SIMD module, and then the default backend.
  * The same worker pool drives it: each thread instantiates its own copy of the modules.
+ * Which calls run on wasm, and which split over the pool, is decided by placement.ts.
  */
-import { registerBackend, setBackendDetail, withFallback, type Backend } from './backend.js';
-import { jsBackend } from './js-backend.js';
-import { hasRelaxedSimd, hasSimd } from './wasm/features.js';
-import { wasmGemm, wasmGemmBatched, wasmGemmBias } from './wasm/gemm-task.js';
-import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from './wasm/nm-task.js';
-import { wasmCrossEntropyBackward, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from './wasm/rows-task.js';
-import { MAP_MAX_RANK, permuteDims, threadMap, wasmKeepMaskRange, wasmMapStreamRange, type MapStreamKind } from './wasm/map.js';
-import { parallelRows } from './threads/pool.js';
-import { MAP_BINARY_OPS, type MapBinaryOp } from './wasm/map-module.js';
-import { sameShape } from './shape.js';
-import { arenaMemory, inArena } from './arena.js';
-import { allocF32, allocF32Uninit } from './storage.js';
-import { layerNormBackwardSplit } from './threaded-elementwise.js';
+import { registerBackend, setBackendDetail, withFallback, type Backend } from '../backend.js';
+import { hasRelaxedSimd, hasSimd } from './features.js';
+import { wasmGemm, wasmGemmBatched, wasmGemmBias } from './gemm-dispatch.js';
+import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from './nm-dispatch.js';
+import { wasmCrossEntropyBackward, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from './rows-dispatch.js';
+import { MAP_MAX_RANK, permuteDims, threadMap, wasmKeepMaskRange, wasmMapStreamRange, type MapStreamKind } from './map.js';
+import { dispatchRows } from '../threads/pool.js';
+import { WASM_TASKS } from './tasks.js';
+import { MAP_BINARY_OPS, type MapBinaryOp } from './map-module.js';
+import { sameShape } from '../shape.js';
+import { arenaMemory, inArena } from '../memory/arena.js';
+import { allocF32 } from '../memory/storage.js';
+import { jsBackend, layerNormBackwardSplit } from '../js/backend.js';
+import { MAP_MIN, MASK_ALIGN, MASK_MIN, STREAM_ALIGN, STREAM_COST, WASM_LAYER_NORM_BACKWARD_COSTS } from './placement.js';
 
-/** Below this many elements the js loop is cheaper than the copies and the call into wasm. */
-const MAP_MIN = 256;
-/** Dropout masks below this many elements stay on the js loop; larger ones split in blocks of MASK_ALIGN (one keepMask call of 4 × 4096). */
-const MASK_MIN = 1024;
-const MASK_ALIGN = 16384;
 const isMapOp = (op: string): op is MapBinaryOp => (MAP_BINARY_OPS as readonly string[]).includes(op);
 
-/**
- * Split over the pool when every operand lies in the arena (workers then use them in place).
- * Rough cost per element, against PARALLEL_MIN_COST: a streaming pass is memory-bound at
- * ~0.2–1.5 ns per element, a dispatch costs ~40 µs, so only passes of 2^17+ elements leave the
- * calling thread. Element chunks start on 64-byte lines.
- */
-const STREAM_COST = 8;
-const STREAM_ALIGN = 16;
 function stream(kind: MapStreamKind, x: Float32Array, y: Float32Array | null, out: Float32Array, scalar?: number): void {
   const args = { kind, x, y, out, scalar };
-  if (inArena(x) && inArena(out) && (y === null || inArena(y))) parallelRows('wasmMapStreamRange', args, out.length, STREAM_ALIGN, STREAM_COST * out.length);
+  if (inArena(x) && inArena(out) && (y === null || inArena(y))) dispatchRows(WASM_TASKS, 'wasmMapStreamRange', args, out.length, STREAM_ALIGN, STREAM_COST * out.length);
   else wasmMapStreamRange(args, 0, out.length);
 }
 
@@ -62,12 +51,12 @@ export const wasmBackend: Backend = withFallback({
   columnSums(g, rows, cols) {
     if (!inArena(g) || cols < 8) return jsBackend.columnSums(g, rows, cols);
     const out = allocF32(cols);
-    parallelRows('wasmColumnSumsColRange', { g, rows, cols, out }, cols, 16, STREAM_COST * rows * cols);
+    dispatchRows(WASM_TASKS, 'wasmColumnSumsColRange', { g, rows, cols, out }, cols, 16, STREAM_COST * rows * cols);
     return out;
   },
   adamUpdate(w, g, m, v, p) {
     // Split at 1024-element boundaries (multiples of 4: the kernel's vectors never straddle chunks).
-    if (w.length >= MAP_MIN && inArena(w) && inArena(g) && inArena(m) && inArena(v)) parallelRows('wasmAdamRange', { w, g, m, v, p }, w.length, 1024, 4 * STREAM_COST * w.length);
+    if (w.length >= MAP_MIN && inArena(w) && inArena(g) && inArena(m) && inArena(v)) dispatchRows(WASM_TASKS, 'wasmAdamRange', { w, g, m, v, p }, w.length, 1024, 4 * STREAM_COST * w.length);
     else jsBackend.adamUpdate(w, g, m, v, p);
   },
   binary(op, a, aShape, b, bShape, outShape, out) {
@@ -93,14 +82,14 @@ export const wasmBackend: Backend = withFallback({
     if (out.length >= MAP_MIN && shape.length <= MAP_MAX_RANK && src.length === out.length) {
       // In the arena: split by the output's first dim (each output element is one copy).
       const { d, s: st } = permuteDims(shape, perm);
-      if (inArena(src) && inArena(out) && d[0]! > 1) parallelRows('wasmPermuteRowRange', { src, out, dims: d, byteStrides: st }, d[0]!, 1, STREAM_COST * out.length);
+      if (inArena(src) && inArena(out) && d[0]! > 1) dispatchRows(WASM_TASKS, 'wasmPermuteRowRange', { src, out, dims: d, byteStrides: st }, d[0]!, 1, STREAM_COST * out.length);
       else threadMap().permute(src, shape, perm, out);
     }
     else jsBackend.permute(src, shape, perm, out);
   },
   layerNormRows(x, rows, cols, gamma, beta, eps, out, meanOut, rstdOut) {
     if (gamma !== null && beta !== null && rows * cols >= MAP_MIN) {
-      if (inArena(x) && inArena(out)) parallelRows('wasmLayerNormRowRange', { x, cols, gamma, beta, eps, out, meanOut, rstdOut }, rows, 1, 4 * STREAM_COST * rows * cols);
+      if (inArena(x) && inArena(out)) dispatchRows(WASM_TASKS, 'wasmLayerNormRowRange', { x, cols, gamma, beta, eps, out, meanOut, rstdOut }, rows, 1, 4 * STREAM_COST * rows * cols);
       else threadMap().layerNorm(x, rows, cols, gamma, beta, eps, out, meanOut, rstdOut);
     }
     else jsBackend.layerNormRows(x, rows, cols, gamma, beta, eps, out, meanOut, rstdOut);
@@ -109,14 +98,14 @@ export const wasmBackend: Backend = withFallback({
     if (gamma !== null && rows * cols >= MAP_MIN) {
       if (!inArena(x) || !inArena(dy)) return threadMap().layerNormBackward(x, dy, rows, cols, gamma, mean, rstd, need);
       // dx rows on wasm and dγ, dβ columns (js, float64 in row order), both split over the pool.
-      return layerNormBackwardSplit('wasmLayerNormBackwardRange', [2 * STREAM_COST, 8 * STREAM_COST, 2 * STREAM_COST], x, dy, rows, cols, gamma, mean, rstd, need);
+      return layerNormBackwardSplit(WASM_TASKS, 'wasmLayerNormBackwardRange', WASM_LAYER_NORM_BACKWARD_COSTS, x, dy, rows, cols, gamma, mean, rstd, need);
     }
     return jsBackend.layerNormBackwardRows(x, dy, rows, cols, gamma, mean, rstd, need);
   },
   maskedFill(x, shape, mask, maskShape, value, out) {
     if (out.length >= MAP_MIN && shape.length <= MAP_MAX_RANK && maskShape.length <= shape.length) {
       // In the arena: split by the first dim (attention scores [B, H, Lq, Lk]: by batch).
-      if (inArena(x) && inArena(out) && shape[0]! > 1) parallelRows('wasmMaskedFillRowRange', { x, shape: [...shape], mask, maskShape: [...maskShape], value, out }, shape[0]!, 1, STREAM_COST * out.length);
+      if (inArena(x) && inArena(out) && shape[0]! > 1) dispatchRows(WASM_TASKS, 'wasmMaskedFillRowRange', { x, shape: [...shape], mask, maskShape: [...maskShape], value, out }, shape[0]!, 1, STREAM_COST * out.length);
       else threadMap().maskedFill(x, shape, mask, maskShape, value, out);
     }
     else jsBackend.maskedFill(x, shape, mask, maskShape, value, out);
@@ -129,7 +118,7 @@ export const wasmBackend: Backend = withFallback({
     }
     // Split in whole kernel blocks; the generator's first four words are the state (JSON-clean).
     const args = { state: rng.getState().slice(0, 4), p, scale, keep };
-    if (inArena(keep)) parallelRows('wasmDropoutMaskRange', args, n, MASK_ALIGN, STREAM_COST * n);
+    if (inArena(keep)) dispatchRows(WASM_TASKS, 'wasmDropoutMaskRange', args, n, MASK_ALIGN, STREAM_COST * n);
     else wasmKeepMaskRange(args.state, 0, p, scale, keep);
     rng.advance(n);
   },

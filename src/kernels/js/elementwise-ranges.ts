@@ -5,12 +5,13 @@
  * results are bitwise identical for any thread count. This module must not import the pool
  * (tasks.ts).
  */
-import type { BinaryOp, UnaryOp } from './backend.js';
+import type { BinaryOp, UnaryOp } from '../backend.js';
 import { addInto, addRowVector, binaryKernel, divGradB, mulInto, selectGrad, unaryBackwardKernel, unaryKernel, whereKernel } from './elementwise.js';
-import { gatherRows, layerNormInputGradRows, layerNormParamGradCols, scatterAddRows } from './norm.js';
-import { Rng } from './random.js';
+import { gatherRows, scatterAddRows } from './movement.js';
+import { layerNormInputGradRows, layerNormParamGradCols } from './rows.js';
+import { Rng } from '../random.js';
 import { columnSumsRange } from './reduce.js';
-import { expandKernel, permuteKernel } from './shape.js';
+import { expandKernel, permuteKernel } from './movement.js';
 
 const part = (a: Float32Array, e0: number, e1: number): Float32Array => a.subarray(e0, e1);
 

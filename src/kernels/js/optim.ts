@@ -1,5 +1,5 @@
 /** In-place optimizer updates (PyTorch's formulations), one parameter buffer at a time. */
-import type { AdamParams, SgdParams } from './backend.js';
+import type { AdamParams, SgdParams } from '../backend.js';
 
 export function sgdUpdate(w: Float32Array, g: Float32Array, v: Float32Array, p: SgdParams): void {
   const { lr, momentum: mu, weightDecay: wd, nesterov } = p;

@@ -19,8 +19,8 @@
  * Where there is no WebAssembly, or the arena is full, storage falls back to plain
  * SharedArrayBuffers and the wasm kernels to their copying paths.
  */
-import { AllocationError, WorkerError } from '../errors.js';
-import { wasmApi, type WasmInstance, type WasmMemory } from './wasm/runtime.js';
+import { AllocationError, WorkerError } from '../../errors.js';
+import { wasmApi, type WasmInstance, type WasmMemory } from './wasm-runtime.js';
 
 const PAGE = 65536;
 /** 4 GiB: the most a wasm32 memory can address. Virtual only: pages cost memory once touched. */

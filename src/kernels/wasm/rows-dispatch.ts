@@ -5,29 +5,27 @@
  * only, so every thread of a split takes it alike.
  */
 import type { Backend } from '../backend.js';
-import { crossEntropyBackward as jsCrossEntropyBackward, logSoftmaxBackwardRows as jsLogSoftmaxBackward, softmaxBackwardRows as jsSoftmaxBackward, softmaxRows as jsSoftmaxRows } from '../norm.js';
-import { parallelRows } from '../threads/pool.js';
-
-export const WASM_ROWS_MIN = 256;
-/** Rough FLOP equivalents per element (a polynomial exp is a dozen f32x4 ops over 4 lanes). */
-const EXP_COST = 4;
+import { crossEntropyBackward as jsCrossEntropyBackward, logSoftmaxBackwardRows as jsLogSoftmaxBackward, softmaxBackwardRows as jsSoftmaxBackward, softmaxRows as jsSoftmaxRows } from '../js/fallbacks.js';
+import { dispatchRows } from '../threads/pool.js';
+import { WASM_TASKS } from './tasks.js';
+import { WASM_EXP_COST, WASM_ROWS_MIN } from './placement.js';
 
 export const wasmSoftmaxRows: Backend['softmaxRows'] = (x, rows, cols, out, logSpace) => {
   if (rows * cols < WASM_ROWS_MIN) return jsSoftmaxRows(x, rows, cols, out, logSpace);
-  parallelRows('wasmSoftmaxRowRange', { x, out, cols, logSpace }, rows, 1, EXP_COST * rows * cols);
+  dispatchRows(WASM_TASKS, 'wasmSoftmaxRowRange', { x, out, cols, logSpace }, rows, 1, WASM_EXP_COST * rows * cols);
 };
 
 export const wasmSoftmaxBackwardRows: Backend['softmaxBackwardRows'] = (y, dy, rows, cols, dx) => {
   if (rows * cols < WASM_ROWS_MIN) return jsSoftmaxBackward(y, dy, rows, cols, dx);
-  parallelRows('wasmSoftmaxBackwardRowRange', { y, dy, dx, cols, log: false }, rows, 1, 2 * rows * cols);
+  dispatchRows(WASM_TASKS, 'wasmSoftmaxBackwardRowRange', { y, dy, dx, cols, log: false }, rows, 1, 2 * rows * cols);
 };
 
 export const wasmLogSoftmaxBackwardRows: Backend['logSoftmaxBackwardRows'] = (y, dy, rows, cols, dx) => {
   if (rows * cols < WASM_ROWS_MIN) return jsLogSoftmaxBackward(y, dy, rows, cols, dx);
-  parallelRows('wasmSoftmaxBackwardRowRange', { y, dy, dx, cols, log: true }, rows, 1, EXP_COST * rows * cols);
+  dispatchRows(WASM_TASKS, 'wasmSoftmaxBackwardRowRange', { y, dy, dx, cols, log: true }, rows, 1, WASM_EXP_COST * rows * cols);
 };
 
 export const wasmCrossEntropyBackward: Backend['crossEntropyBackward'] = (logp, targets, rows, classes, ignore, eps, scale, gx) => {
   if (rows * classes < WASM_ROWS_MIN) return jsCrossEntropyBackward(logp, targets, rows, classes, ignore, eps, scale, gx);
-  parallelRows('wasmCrossEntropyBackwardRowRange', { logp, targets, classes, ignore, eps, scale, gx }, rows, 1, EXP_COST * rows * classes);
+  dispatchRows(WASM_TASKS, 'wasmCrossEntropyBackwardRowRange', { logp, targets, classes, ignore, eps, scale, gx }, rows, 1, WASM_EXP_COST * rows * classes);
 };

@@ -8,26 +8,14 @@
  * produced by the same sequence of operations wherever it sits: results are bitwise
  * identical however the rows are split between threads (splits are multiples of MR).
  */
-import { ShapeError } from '../errors.js';
-import type { BatchedGemmArgs } from './backend.js';
+import type { BatchedGemmArgs } from '../backend.js';
+import { GemmArgs, MatmulSpec } from '../backend.js';
 
 export const MR = 4;
 export const NR = 4;
 const KC = 256;
 const MC = 64;
 const NC = 1024;
-
-export interface MatmulSpec {
-  m: number;
-  n: number;
-  k: number;
-  /** A is stored [K×M] and used transposed. */
-  transA: boolean;
-  /** B is stored [N×K] and used transposed. */
-  transB: boolean;
-  /** C += A·B instead of C = A·B. */
-  accumulate: boolean;
-}
 
 let packA = new Float64Array(MC * KC);
 let packB = new Float64Array(KC * NC);
@@ -189,23 +177,6 @@ export function matmulNaive(a: Float32Array, b: Float32Array, spec: Omit<MatmulS
     for (let j = 0; j < n; j++) c[i * n + j] = row[j]!;
   }
   return c;
-}
-
-/** The contract of Backend.gemmBias, checked once per call by every backend: C is overwritten, bias has n values. */
-export function checkGemmBias(op: string, spec: MatmulSpec, bias: Float32Array): void {
-  if (spec.accumulate || bias.length !== spec.n) {
-    throw new ShapeError(op, `a bias needs accumulate = false and ${spec.n} values, got accumulate = ${spec.accumulate} and ${bias.length}`);
-  }
-}
-
-export interface GemmArgs {
-  a: Float32Array;
-  aOff: number;
-  b: Float32Array;
-  bOff: number;
-  c: Float32Array;
-  cOff: number;
-  spec: MatmulSpec;
 }
 
 /** Row-range task: rows [rowStart, rowEnd) of one product. */

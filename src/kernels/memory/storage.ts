@@ -22,7 +22,7 @@
  * with `releaseOwned`, without waiting for a collection.
  */
 import { totalmem } from 'node:os';
-import { AllocationError, fmtShape } from '../errors.js';
+import { AllocationError, fmtShape } from '../../errors.js';
 import { forgiveSharedBytes, noteSharedBytes, recyclingRegistry } from './shared-gc.js';
 import { arenaBuffer, arenaBump, arenaMemory, arenaUsedBytes } from './arena.js';
 
