@@ -2,6 +2,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_PARALLEL_MIN_COST, setParallelMinCost, setThreads } from '../../src/kernels/threads/pool.js';
+import { restoreThreadsAfterAll } from '../helpers.js';
 import {
   Adam, DataError, Dropout, FeedForward, Linear, Module, Recipe, Rng, Tensor, constantLr, fit, isHardNM, loadCheckpoint, mean, mul, readMetrics, sparsify,
   type FitOptions, type TrainEvent,
@@ -157,6 +159,28 @@ describe('fit', () => {
     await fit({ ...setup(), steps: 6, dir, resume: true, keep: 1, onEvent: (e) => events.push(e) });
     for (const f of stale) expect(existsSync(join(dir, f)), f).toBe(false);
     expect(events.find((e) => e.type === 'cleaned')).toMatchObject({ paths: stale.map((f) => join(dir, f)) });
+  });
+});
+
+describe('fit gives the same bits on any thread count', () => {
+  restoreThreadsAfterAll({ shutdown: true });
+  it('1 and 2 threads (every threaded kernel on the pool), with a pause and resume on 2', async () => {
+    const run = async (threads: number, dir: string, pause: boolean): Promise<Float32Array[]> => {
+      setThreads(threads);
+      setParallelMinCost(0);
+      try {
+        const s = setup();
+        if (pause) await fit({ ...s, dir, stopAfter: 9 });
+        const t = pause ? setup() : s;
+        await fit({ ...t, dir, resume: pause });
+        return weights(t.net);
+      } finally {
+        setParallelMinCost(DEFAULT_PARALLEL_MIN_COST);
+      }
+    };
+    const one = await run(1, join(tmp, 'threads-1'), false);
+    const two = await run(2, join(tmp, 'threads-2'), true);
+    expect(two).toEqual(one);
   });
 });
 
