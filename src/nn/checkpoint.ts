@@ -161,7 +161,12 @@ const TMP_NAME = /^\..+\.tmp-(\d+)-\d+$/;
 /** Writes to a temp file in the same folder, fsyncs it, renames it over `path`, fsyncs the folder. */
 export function writeFileAtomic(path: string, bytes: Uint8Array | string): void {
   const tmp = join(dirname(path), `.${basename(path)}${TMP_MARK}${process.pid}-${Date.now()}`);
-  const fd = openSync(tmp, 'w');
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w');
+  } catch (e) {
+    throw writeError(path, e);
+  }
   try {
     const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
     let off = 0;
@@ -170,10 +175,15 @@ export function writeFileAtomic(path: string, bytes: Uint8Array | string): void 
   } catch (e) {
     closeSync(fd);
     rmSync(tmp, { force: true });
-    throw e;
+    throw writeError(path, e);
   }
   closeSync(fd);
-  renameSync(tmp, path);
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw writeError(path, e);
+  }
   try {
     const dfd = openSync(dirname(path), 'r');
     fsyncSync(dfd);
@@ -181,6 +191,18 @@ export function writeFileAtomic(path: string, bytes: Uint8Array | string): void 
   } catch {
     // Some filesystems cannot fsync a directory; the rename is still atomic.
   }
+}
+
+/** A failed write as one DataError line; the file it would have replaced is untouched. */
+function writeError(path: string, e: unknown): Error {
+  const err = e as NodeJS.ErrnoException;
+  const why: Record<string, string> = {
+    ENOSPC: 'no space left on the device', EDQUOT: 'the disk quota is exceeded', EROFS: 'the file system is read-only',
+    EACCES: 'permission denied', EPERM: 'permission denied', ENOENT: 'its folder does not exist', EISDIR: 'a folder is in the way', EIO: 'an I/O error',
+  };
+  if (!err || typeof err.code !== 'string') return e as Error;
+  const reason = Object.hasOwn(why, err.code) ? why[err.code]! : err.message;
+  return new DataError(path, `cannot write: ${reason} (${err.code}); the previous file, if any, is intact`);
 }
 
 /** Whether a process with this pid runs (one of another user counts as running). */
