@@ -7,11 +7,11 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getBackend, listBackends, setBackend } from '../src/index.js';
+import { getBackend, labelSmoothedLoss, listBackends, noGrad, setBackend, withBackend } from '../src/index.js';
 import { setThreads } from '../src/kernels/threads/pool.js';
 import { medianMs, type BenchRecord, type SuiteOptions } from './lib.js';
-import { STEP_PRESETS, buildModel, makeStep, syntheticBatch, warmUp, type StepPreset, type StepPresetName, type StepVariant } from './step-builder.js';
-import { bestPeer, blasWarning, checkParamCounts, parseChildReport, parseMaxRssMb, peerRatio, type ChildReport } from './peers/report.js';
+import { STEP_PRESETS, buildModel, makeStep, syntheticBatch, warmUp, type Batch, type StepPreset, type StepPresetName, type StepVariant } from './step-builder.js';
+import { bestPeer, blasWarning, checkEquivalence, checkParamCounts, parseChildReport, parseMaxRssMb, peerRatio, type ChildReport, type EquivalenceReport } from './peers/report.js';
 
 const THREADS = [1, 2];
 const VARIANTS: StepVariant[] = ['dense', '1:8', '1:8 all'];
@@ -23,12 +23,21 @@ function firstExisting(paths: string[]): string | null {
   return paths.find((p) => existsSync(p)) ?? null;
 }
 
-/** null when `python3 -c 'import torch'` works, else why not. */
-function torchMissing(): string | null {
-  const r = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8' });
-  if (r.error) return `python3 not runnable (${r.error.message})`;
-  if (r.status !== 0) return `python3 cannot import torch (${(r.stderr.trim().split('\n').pop() ?? '').trim() || `exit ${r.status}`})`;
-  return null;
+/**
+ * The first Python that imports torch: NMGRAD_PEERS_PYTHON if set, else `python3` on PATH, else
+ * /usr/bin/python3 (Debian's python3-torch installs there, which a pyenv or venv python3 on
+ * PATH does not see). `why` says what each one answered when none does.
+ */
+function findTorchPython(): { python: string } | { why: string } {
+  const candidates = process.env.NMGRAD_PEERS_PYTHON ? [process.env.NMGRAD_PEERS_PYTHON] : ['python3', '/usr/bin/python3'];
+  const answers: string[] = [];
+  for (const python of [...new Set(candidates)]) {
+    const r = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
+    if (!r.error && r.status === 0) return { python };
+    const why = r.error ? `not runnable (${r.error.message})` : `cannot import torch (${(r.stderr.trim().split('\n').pop() ?? '').trim() || `exit ${r.status}`})`;
+    answers.push(`${python} ${why}`);
+  }
+  return { why: answers.join('; ') };
 }
 
 /** GNU time with `-v` (peak RSS of a child), or null: then the children's own VmHWM is used. */
@@ -61,6 +70,42 @@ function chosenPresets(): StepPresetName[] {
   return names as StepPresetName[];
 }
 
+/**
+ * Gives the twin nmgrad's initial weights and compares the eval-mode (dropout off) logits and loss
+ * on the bench batch: the check that the twin runs the same function, not only as many parameters.
+ */
+export function equivalence(name: string, preset: StepPreset, batch: Batch, python: string, script: string, tmp: string): EquivalenceReport & { nmgrad_loss: number } {
+  const model = buildModel(preset);
+  model.eval();
+  const { logits, loss } = withBackend('wasm', () => noGrad(() => {
+    const l = model.forward(batch.src, [preset.batch, preset.srcLen], batch.tgtIn, [preset.batch, preset.tgtLen], 0);
+    return { logits: l.data.slice(), loss: labelSmoothedLoss(l, batch.tgtOut, 0, 0.1).data[0]! };
+  }));
+  const named = model.namedParameters();
+  const flat = new Float32Array(named.reduce((n, [, p]) => n + p.size, 0));
+  const weights: { name: string; shape: readonly number[]; offset: number }[] = [];
+  let offset = 0;
+  for (const [n, p] of named) {
+    flat.set(p.data.subarray(0, p.size), offset);
+    weights.push({ name: n, shape: p.shape, offset });
+    offset += p.size;
+  }
+  const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  const weightsFile = join(tmp, `${name}-weights.f32`);
+  const logitsFile = join(tmp, `${name}-logits.f32`);
+  writeFileSync(weightsFile, bytes(flat));
+  writeFileSync(logitsFile, bytes(logits));
+  const cfg = join(tmp, `${name}-check.json`);
+  writeFileSync(cfg, JSON.stringify({ ...preset, ...batch, threads: 1, check: { weights, weightsFile, logitsFile } }));
+  const r = spawnSync(python, [script, '--config', cfg], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (r.error || r.status !== 0) throw new Error(`torch_step.py ${name} check exited with ${r.error?.message ?? r.status}:\n${r.stderr.trim().split('\n').slice(-5).join('\n')}`);
+  const report = parseChildReport<EquivalenceReport>(r.stdout, `torch_step.py ${name} check`, ['max_abs_logit_diff', 'max_abs_logit', 'loss']);
+  checkEquivalence(name, loss, report);
+  rmSync(weightsFile);
+  rmSync(logitsFile);
+  return { ...report, nmgrad_loss: loss };
+}
+
 const caseName = (name: string, p: StepPreset): string => `${name} step ${p.batch}×${p.srcLen}+${p.tgtLen} tok`;
 
 /**
@@ -71,9 +116,9 @@ const caseName = (name: string, p: StepPreset): string => `${name} step ${p.batc
  * best thread count (`baseline`) / nmgrad's time; the parameter counts must agree.
  */
 export async function peersSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
-  const missing = torchMissing();
-  if (missing) {
-    console.log(`peers: skipped: ${missing}`);
+  const found = findTorchPython();
+  if ('why' in found) {
+    console.log(`peers: skipped: ${found.why}`);
     return [];
   }
   if (!listBackends().includes('wasm')) throw new Error(`peers: the wasm backend is not available here (${listBackends().join(', ')})`);
@@ -91,13 +136,15 @@ export async function peersSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
       const tokens = batch.src.filter((t) => t !== 0).length + batch.tgtIn.length;
       const params = buildModel(preset).numParameters();
       const kase = caseName(name, preset);
+      const same = equivalence(name, preset, batch, found.python, script, tmp);
+      console.log(`peers: ${name}: with nmgrad's weights the twin's eval logits differ by at most ${same.max_abs_logit_diff.toExponential(2)} (|logit| ≤ ${same.max_abs_logit.toFixed(2)}), loss ${same.loss.toFixed(5)} vs nmgrad's ${same.nmgrad_loss.toFixed(5)}`);
 
       const peers: (BenchRecord & { threads: number; median_ms: number })[] = [];
       for (const threads of THREADS) {
         const cfg = join(tmp, `${name}-${threads}.json`);
         writeFileSync(cfg, JSON.stringify({ ...preset, ...batch, threads, warmup: opts.quick ? 1 : 3, steps: opts.quick ? 3 : 10 }));
         const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
-        const run = runChild(`torch_step.py ${name} ${threads}t`, 'python3', [script, '--config', cfg], timeBin, env);
+        const run = runChild(`torch_step.py ${name} ${threads}t`, found.python, [script, '--config', cfg], timeBin, env);
         const r = run.report;
         checkParamCounts(name, params, r.params);
         if (threads === THREADS[0]) {
@@ -107,7 +154,7 @@ export async function peersSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
         }
         peers.push({
           suite: 'peers', case: kase, variant: 'torch dense', threads, median_ms: r.median_ms, tokens_per_s: Math.round(tokens / (r.median_ms / 1000)),
-          params: r.params, torch: r.torch, blas: r.blas, blas_libs: r.blas_libs, torch_threads: r.torch_threads,
+          params: r.params, max_abs_logit_diff: same.max_abs_logit_diff, torch: r.torch, blas: r.blas, blas_libs: r.blas_libs, torch_threads: r.torch_threads,
           max_rss_mb: run.maxRssMb, rss_source: run.rssSource, rss_after_import_mb: r.rss_after_import_mb,
         });
       }

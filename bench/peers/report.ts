@@ -16,8 +16,8 @@ export interface ChildReport {
   loss?: number | null;
 }
 
-/** The last line of `stdout` that parses as a JSON object with a numeric median_ms and params. */
-export function parseChildReport(stdout: string, who: string): ChildReport {
+/** The last line of `stdout` that parses as a JSON object whose `keys` are finite numbers (by default median_ms and params). */
+export function parseChildReport<T = ChildReport>(stdout: string, who: string, keys: readonly string[] = ['median_ms', 'params']): T {
   const lines = stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{'));
   for (let i = lines.length - 1; i >= 0; i--) {
     let parsed: unknown;
@@ -26,11 +26,12 @@ export function parseChildReport(stdout: string, who: string): ChildReport {
     } catch {
       continue;
     }
-    const r = parsed as Partial<ChildReport>;
-    if (typeof r.median_ms === 'number' && Number.isFinite(r.median_ms) && typeof r.params === 'number') return r as ChildReport;
+    if (typeof parsed !== 'object' || parsed === null) continue;
+    const r = parsed as Record<string, unknown>;
+    if (keys.every((k) => typeof r[k] === 'number' && Number.isFinite(r[k]))) return r as T;
   }
   const tail = stdout.trim().split('\n').slice(-3).join(' | ');
-  throw new Error(`${who}: no JSON report with median_ms and params in its output${tail ? ` (last lines: ${tail})` : ''}`);
+  throw new Error(`${who}: no JSON report with ${keys.join(', ')} in its output${tail ? ` (last lines: ${tail})` : ''}`);
 }
 
 /** Peak resident set size in MiB from GNU time's `-v` report on stderr, or null when absent. */
@@ -65,4 +66,22 @@ export function checkParamCounts(preset: string, nmgrad: number, peer: number): 
 export function blasWarning(blas: string | undefined, libs: readonly string[] = []): string | null {
   if (blas !== 'reference') return null;
   return `WARNING: torch runs on the reference BLAS (${libs.join(', ') || 'libblas.so.3'}): its matmuls are unoptimised, so these ratios flatter nmgrad; install libopenblas0-pthread (update-alternatives picks libblas.so.3)`;
+}
+
+export interface EquivalenceReport {
+  max_abs_logit_diff: number;
+  max_abs_logit: number;
+  loss: number;
+}
+
+/**
+ * Throws unless the twin, given nmgrad's weights, computes the same eval-mode logits (to float32
+ * rounding across different summation orders) and the same loss.
+ */
+export function checkEquivalence(preset: string, nmgradLoss: number, r: EquivalenceReport): void {
+  const logitTol = 1e-3 * Math.max(1, r.max_abs_logit);
+  const lossTol = 1e-4 * Math.max(1, Math.abs(nmgradLoss));
+  if (!(r.max_abs_logit_diff <= logitTol) || !(Math.abs(r.loss - nmgradLoss) <= lossTol)) {
+    throw new Error(`peers: ${preset}: with nmgrad's weights the PyTorch twin computes other logits (max |Δ| ${r.max_abs_logit_diff.toExponential(2)}, tolerance ${logitTol.toExponential(2)}) or another loss (${r.loss} vs nmgrad's ${nmgradLoss}); bench/peers/torch_step.py no longer runs the same model`);
+  }
 }

@@ -136,6 +136,12 @@ def main():
         opt.step()
         return loss
 
+    if 'check' in cfg:
+        out = check(torch, F, model, cfg['check'], src, tgt_in, tgt_out, vocab, d)
+        out.update({'torch': torch.__version__, 'threads': threads, 'params': params})
+        print(json.dumps(out))
+        return
+
     loss = None
     for _ in range(int(cfg['warmup'])):
         loss = step()
@@ -152,6 +158,55 @@ def main():
     }
     out.update(blas_info(torch))
     print(json.dumps(out))
+
+
+def torch_name(name, d):
+    """nmgrad's parameter name -> (twin's parameter name, row slice of a packed q/k/v projection or None)."""
+    fixed = {'srcEmbed.weight': 'src_embed.weight', 'tgtEmbed.weight': 'tgt_embed.weight'}
+    if name in fixed:
+        return fixed[name], None
+    m = re.match(r'(encoder|decoder)Norm\.(weight|bias)$', name)
+    if m:
+        return 'core.%s.norm.%s' % (m.group(1), m.group(2)), None
+    m = re.match(r'(encoder|decoder)\.(\d+)\.(.+)\.(weight|bias)$', name)
+    if not m:
+        raise KeyError(name)
+    stack, i, mod, kind = m.groups()
+    prefix = 'core.%s.layers.%s.' % (stack, i)
+    m2 = re.match(r'(selfAttn|crossAttn)\.(q|k|v|out)Proj$', mod)
+    if m2:
+        attn = 'self_attn' if m2.group(1) == 'selfAttn' else 'multihead_attn'
+        if m2.group(2) == 'out':
+            return prefix + attn + '.out_proj.' + kind, None
+        part = 'qkv'.index(m2.group(2))
+        return prefix + attn + '.in_proj_' + kind, slice(part * d, (part + 1) * d)
+    simple = {'ffn.fc1': 'linear1', 'ffn.fc2': 'linear2', 'norm1': 'norm1', 'norm2': 'norm2', 'norm3': 'norm3'}
+    return prefix + simple[mod] + '.' + kind, None
+
+
+def check(torch, F, model, spec, src, tgt_in, tgt_out, vocab, d):
+    """Loads nmgrad's weights into the twin and compares eval-mode (no dropout) logits and loss."""
+    import numpy as np
+    flat = np.fromfile(spec['weightsFile'], dtype='<f4')
+    own = dict(model.named_parameters())
+    loaded = set()
+    with torch.no_grad():
+        for w in spec['weights']:
+            target, rows = torch_name(w['name'], d)
+            value = torch.from_numpy(flat[w['offset']: w['offset'] + int(np.prod(w['shape']))].copy()).view(*w['shape'])
+            dest = own[target] if rows is None else own[target][rows]
+            if tuple(dest.shape) != tuple(value.shape):
+                raise ValueError('%s -> %s: shape %s vs %s' % (w['name'], target, tuple(value.shape), tuple(dest.shape)))
+            dest.copy_(value)
+            loaded.add(target)
+        missing = sorted(set(own) - loaded)
+        if missing:
+            raise ValueError('twin parameters nmgrad has no value for: %s' % ', '.join(missing))
+        model.eval()
+        logits = model(src, tgt_in)
+        loss = F.cross_entropy(logits.view(-1, vocab), tgt_out, ignore_index=0, label_smoothing=0.1)
+    theirs = torch.from_numpy(np.fromfile(spec['logitsFile'], dtype='<f4')).view_as(logits)
+    return {'max_abs_logit_diff': float((logits - theirs).abs().max()), 'max_abs_logit': float(theirs.abs().max()), 'loss': float(loss)}
 
 
 if __name__ == '__main__':

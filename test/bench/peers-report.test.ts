@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bestPeer, blasWarning, checkParamCounts, parseChildReport, parseMaxRssMb, peerRatio } from '../../bench/peers/report.js';
+import { bestPeer, blasWarning, checkEquivalence, checkParamCounts, parseChildReport, parseMaxRssMb, peerRatio } from '../../bench/peers/report.js';
 
 describe('peers bench: reading the child processes', () => {
   it('takes the last JSON line that carries median_ms and params, past warnings and other JSON', () => {
@@ -46,5 +46,14 @@ describe('peers bench: ratios and checks', () => {
   it('warns only for the reference BLAS', () => {
     expect(blasWarning('openblas')).toBeNull();
     expect(blasWarning('reference', ['/usr/lib/x86_64-linux-gnu/blas/libblas.so.3'])).toMatch(/reference BLAS.*blas\/libblas\.so\.3/);
+  });
+});
+
+describe('peers bench: the equivalence check', () => {
+  it('passes float32-rounding differences and fails real ones', () => {
+    expect(() => checkEquivalence('small', 8.6079, { max_abs_logit_diff: 3e-6, max_abs_logit: 8.7, loss: 8.60791 })).not.toThrow();
+    expect(() => checkEquivalence('small', 8.6079, { max_abs_logit_diff: 0.5, max_abs_logit: 8.7, loss: 8.6079 })).toThrow(/other logits/);
+    expect(() => checkEquivalence('small', 8.6079, { max_abs_logit_diff: 1e-6, max_abs_logit: 8.7, loss: 8.7 })).toThrow(/another loss/);
+    expect(() => checkEquivalence('small', 8.6079, { max_abs_logit_diff: NaN, max_abs_logit: 8.7, loss: 8.6079 })).toThrow();
   });
 });
