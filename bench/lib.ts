@@ -47,7 +47,7 @@ export function fmt(n: number, digits = 2): string {
 
 /** Prints records as an aligned table. */
 export function printTable(records: BenchRecord[]): void {
-  const cols = ['case', 'variant', 'threads', 'median_ms', 'gflops', 'tokens_per_s', 'sentences_per_s', 'worker_idle', 'gc_share', 'gflop_per_step', 'ratio', 'baseline'] as const;
+  const cols = ['case', 'variant', 'threads', 'median_ms', 'gflops', 'tokens_per_s', 'sentences_per_s', 'worker_idle', 'gc_share', 'gflop_per_step', 'max_rss_mb', 'ratio', 'baseline'] as const;
   const rows = records.map((r) => cols.map((c) => (r[c] === undefined ? '' : typeof r[c] === 'number' && c !== 'threads' ? fmt(r[c] as number) : String(r[c]))));
   const widths = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');

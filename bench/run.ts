@@ -10,6 +10,7 @@ import { trainStepSuite } from './train-step.js';
 import { decodeSuite } from './decode.js';
 import { decodeCommitsSuite } from './decode-commits.js';
 import { elementwiseSuite } from './elementwise.js';
+import { peersSuite } from './peers.js';
 
 const SUITES: Record<string, Suite> = {
   matmul: matmulSuite,
@@ -20,6 +21,7 @@ const SUITES: Record<string, Suite> = {
   decode: decodeSuite,
   'decode-commits': decodeCommitsSuite,
   elementwise: elementwiseSuite,
+  peers: peersSuite,
 };
 
 async function main(): Promise<void> {

@@ -1,29 +1,12 @@
-import { Adam, Recipe, Rng, Transformer, clipGradNorm, labelSmoothedLoss, getBackend, listBackends, setBackend, sparseLayers, sparsify } from '../src/index.js';
+import { getBackend, listBackends, setBackend } from '../src/index.js';
 import { dispatchCount, poolStats, resetPoolStats, setThreads } from '../src/kernels/threads/pool.js';
-import { storagePoolStats } from '../src/kernels/memory/storage.js';
 import { FlopCounter, countFlops } from '../src/autograd/flops.js';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { medianMs, type BenchRecord, type SuiteOptions } from './lib.js';
+import { STEP_PRESETS, makeStep, syntheticBatch, warmUp } from './step-builder.js';
 
-/** The translation example's `small` preset (examples/transformer-translate/train.ts). */
-const SMALL = { dModel: 128, heads: 4, ffn: 512, encoderLayers: 2, decoderLayers: 2, dropout: 0.1 };
-/** About the vocabulary 3000 BPE merges give on Multi30k. */
-const VOCAB = 3000;
-/** 60 sentence pairs of 25 tokens: 1500 tokens per side, like one `small` batch. */
-const [BATCH, SRC_LEN, TGT_LEN] = [60, 25, 25];
-/** PMD's fine-tune phase of a 1000-step schedule (steps 700…999): α = 0, compressed 1:8 kernels on the FFN layers. */
-const SPARSE = { recipe: 'pmd:1:8,dense=100,finetune=300', steps: 1000, step: 900 };
-
-interface Batch { src: number[]; tgtIn: number[]; tgtOut: number[] }
-
-/** Fixed synthetic token ids (1..VOCAB-1; 0 is padding), with a few padded source tails. */
-function syntheticBatch(): Batch {
-  const rng = new Rng(11);
-  const ids = (n: number): number[] => Array.from({ length: n }, () => 1 + rng.int(VOCAB - 1));
-  const src = ids(BATCH * SRC_LEN);
-  for (let b = 0; b < BATCH; b += 4) for (let t = SRC_LEN - 1 - (b % 5); t < SRC_LEN; t++) src[b * SRC_LEN + t] = 0;
-  return { src, tgtIn: ids(BATCH * TGT_LEN), tgtOut: ids(BATCH * TGT_LEN) };
-}
+const SMALL = STEP_PRESETS.small;
+const [BATCH, SRC_LEN, TGT_LEN] = [SMALL.batch, SMALL.srcLen, SMALL.tgtLen];
 
 /**
  * Main-thread garbage collection while it runs: stop() gives the summed pause time of the GC
@@ -48,40 +31,6 @@ function gcTimer(): { stop: () => Promise<number> } {
   };
 }
 
-const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-/** Steps (with a turn of the event loop after each) until one allocates no fresh arena memory, at most 8. */
-async function warmUp(step: () => void): Promise<void> {
-  for (let i = 0; i < 8; i++) {
-    const fresh = storagePoolStats().fresh;
-    step();
-    await turn();
-    if (i > 0 && storagePoolStats().fresh === fresh) return;
-  }
-}
-
-/** One training step as the translation example runs it: forward, loss, backward, clip, Adam. */
-function makeStep(variant: 'dense' | '1:8', batch: Batch): () => void {
-  const model = new Transformer({ ...SMALL, srcVocab: VOCAB, tgtVocab: VOCAB, seed: 5 });
-  if (variant === '1:8') sparsify(model, Recipe.parse(SPARSE.recipe, { steps: SPARSE.steps }), { layers: 'ffn' });
-  model.nameModules();
-  model.setStep(variant === '1:8' ? SPARSE.step : 0);
-  if (variant === '1:8') {
-    // The hard phase is what this case measures: refuse to time a step that still decays.
-    const layers = sparseLayers(model).map(([, l]) => l);
-    const soft = layers.filter((l) => l.state.alpha !== 0 || l.state.phase !== 'finetune');
-    if (layers.length === 0 || soft.length > 0) throw new Error(`train-step: ${SPARSE.recipe} at step ${SPARSE.step} is not in its hard phase (${layers.length} sparse layers, ${soft.length} with α > 0)`);
-  }
-  const opt = new Adam(model.parameters(), 1e-4, { beta1: 0.9, beta2: 0.98, eps: 1e-9 });
-  return () => {
-    opt.zeroGrad();
-    const logits = model.forward(batch.src, [BATCH, SRC_LEN], batch.tgtIn, [BATCH, TGT_LEN], 0);
-    labelSmoothedLoss(logits, batch.tgtOut, 0, 0.1).backward();
-    clipGradNorm(opt.params, 1);
-    opt.step();
-  };
-}
-
 /**
  * One full `small` Transformer training step on ~1500 tokens per side, dense and 1:8 FFN (hard
  * phase), on every registered backend, 1 and 2 threads. `baseline` is js dense at the same thread
@@ -92,7 +41,7 @@ function makeStep(variant: 'dense' | '1:8', batch: Batch): () => void {
  */
 export async function trainStepSuite(opts: SuiteOptions): Promise<BenchRecord[]> {
   const out: BenchRecord[] = [];
-  const batch = syntheticBatch();
+  const batch = syntheticBatch(SMALL);
   const tokens = batch.src.filter((t) => t !== 0).length + batch.tgtIn.length;
   const backends = ['js', ...listBackends().filter((b) => b !== 'js')];
   for (const threads of [1, 2]) {
@@ -109,7 +58,7 @@ export async function trainStepSuite(opts: SuiteOptions): Promise<BenchRecord[]>
         const previous = getBackend().name;
         setBackend(backend);
         try {
-          const step = makeStep(variant, batch);
+          const { step } = makeStep(SMALL, variant, batch);
           // Outside the measured interval: start the pool, build cached N:M layouts, and run
           // until the tensor arena has blocks for the whole step (recycled ones come back
           // between steps, as in a training loop, so the first steps allocate fresh memory).
