@@ -5,11 +5,11 @@
 # missing; root needed) with a minimal slurm.conf in a temp folder, then
 #   1. submits docs/study/slurm-array.sh unchanged (sbatch --array=0-3, a small grid passed in
 #      STUDY / STUDY_FLAGS / STUDY_OUT) while the same grid runs locally without Slurm;
-#   2. requeues one running task (scontrol requeue) in the middle of a cell: the task must
-#      checkpoint on SIGTERM, run again, skip its finished cell and resume the interrupted one
-#      from that checkpoint;
-#   3. cancels another task for good (scancel): the merge job (docs/study/slurm-merge.sh) must
-#      exit 3 listing exactly that task's cells;
+#   2. cancels a task for good (scancel) in its first cell;
+#   3. requeues another running task (scontrol requeue) in the middle of its second cell: the
+#      task must checkpoint on SIGTERM, run again, skip its finished cell and resume the
+#      interrupted one from that checkpoint; the merge job (docs/study/slurm-merge.sh) must then
+#      exit 3 listing exactly the cancelled task's cells;
 #   4. resubmits that one index, twice at once: the cell's lock lets only one of them train it;
 #   5. merges again (exit 0) and checks every cell against the local run: same summary numbers
 #      and final checkpoint bit for bit, byte-identical results.json and results.md;
@@ -17,13 +17,13 @@
 # Every daemon it started is stopped on exit, on failure and on Ctrl-C.
 #
 # Environment: SLURM_TEST_STEPS (steps per cell, default 300), SLURM_TEST_TIMEOUT (seconds for
-# the whole test, default 900), SLURM_TEST_KEEP=1 keeps the temp folder.
+# the whole test, default 600), SLURM_TEST_KEEP=1 keeps the temp folder.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 started=$SECONDS
 steps=${SLURM_TEST_STEPS:-300}
-deadline=$((SECONDS + ${SLURM_TEST_TIMEOUT:-900}))
+deadline=$((SECONDS + ${SLURM_TEST_TIMEOUT:-600}))
 
 say() { printf '[test-slurm %4ds] %s\n' $((SECONDS - started)) "$*" >&2; }
 fail() {
@@ -212,9 +212,19 @@ wait_until() { # wait_until DESCRIPTION COMMAND...: polls every 0.2 s until the 
   done
 }
 in_training() { local p; p=$(progress "$1"); [ "$p" != done ] && [ "$p" -gt 0 ]; }
-running_in() { [ "$(task_state "$1")" = RUNNING ] && in_training "$2"; }
+running_in() { # running_in TASK CELL: the task runs and the cell is in training; fails the test if the cell is already done
+  [ "$(progress "$2")" != done ] || fail "$2 finished before it could be interrupted (raise SLURM_TEST_STEPS)"
+  [ "$(task_state "$1")" = RUNNING ] && in_training "$2"
+}
 
-# ---- 2. requeue: a running task, in the middle of its second cell -------------------------
+# ---- 2. cancel a task for good, while it trains its first cell -----------------------------
+# (First: the two two-cell tasks start together, and the requeue waits for a second cell.)
+read -r cx_first _ <<<"${shard_cells[$cancelled]}"
+wait_until "task $cancelled training its first cell" running_in "$cancelled" "$cx_first"
+say "scancel ${jobid}_$cancelled at step $(progress "$cx_first") of $cx_first"
+scancel "${jobid}_$cancelled"
+
+# ---- 3. requeue: a running task, in the middle of its second cell -------------------------
 read -r rq_first rq_second <<<"${shard_cells[$requeued]}"
 wait_until "task $requeued training its second cell" running_in "$requeued" "$rq_second"
 check "task $requeued finished its first cell ($rq_first) before the requeue" test -f "$STUDY_OUT/$rq_first/summary.json"
@@ -226,12 +236,6 @@ pending() { [ "$(task_state "$1")" = PENDING ]; }
 wait_until "task $requeued pending again" pending "$requeued"
 say "task $requeued is $(scontrol -o show job "${jobid}_$requeued" | grep -o 'JobState=[A-Z]* Reason=[A-Za-z]*') until $(scontrol -o show job "${jobid}_$requeued" | grep -o 'EligibleTime=[^ ]*' | cut -d= -f2); scontrol update StartTime=now"
 scontrol update JobId="${jobid}_$requeued" StartTime=now
-
-# ---- 3. cancel another task for good, while it trains its first cell ----------------------
-read -r cx_first _ <<<"${shard_cells[$cancelled]}"
-wait_until "task $cancelled training its first cell" running_in "$cancelled" "$cx_first"
-say "scancel ${jobid}_$cancelled at step $(progress "$cx_first") of $cx_first"
-scancel "${jobid}_$cancelled"
 
 finished() { [ -z "$(squeue -h -j "$1" 2>/dev/null)" ]; }
 wait_until "array job $jobid to finish" finished "$jobid"
