@@ -12,8 +12,9 @@ import { evaluateRun, loadSplits, trainTokenizer, type Splits, type train } from
 import { assignShards, expandGrid, parseNmList, parseSchedule, parseSeeds, parseShard, StudyConfigError, type GridSpec } from './grid.js';
 import { studyPlot } from './plot.js';
 import { PAPER_SCHEDULE, STUDY_PRESETS } from './presets.js';
+import { CellLocks, cellRunning } from './lock.js';
 import { buildReport, timingsMarkdown, type ExpectedCell } from './report.js';
-import { cellConfig, cellStatus, dataFingerprint, findFinishedCells, manifestFor, prepareCellDir, type CellManifest, type CellSummary } from './runs.js';
+import { cellConfig, cellStatus, checkCellDir, dataFingerprint, findFinishedCells, manifestFor, prepareCellDir, type CellManifest, type CellSummary } from './runs.js';
 
 type Flags = Record<string, string | true>;
 
@@ -127,7 +128,7 @@ export async function compareCommand(flags: Flags, ctx: CompareContext): Promise
   if (f.list === true) {
     const count = positiveInt(f, 'shards') ?? shard?.count ?? 1;
     const assigned = assignShards(cells, count);
-    const rows = cells.map((c, i) => ({ shard: assigned[i]!, name: c.name, recipe: c.recipe, seed: c.seed, cost: Math.round(c.cost), hash: c.hash, status: cellStatus(join(outDir, c.name), c.hash) }));
+    const rows = cells.map((c, i) => ({ shard: assigned[i]!, name: c.name, recipe: c.recipe, seed: c.seed, cost: Math.round(c.cost), hash: c.hash, status: listedStatus(outDir, c.name, c.hash) }));
     const shown = shard ? rows.filter((r) => r.shard === shard.index) : rows;
     if (ctx.json) for (const r of shown) console.log(JSON.stringify(r));
     else {
@@ -145,31 +146,76 @@ export async function compareCommand(flags: Flags, ctx: CompareContext): Promise
   const mine = cells.filter((_c, i) => assigned[i] === (shard?.index ?? 0));
   if (shard) log(`shard ${shard.index}/${shard.count}: ${mine.length} of ${cells.length} cells`);
   // Check every folder of this shard before the first one trains: a stale folder fails now, not hours in.
-  const states = mine.map((c) => prepareCellDir(join(outDir, c.name), c.manifest, f.force === true));
-  let tokenizer = epochTokenizer;
-  const val = evalSentences ? splits.val.slice(0, evalSentences) : splits.val;
-  for (const [i, cell] of mine.entries()) {
-    const dir = join(outDir, cell.name);
-    if (states[i] === 'done') {
-      log(`${cell.name}: already done with this configuration`);
-      continue;
+  const states = mine.map((c) => checkCellDir(join(outDir, c.name), c.manifest, f.force === true));
+  const locks = new CellLocks(outDir, log);
+  // A scheduler ends a task with SIGTERM and a grace period (Slurm's KillWait, Kubernetes'
+  // terminationGracePeriodSeconds) before SIGKILL, on preemption, requeue, scancel and time
+  // limits alike: in training, stop at the next step boundary with a checkpoint (as Ctrl-C
+  // does); anywhere else, leave at once (the last checkpoint is already on disk).
+  let training = false;
+  let terminated = false;
+  const onTerm = (): void => {
+    terminated = true;
+    // While training, trainInterruptibly's own SIGINT/SIGTERM handler stops the run with a checkpoint.
+    if (!training) process.exit(TERMINATED_EXIT);
+  };
+  process.on('SIGTERM', onTerm);
+  const busy: string[] = [];
+  try {
+    let tokenizer = epochTokenizer;
+    const val = evalSentences ? splits.val.slice(0, evalSentences) : splits.val;
+    for (const [i, cell] of mine.entries()) {
+      const dir = join(outDir, cell.name);
+      if (states[i] === 'done') {
+        log(`${cell.name}: already done with this configuration`);
+        continue;
+      }
+      const holder = locks.acquire(cell.name);
+      if (holder !== null) {
+        log(`${cell.name}: skipped, another task is training it: ${holder}`);
+        busy.push(cell.name);
+        continue;
+      }
+      try {
+        // Checked again under the lock: another task may have finished or started it meanwhile.
+        const state = prepareCellDir(dir, cell.manifest, f.force === true);
+        if (state === 'done') {
+          log(`${cell.name}: already done with this configuration`);
+          continue;
+        }
+        log(`== ${cell.name} (${cell.recipe}, seed ${cell.seed}) ==`);
+        const t0 = performance.now();
+        const resume = state === 'resume';
+        if (!resume) tokenizer ??= trainTokenizer(splits, first.merges, log);
+        training = true;
+        const r = await ctx.trainInterruptibly({ config: cell.config, out: dir, resume, log, json: ctx.json, splits, tokenizer: resume ? undefined : tokenizer });
+        training = false;
+        // 128 + the signal, as a shell reports it: the study did not finish.
+        if (r.stopped === 'interrupted') return terminated ? TERMINATED_EXIT : 130;
+        const e = evaluateRun(r.run, r.state, val);
+        const summary: CellSummary = {
+          cell: cell.name, hash: cell.hash, recipe: cell.recipe, seed: cell.seed, split: 'val', sentences: val.length, steps: r.state.step,
+          scores: { bleu: e.scores.bleu, bleuLowercase: e.scores.bleuLowercase, chrf: e.scores.chrf },
+          flops: { training: e.flops.training, denseTraining: e.flops.denseTraining, relativeToDense: e.flops.relativeToDense, literatureRelative: e.flops.literatureRelative, inferencePerToken: e.flops.inferencePerToken ?? null, denseInferencePerToken: e.flops.denseInferencePerToken ?? null },
+          keptParams: e.keptParams, totalParams: e.totalParams,
+          trainSeconds: r.state.elapsedMs / 1000, wallSeconds: (performance.now() - t0) / 1000,
+        };
+        writeFileAtomic(join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+        log(`${cell.name}: val BLEU ${e.scores.bleu.toFixed(2)}  chrF2 ${e.scores.chrf.toFixed(2)}  training FLOPs ${e.flops.relativeToDense.toFixed(3)} × dense`);
+      } finally {
+        training = false;
+        locks.release(cell.name);
+      }
     }
-    log(`== ${cell.name} (${cell.recipe}, seed ${cell.seed}) ==`);
-    const t0 = performance.now();
-    const resume = states[i] === 'resume' && existsSync(join(dir, 'checkpoint.safetensors'));
-    if (!resume) tokenizer ??= trainTokenizer(splits, first.merges, log);
-    const r = await ctx.trainInterruptibly({ config: cell.config, out: dir, resume, log, json: ctx.json, splits, tokenizer: resume ? undefined : tokenizer });
-    if (r.stopped === 'interrupted') return 130; // 128 + SIGINT, like train: the study did not finish
-    const e = evaluateRun(r.run, r.state, val);
-    const summary: CellSummary = {
-      cell: cell.name, hash: cell.hash, recipe: cell.recipe, seed: cell.seed, split: 'val', sentences: val.length, steps: r.state.step,
-      scores: { bleu: e.scores.bleu, bleuLowercase: e.scores.bleuLowercase, chrf: e.scores.chrf },
-      flops: { training: e.flops.training, denseTraining: e.flops.denseTraining, relativeToDense: e.flops.relativeToDense, literatureRelative: e.flops.literatureRelative, inferencePerToken: e.flops.inferencePerToken ?? null, denseInferencePerToken: e.flops.denseInferencePerToken ?? null },
-      keptParams: e.keptParams, totalParams: e.totalParams,
-      trainSeconds: r.state.elapsedMs / 1000, wallSeconds: (performance.now() - t0) / 1000,
-    };
-    writeFileAtomic(join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-    log(`${cell.name}: val BLEU ${e.scores.bleu.toFixed(2)}  chrF2 ${e.scores.chrf.toFixed(2)}  training FLOPs ${e.flops.relativeToDense.toFixed(3)} × dense`);
+  } finally {
+    process.off('SIGTERM', onTerm);
+    locks.close();
+  }
+  // A skipped cell that its holder has finished meanwhile is done all the same.
+  const unfinished = busy.filter((name) => cellStatus(join(outDir, name), cells.find((c) => c.name === name)!.hash) !== 'done');
+  if (unfinished.length) {
+    console.error(`compare: ${unfinished.length} cell(s) skipped because another task holds their lock: ${unfinished.join(', ')}; rerun this shard when that task has ended (exit 4)`);
+    return BUSY_EXIT;
   }
   if (shard && shard.count > 1) {
     log(`shard ${shard.index}/${shard.count} done; when every shard is, run the same command with --merge DIR... in place of --shard`);
@@ -180,6 +226,16 @@ export async function compareCommand(flags: Flags, ctx: CompareContext): Promise
   console.log(report.markdown);
   log(`wrote ${join(outDir, 'results.md')}, results.json, results.svg, timings.md`);
   return 0;
+}
+
+/** 128 + SIGTERM: the task was ended by its scheduler (or `kill`) and checkpointed. */
+const TERMINATED_EXIT = 143;
+/** Some cells of the shard were held by another task's lock; nothing was written to them. */
+const BUSY_EXIT = 4;
+
+function listedStatus(outDir: string, name: string, hash: string): ReturnType<typeof cellStatus> | 'running' {
+  const status = cellStatus(join(outDir, name), hash);
+  return status !== 'done' && cellRunning(outDir, name) ? 'running' : status;
 }
 
 function writeReport(outDir: string, cells: readonly ExpectedCell[], report: ReturnType<typeof buildReport>): void {

@@ -107,33 +107,42 @@ export function configDifferences(a: unknown, b: unknown, path = ''): string[] {
 export type CellState = 'fresh' | 'resume' | 'done';
 
 /**
- * Readies a cell's folder: 'done' (a finished run with this exact configuration), 'resume'
- * (an interrupted one), or 'fresh'. A folder made with any other configuration is refused
- * with the differing fields named, unless `force`, which deletes it and starts over.
+ * What a cell's folder holds, without touching it: 'done' (a finished run with this exact
+ * configuration), 'resume' (an interrupted one), or 'fresh' (empty, absent, or to be started
+ * over). A folder made with any other configuration is refused with the differing fields named,
+ * unless `force` (then it is 'fresh': prepareCellDir deletes it).
+ */
+export function checkCellDir(dir: string, manifest: CellManifest, force: boolean): CellState {
+  const manifestPath = join(dir, MANIFEST);
+  if (!existsSync(dir) || readdirSync(dir).length === 0) return 'fresh';
+  let problem: string | null = null;
+  if (!existsSync(manifestPath)) problem = `it holds files but no ${MANIFEST}, so its configuration cannot be verified`;
+  else {
+    const saved = readJson<CellManifest>(manifestPath);
+    if (saved.hash !== manifest.hash) {
+      const diff = configDifferences(saved.config, manifest.config);
+      problem = `its saved configuration (hash ${saved.hash.slice(0, 12)}) differs from the requested one (hash ${manifest.hash.slice(0, 12)}): ${diff.join('; ') || 'format changed'}`;
+    }
+  }
+  if (problem === null) {
+    if (existsSync(join(dir, 'summary.json'))) return 'done';
+    if (existsSync(join(dir, 'checkpoint.safetensors'))) return 'resume';
+  } else if (!force) {
+    throw new RunConfigMismatchError(dir, `${problem}. Use another --out, or --force to delete it and run again`);
+  }
+  return 'fresh';
+}
+
+/**
+ * Readies a cell's folder (its caller holds the cell's lock): as checkCellDir says, and a
+ * 'fresh' folder is emptied and given the cell's manifest.
  */
 export function prepareCellDir(dir: string, manifest: CellManifest, force: boolean): CellState {
-  const manifestPath = join(dir, MANIFEST);
-  const occupied = existsSync(dir) && readdirSync(dir).length > 0;
-  if (occupied) {
-    let problem: string | null = null;
-    if (!existsSync(manifestPath)) problem = `it holds files but no ${MANIFEST}, so its configuration cannot be verified`;
-    else {
-      const saved = readJson<CellManifest>(manifestPath);
-      if (saved.hash !== manifest.hash) {
-        const diff = configDifferences(saved.config, manifest.config);
-        problem = `its saved configuration (hash ${saved.hash.slice(0, 12)}) differs from the requested one (hash ${manifest.hash.slice(0, 12)}): ${diff.join('; ') || 'format changed'}`;
-      }
-    }
-    if (problem === null) {
-      if (existsSync(join(dir, 'summary.json'))) return 'done';
-      if (existsSync(join(dir, 'checkpoint.safetensors'))) return 'resume';
-    } else if (!force) {
-      throw new RunConfigMismatchError(dir, `${problem}. Use another --out, or --force to delete it and run again`);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const state = checkCellDir(dir, manifest, force);
+  if (state !== 'fresh') return state;
+  rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  writeFileAtomic(manifestPath, JSON.stringify(manifest, null, 2));
+  writeFileAtomic(join(dir, MANIFEST), JSON.stringify(manifest, null, 2));
   return 'fresh';
 }
 
