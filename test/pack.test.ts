@@ -1,26 +1,41 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Recipe, Transformer, exportCompressed, sparsify, translate } from '../src/index.js';
 import { BpeTokenizer } from '../src/text/index.js';
 
 const root = resolve(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'nmgrad-pack-'));
 
-describe('packaging smoke test', () => {
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+const app = join(work, 'app');
+/** The tarball's file list, from `npm pack --json`. */
+let packed: string[] = [];
 
-  it('npm pack → install into a fresh project → import from ESM JS and TypeScript; the embed example runs and type-checks there', () => {
+describe('packaging smoke test', () => {
+  // Pack once and install the tarball into an empty project, as a user would.
+  beforeAll(() => {
     expect(existsSync(join(root, 'dist/src/index.js')), 'run `npm run build` first').toBe(true);
     const out = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8' });
-    const tarball = join(work, JSON.parse(out)[0].filename as string);
-    const app = join(work, 'app');
-    execFileSync('mkdir', ['-p', app]);
+    const info = JSON.parse(out)[0] as { filename: string; files: { path: string }[] };
+    packed = info.files.map((f) => f.path);
+    const tarball = join(work, info.filename);
+    mkdirSync(app, { recursive: true });
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', type: 'module', private: true }));
     execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', '--ignore-scripts', tarball], { cwd: app, encoding: 'utf8' });
+  });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
 
+  it('the tarball holds the library, the CLI, the license and the recipe spec, and no source maps', () => {
+    for (const f of ['LICENSE', 'README.md', 'docs/recipes.md', 'package.json', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/examples/transformer-translate/cli.js']) {
+      expect(packed, f).toContain(f);
+    }
+    expect(packed.filter((f) => f.endsWith('.map'))).toEqual([]);
+    expect(packed.filter((f) => !f.startsWith('dist/src/') && !f.startsWith('dist/examples/transformer-translate/') && !['LICENSE', 'README.md', 'docs/recipes.md', 'package.json'].includes(f))).toEqual([]);
+  });
+
+  it('npm pack → install into a fresh project → import from ESM JS and TypeScript; the embed example runs and type-checks there', () => {
     const js = `import { Tensor, Rng, linear, crossEntropy } from 'nmgrad';
 const rng = new Rng(1);
 const x = Tensor.randn([4, 3], rng);
@@ -75,5 +90,20 @@ translate(model, tokenizer, 'one line');
       JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, types: ['node'], typeRoots: [join(root, 'node_modules/@types')], skipLibCheck: false }, files: ['embed.ts'] }),
     );
     execFileSync(tsc, ['-p', 'tsconfig.embed.json'], { cwd: app, encoding: 'utf8' });
+  });
+
+  it('the installed bin: `npx nmgrad --help` lists the commands and `npx nmgrad train` runs a tiny training', () => {
+    const npx = (args: string[]): string => execFileSync('npx', ['--offline', 'nmgrad', ...args], { cwd: app, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const help = npx(['--help']);
+    for (const cmd of ['train', 'translate', 'evaluate', 'export']) expect(help).toContain(cmd);
+    expect(npx(['train', '--help'])).toContain('--recipe');
+
+    // The smallest run the CLI takes, on its built-in corpus: three steps of a 1-layer model.
+    const out = join(work, 'run');
+    const log = npx(['train', '--data', 'builtin', '--steps', '3', '--d-model', '16', '--heads', '2', '--ffn', '32', '--layers', '1', '--merges', '30', '--batch-tokens', '300', '--threads', '1', '--beam', '1', '--out', out, '--json']);
+    const last = JSON.parse(log.trim().split('\n').at(-1)!) as { summary: { bleu: number; endsHard: boolean; out: string } };
+    expect(last.summary.endsHard).toBe(true);
+    expect(Number.isFinite(last.summary.bleu)).toBe(true);
+    for (const f of ['checkpoint.safetensors', 'config.json', 'tokenizer.json', 'summary.json']) expect(existsSync(join(out, f)), f).toBe(true);
   });
 });

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * npm run translate -- <command> [flags]
  *   train (default), translate, evaluate, compare, export, download. `--help` alone lists the

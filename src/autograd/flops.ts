@@ -4,8 +4,14 @@
  * capture the scope at forward time so their backward FLOPs land on the same layer.
  */
 export type Pass = 'forward' | 'backward-input' | 'backward-weight';
+/**
+ * What kind of op did the work: a sparse layer's products, other dense products, attention scores and context, or elementwise math.
+ */
 export type FlopCategory = 'sparse' | 'matmul' | 'attention' | 'elementwise';
 
+/**
+ * The context an op reports its FLOPs under: the layer name and whether it runs inside attention or a sparse layer.
+ */
 export interface FlopScope {
   layer: string;
   /** Set inside attention blocks, so their score/context products count as attention. */
@@ -14,6 +20,7 @@ export interface FlopScope {
   sparse: boolean;
 }
 
+/** A FLOP sum: what the ops performed (`flops`) and what the same ops would cost dense (`dense`). */
 export interface FlopTotals {
   flops: number;
   dense: number;
@@ -98,6 +105,9 @@ export function countFlops<T>(counter: FlopCounter, fn: () => T): T {
   }
 }
 
+/**
+ * The FLOP scope in force now (set by `withScope`); ops capture it so their backward lands on the same layer.
+ */
 export function currentScope(): FlopScope {
   return scope;
 }

@@ -1,6 +1,7 @@
 import { Rng } from '../kernels/random.js';
 import { Tensor, noGrad } from './tensor-core.js';
 
+/** Options of `gradcheck`; defaults eps 1e-3, rtol 1e-2, atol 1e-3, seed 1234. */
 export interface GradcheckOptions {
   /** Finite-difference step along the random direction. */
   eps?: number;
@@ -11,6 +12,10 @@ export interface GradcheckOptions {
   seed?: number;
 }
 
+/**
+ * The outcome of `gradcheck`: `ok` when both derivatives are finite and `error` = |numeric − analytic|
+ * is within `tolerance` (atol + rtol·max(|numeric|, |analytic|), plus a float32 rounding allowance).
+ */
 export interface GradcheckResult {
   ok: boolean;
   /** ⟨ct, J·v⟩ by central differences, accumulated in float64. */

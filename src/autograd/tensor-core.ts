@@ -14,6 +14,7 @@ export interface TapeNode {
   backward: (grad: Float32Array) => (Float32Array | null)[];
 }
 
+/** A number or nested arrays of numbers, as `Tensor.fromArray` takes and `toArray()` returns. */
 export type NestedArray = number | NestedArray[];
 
 let gradEnabled = true;
@@ -29,6 +30,7 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** Whether ops record a tape now: false inside `noGrad`. */
 export function isGradEnabled(): boolean {
   return gradEnabled;
 }

@@ -18,6 +18,7 @@ export interface SpecialIds {
   pad?: number;
 }
 
+/** Options of `beamSearch` (one sentence). */
 export interface BeamOptions extends SpecialIds {
   /** Beam width (default 4). */
   beam?: number;
@@ -27,6 +28,7 @@ export interface BeamOptions extends SpecialIds {
   maxLen?: number;
 }
 
+/** Options of `translate`: greedy or beam decoding of a list of sentences, in batches. */
 export interface DecodeOptions extends SpecialIds {
   /** 1 (default) = greedy; more = beam search. */
   beam?: number;
@@ -218,6 +220,7 @@ function beamChunk(model: Transformer, sources: readonly (readonly number[])[], 
   });
 }
 
+/** Options of `beamSearchBatch` (many sentences, one decoder batch per chunk). */
 export interface BatchBeamOptions extends Omit<BeamOptions, 'maxLen'> {
   /** Most generated tokens: one cap for all, or one per sentence (default the model's maxLen). */
   maxLen?: number | readonly number[];

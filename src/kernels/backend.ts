@@ -114,6 +114,12 @@ export interface SgdParams {
   nesterov: boolean;
 }
 
+/**
+ * The compute seam: every kernel nmgrad runs on tensor data (allocation, dense and N:M products,
+ * elementwise, reductions, softmax / layer-norm rows, shape moves, optimizer updates). `js` is the
+ * reference; others (`wasm`) may implement a subset and fall through to `js` (`withFallback`).
+ * Register one with `registerBackend`, pick it with `setBackend` or `NMGRAD_BACKEND`.
+ */
 export interface Backend {
   readonly name: string;
 

@@ -17,6 +17,7 @@ export interface KVCache {
   fixed?: boolean;
 }
 
+/** Options of one `MultiHeadAttention` call: key padding, causal masking and the decoding cache. */
 export interface AttentionOptions {
   /** [B, Tk] with 1 at padded key positions (never attended). */
   keyPaddingMask?: Tensor | null;

@@ -8,6 +8,7 @@ export interface ByteTensor {
   readonly data: Uint8Array;
 }
 
+/** Wraps bytes as a U8 tensor of `shape` (no copy); throws DataError when the sizes disagree. */
 export function byteTensor(data: Uint8Array, shape: readonly number[]): ByteTensor {
   const size = shape.reduce((x, y) => x * y, 1);
   if (size !== data.length) throw new DataError('byteTensor', `shape ${fmtShape(shape)} needs ${size} bytes, got ${data.length}`);

@@ -20,6 +20,7 @@ import type { Optimizer, OptimizerState } from './optim.js';
 
 if (endianness() !== 'LE') throw new DataError('checkpoint', 'safetensors I/O needs a little-endian host');
 
+/** A decoded safetensors file: its F32 tensors, U8 tensors and string metadata, by name. */
 export interface Safetensors {
   /** The F32 tensors. */
   tensors: Map<string, Tensor>;
@@ -238,10 +239,16 @@ export function removeStaleTempFiles(dir: string): string[] {
   return removed;
 }
 
+/**
+ * Writes F32 / U8 tensors and string metadata to a safetensors file atomically (temp file, fsync, rename).
+ */
 export function saveSafetensors(path: string, tensors: Map<string, Stored> | [string, Stored][], metadata: Record<string, string> = {}): void {
   writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 
+/**
+ * Reads and validates a safetensors file; throws DataError naming the file when it is unreadable or malformed.
+ */
 export function loadSafetensors(path: string): Safetensors {
   let bytes: Uint8Array;
   try {

@@ -17,6 +17,7 @@ import { NMLinear } from './nm-linear.js';
 import { SparseLinear } from './sparse-linear.js';
 import { Transformer, type TransformerConfig } from './transformer.js';
 
+/** The `format` metadata value of an exported compressed model; `loadCompressed` refuses any other. */
 export const COMPRESSED_FORMAT = 'nmgrad-compressed-v1';
 const RESERVED = ['format', 'nm_layers', 'transformer'];
 
@@ -28,6 +29,9 @@ export interface CompressedLayer {
   shape: [number, number];
 }
 
+/**
+ * What `exportCompressed` wrote: the file size, the dense-equivalent weight bytes, and the compressed layers.
+ */
 export interface ExportResult {
   /** Bytes of the exported file. */
   bytes: number;

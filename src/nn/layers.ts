@@ -8,6 +8,7 @@ import { Rng } from '../kernels/random.js';
 import { withScope } from '../autograd/flops.js';
 import { Module } from './module.js';
 
+/** Options of `Linear`: bias (default true), the generator for the initial weights, and the init rule. */
 export interface LinearOptions {
   bias?: boolean;
   rng?: Rng;
@@ -47,6 +48,7 @@ export class Embedding extends Module {
   }
 }
 
+/** Layer normalisation over the last dim (`dim` features) with a learned scale and shift; eps 1e-5. */
 export class LayerNorm extends Module {
   weight: Tensor;
   bias: Tensor;

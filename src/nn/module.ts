@@ -13,6 +13,12 @@ export function Parameter(t: Tensor): Tensor {
   return t;
 }
 
+/**
+ * The base of every layer and model: a tree of named parameters and child modules. It gives the
+ * dotted names optimizers, checkpoints and `sparsify` use (`namedParameters`, `namedModules`),
+ * train / eval mode, `setStep` for step-driven layers (sparsity recipes) and state dicts.
+ * Subclasses register parameters with `param` and children with `module`, and add a `forward`.
+ */
 export class Module {
   training = true;
   /** Dotted name inside its model (set by nameModules); tags FLOP reports and errors. */

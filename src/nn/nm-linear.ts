@@ -11,6 +11,11 @@ import type { NMSparseTensor } from '../sparse/nm-tensor.js';
 import type { LinearLike } from './layers.js';
 import { Module } from './module.js';
 
+/**
+ * An inference-only Linear [out, in] whose weight is an `NMSparseTensor` (values + in-group offsets),
+ * as `loadCompressed` builds it; forward matches a SparseLinear in its hard phase bit for bit.
+ * Throws ShapeError when the bias does not have `out` entries.
+ */
 export class NMLinear extends Module implements LinearLike {
   readonly inFeatures: number;
   readonly outFeatures: number;

@@ -3,6 +3,9 @@ import { DataError, ShapeError, ValueError } from '../errors.js';
 import type { Tensor } from '../autograd/tensor.js';
 import { getBackend } from '../kernels/backends.js';
 
+/**
+ * An optimizer's saved state (`getState` / `setState`, stored in checkpoints): its class, step, lr and slots.
+ */
 export interface OptimizerState {
   kind: string;
   step: number;
@@ -11,6 +14,11 @@ export interface OptimizerState {
   slots: Record<string, Float32Array[]>;
 }
 
+/**
+ * The base of the optimizers: the parameters it updates, its learning rate (settable between steps)
+ * and its step count. Subclasses implement `step`. Throws ValueError for a negative or non-finite lr;
+ * `setState` throws DataError / ShapeError for state saved by another optimizer or other parameters.
+ */
 export abstract class Optimizer {
   lr: number;
   stepCount = 0;
@@ -47,6 +55,9 @@ export abstract class Optimizer {
   }
 }
 
+/**
+ * Stochastic gradient descent with optional momentum, Nesterov momentum and L2 weight decay (PyTorch's update).
+ */
 export class SGD extends Optimizer {
   private readonly velocity: Float32Array[];
   constructor(params: Tensor[], lr: number, readonly opts: { momentum?: number; weightDecay?: number; nesterov?: boolean } = {}) {
@@ -69,6 +80,7 @@ export class SGD extends Optimizer {
   }
 }
 
+/** Adam's hyper-parameters: defaults β1 0.9, β2 0.999, ε 1e-8, weight decay 0 (AdamW: 0.01). */
 export interface AdamOptions {
   beta1?: number;
   beta2?: number;
@@ -116,6 +128,7 @@ export class Adam extends Optimizer {
   }
 }
 
+/** Adam with decoupled weight decay (default 0.01): the decay is applied to the weights, scaled by lr. */
 export class AdamW extends Adam {
   constructor(params: Tensor[], lr = 1e-3, opts: AdamOptions = {}) {
     super(params, lr, { weightDecay: 0.01, ...opts });
@@ -142,6 +155,7 @@ export function clipGradNorm(params: Tensor[], maxNorm: number): number {
 /** A learning-rate schedule: lr at a 1-based optimizer step. */
 export type LrSchedule = (step: number) => number;
 
+/** The same learning rate at every step. */
 export const constantLr = (lr: number): LrSchedule => () => lr;
 
 /** Linear warm-up to `peak` over `warmup` steps, then peak·√(warmup/step) (inverse square root). */

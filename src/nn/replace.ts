@@ -20,6 +20,9 @@ import type { Module } from './module.js';
  */
 export type LayerSelection = 'ffn' | 'attention' | 'all' | readonly string[] | ((name: string, layer: LinearLike) => boolean);
 
+/**
+ * One selected Linear layer: its dotted name, the module that holds it under `key`, the layer, and whether it sits in an FFN block, attention or elsewhere.
+ */
 export interface LinearSite {
   /** Dotted module name, e.g. `encoder.0.ffn.fc1`. */
   name: string;

@@ -18,6 +18,13 @@ import { Linear, type LinearLike } from './layers.js';
 import { Module } from './module.js';
 import { replaceLinears, type LayerSelection } from './replace.js';
 
+/**
+ * A Linear [out, in] trained under an N:M recipe: it keeps dense latent weights, asks its `Recipe`
+ * at each `setStep` for the phase, pattern and α, refreshes its mask from |W| when told to, and runs
+ * the compressed N:M kernels whenever α = 0. Built by `sparsify`, or directly as
+ * `new SparseLinear(linear, recipe, name)`; throws SparsityConfigError when the input dim does not
+ * fit the recipe's groups, ShapeError when the weight is not 2-D.
+ */
 export class SparseLinear extends Module implements LinearLike {
   weight: Tensor;
   bias: Tensor | null;

@@ -10,6 +10,11 @@ import { MultiHeadAttention, type KVCache } from './attention.js';
 import { Dropout, Embedding, FeedForward, LayerNorm, Linear, sinusoidalPositions } from './layers.js';
 import { Module, ModuleList } from './module.js';
 
+/**
+ * The shape of a `Transformer`: vocabularies, width `dModel`, `heads`, FFN width `ffn` and layer
+ * counts; defaults dropout 0.1, maxLen 256, separate embeddings, tied output, pre-norm, ReLU, seed 0.
+ * `dModel` must be a multiple of `heads` (else ShapeError).
+ */
 export interface TransformerConfig {
   srcVocab: number;
   tgtVocab: number;
@@ -30,6 +35,9 @@ export interface TransformerConfig {
   seed?: number;
 }
 
+/**
+ * One encoder block: self-attention and a feed-forward block (`ffn.fc1`, `ffn.fc2`), each with a residual and a LayerNorm (pre- or post-norm).
+ */
 export class TransformerEncoderLayer extends Module {
   selfAttn: MultiHeadAttention;
   ffn: FeedForward;
@@ -57,11 +65,17 @@ export class TransformerEncoderLayer extends Module {
   }
 }
 
+/**
+ * Incremental-decoding state of one decoder block: the self-attention and cross-attention key/value caches.
+ */
 export interface DecoderLayerCache {
   self: KVCache;
   cross: KVCache;
 }
 
+/**
+ * One decoder block: causal self-attention, cross-attention over the encoder output and a feed-forward block, each with a residual and a LayerNorm.
+ */
 export class TransformerDecoderLayer extends Module {
   selfAttn: MultiHeadAttention;
   crossAttn: MultiHeadAttention;

@@ -1,6 +1,10 @@
 /** Training-FLOP reports from the counters the ops fill (RECIPES.md "FLOP accounting"). */
 import type { FlopCategory, FlopCounter, Pass } from '../autograd/flops.js';
 
+/**
+ * A run's FLOPs: as counted by the ops and by the 3·forward literature convention, each against the
+ * same model run dense, split by category and pass, plus inference FLOPs per token when measured.
+ */
 export interface FlopReport {
   /** Training FLOPs as counted by the ops (all passes). */
   training: number;
@@ -18,6 +22,10 @@ export interface FlopReport {
   denseInferencePerToken?: number;
 }
 
+/**
+ * Builds a `FlopReport` from a training counter and, optionally, an inference counter with the number
+ * of tokens it decoded (for the per-token figure).
+ */
 export function flopReport(train: FlopCounter, inference?: { counter: FlopCounter; tokens: number }): FlopReport {
   const all = train.total();
   const fwd = train.total({ pass: 'forward' });
@@ -43,6 +51,7 @@ export function flopReport(train: FlopCounter, inference?: { counter: FlopCounte
 
 const g = (x: number): string => (x >= 1e12 ? `${(x / 1e12).toFixed(3)} TFLOP` : x >= 1e9 ? `${(x / 1e9).toFixed(3)} GFLOP` : `${(x / 1e6).toFixed(3)} MFLOP`);
 
+/** The report as a few human-readable lines (MFLOP / GFLOP / TFLOP). */
 export function formatFlopReport(r: FlopReport): string {
   const lines = [
     `training FLOPs (as counted):   ${g(r.training)}  = ${r.relativeToDense.toFixed(3)} × dense (${g(r.denseTraining)})`,

@@ -10,6 +10,9 @@ import { firstInvalidOffset, gatherBy, nmForEachEntry, nmOffsetsFromMask, nmRows
 import { allocI32 } from '../kernels/memory/storage.js';
 import { refuseNaNWeights, validateNM } from './mask.js';
 
+/**
+ * An `NMSparseTensor` as plain JSON (`toJSON` / `fromJSON`): shape, pattern, kept values and their in-group offsets.
+ */
 export interface NMSparseJSON {
   shape: [number, number];
   n: number;
@@ -24,6 +27,12 @@ export interface CsrView {
   col: Int32Array;
 }
 
+/**
+ * A [rows, cols] weight compressed to its N:M pattern (N kept of every M along cols): `values`
+ * holds the kept weights (rows × cols/M × N, float32) and `indices` their ascending offsets inside
+ * each group (one byte each), 1.25·N/M of the dense bytes. Build with `fromDense`; the constructor
+ * throws SparsityConfigError for a bad pattern or offsets, ShapeError when the lengths do not fit.
+ */
 export class NMSparseTensor implements NMWeight {
   readonly shape: readonly [number, number];
   readonly n: number;

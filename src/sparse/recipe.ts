@@ -6,8 +6,13 @@
 import { SparsityConfigError } from '../errors.js';
 import { validateNM } from './mask.js';
 
+/**
+ * The recipes (docs/recipes.md): dense, fixed (one-shot mask), ste, srste, pmd (pruning mask decay), ssd (sparse structure decay), gradual (Zhu & Gupta), unstructured.
+ */
 export type RecipeKind = 'dense' | 'fixed' | 'ste' | 'srste' | 'pmd' | 'ssd' | 'gradual' | 'unstructured';
+/** PMD's α schedule over the decay window: staircase (the paper's), linear or exponential. */
 export type DecayKind = 'staircase' | 'linear' | 'exponential';
+/** SSD's frames: stepwise ((M−1):M, M/2:M, … N:M), geometric (8N:8M … N:M) or a custom list. */
 export type FrameKind = 'stepwise' | 'geometric' | 'custom';
 /**
  * The gradient a pruned weight gets, one vocabulary for recipe configs, steps and layer ops:
@@ -22,6 +27,9 @@ export function prunedGradCoefficient(rule: { prunedGrad: PrunedGrad; alpha: num
   return rule.prunedGrad === 'scaled' ? rule.alpha : rule.prunedGrad === 'ste' ? 1 : 0;
 }
 
+/**
+ * A recipe's full configuration, every default filled in (`Recipe.config`, `toJSON`). Counts are steps.
+ */
 export interface RecipeConfig {
   kind: RecipeKind;
   /** Target N kept out of every M. */
@@ -57,6 +65,9 @@ export interface RecipeConfig {
   structure: 'unstructured' | 'nm';
 }
 
+/**
+ * What a sparse layer does at one step (`Recipe.at(t)`): phase, pattern, α, refresh, pruned-gradient rule and FLOP density.
+ */
 export interface RecipeStep {
   step: number;
   /**
@@ -115,6 +126,13 @@ export function isHardNM(st: Pick<RecipeStep, 'structure' | 'alpha' | 'n' | 'm'>
   return st.structure === 'nm' && st.alpha === 0 && st.n < st.m;
 }
 
+/**
+ * One N:M training recipe: the single source of truth for what a sparse layer does at step t
+ * (`at(t)`). Build with `Recipe.parse('pmd:1:8', { steps })` or `new Recipe({ kind, steps, … })`;
+ * omitted fields take the defaults of docs/recipes.md (pmd, ssd and gradual: `DEFAULT_SPLIT`).
+ * Throws SparsityConfigError for an unknown recipe or option, an invalid N:M, overlapping dense and
+ * fine-tune phases, or a pruned-gradient rule the recipe does not allow.
+ */
 export class Recipe {
   readonly config: RecipeConfig;
   private readonly frameList: [number, number][];
@@ -193,6 +211,7 @@ export class Recipe {
     for (const [fn, fm] of [[c.n, c.m], ...this.frameList] as [number, number][]) validateNM(layer, fn, fm, inFeatures);
   }
 
+  /** The step record at step `step` (0-based; steps past T − f are fine-tune). */
   at(step: number): RecipeStep {
     const c = this.config;
     const t = step;
@@ -323,10 +342,12 @@ export class Recipe {
     }
   }
 
+  /** The full configuration, for saving with a run; `Recipe.fromJSON` reads it back. */
   toJSON(): RecipeConfig {
     return { ...this.config, customFrames: this.config.customFrames.map((f) => [f[0], f[1]]) };
   }
 
+  /** A recipe from a saved configuration; throws SparsityConfigError like the constructor. */
   static fromJSON(j: Partial<RecipeConfig> & { kind: RecipeKind; steps: number }): Recipe {
     return new Recipe(j, 'recipe JSON');
   }

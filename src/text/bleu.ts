@@ -17,12 +17,16 @@ export function tokenize13a(line: string): string[] {
   return s.split(/\s+/).filter((t) => t.length > 0);
 }
 
+/** Options of `corpusBleu`: lowercasing (default off) and tokenisation (default sacreBLEU's 13a). */
 export interface BleuOptions {
   lowercase?: boolean;
   /** '13a' (default) or 'none' (split on whitespace only). */
   tokenize?: '13a' | 'none';
 }
 
+/**
+ * A corpus BLEU score (0–100, sacreBLEU's definition) with its n-gram matches and totals (n = 1..4), precisions (%), brevity penalty and lengths.
+ */
 export interface BleuResult {
   score: number;
   correct: number[];

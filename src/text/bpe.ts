@@ -9,10 +9,15 @@
  */
 import { DataError } from '../errors.js';
 
+/** The special tokens, ids 0–3 of every vocabulary: padding, begin and end of sentence, unknown. */
 export const SPECIALS = ['<pad>', '<bos>', '<eos>', '<unk>'] as const;
+/** Id of the padding token. */
 export const PAD = 0;
+/** Id of the begin-of-sentence token. */
 export const BOS = 1;
+/** Id of the end-of-sentence token. */
 export const EOS = 2;
+/** Id of the unknown token (never produced by `encode`: unseen characters fall back to bytes). */
 export const UNK = 3;
 const BYTE_BASE = SPECIALS.length;
 const FIRST_FREE = BYTE_BASE + 256;
@@ -86,12 +91,18 @@ function codePoints(s: string): string[] {
   return out;
 }
 
+/** A saved tokenizer (`toJSON` / `BpeTokenizer.fromJSON`): its alphabet and merges in order. */
 export interface BpeJSON {
   format: 'nmgrad-bpe-v1';
   alphabet: string[];
   merges: [string, string][];
 }
 
+/**
+ * A joint byte-pair-encoding tokenizer: `BpeTokenizer.train(texts, merges)` learns it, `encode` /
+ * `decode` map text to ids and back losslessly (`decode(encode(s)) === s`), ids 0–3 are `SPECIALS`.
+ * `decode` and `fromJSON` throw DataError for an id outside the vocabulary or a foreign format.
+ */
 export class BpeTokenizer {
   readonly vocab: string[];
   private readonly ids = new Map<string, number>();

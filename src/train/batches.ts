@@ -6,11 +6,13 @@ import { DataError } from '../errors.js';
 import type { Rng } from '../kernels/random.js';
 import { BOS, EOS, PAD } from '../text/bpe.js';
 
+/** One training pair as token ids, without BOS / EOS (the batcher adds them). */
 export interface Example {
   src: number[];
   tgt: number[];
 }
 
+/** A padded batch of examples, flat row-major id arrays with their shapes, ready for `Tensor` inputs. */
 export interface Batch {
   size: number;
   /** Source ids [size, srcLen], PAD-padded. */

@@ -16,18 +16,28 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { DataError } from '../errors.js';
 import { processAlive, removeStaleTempFiles, writeFileAtomic } from '../nn/checkpoint.js';
 
+/**
+ * The latest checkpoint of a run folder: weights, optimizer, sparse state, generators, training state.
+ */
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+/** The caller's config of a run folder, rewritten at every checkpoint. */
 export const CONFIG_FILE = 'config.json';
+/** One JSON record per progress line and per evaluation. */
 export const METRICS_FILE = 'metrics.jsonl';
+/** The final summary of a finished run. */
 export const SUMMARY_FILE = 'summary.json';
+/** The folder holding the weights of the last K checkpoints (`keep`), as `step-N.safetensors`. */
 export const SNAPSHOT_DIR = 'checkpoints';
+/** The run folder holding the checkpoint of the best evaluation (`select: 'best'`). */
 export const BEST_DIR = 'best';
+/** The run folder holding the mean of the kept checkpoints. */
 export const AVERAGED_DIR = 'averaged';
 const LOCK_FILE = '.lock';
 
 /** What a run folder may hold; any of them means the folder holds (part of) a run. */
 export const RUN_FILES = [CHECKPOINT_FILE, CONFIG_FILE, 'options.json', 'tokenizer.json', METRICS_FILE, SUMMARY_FILE, SNAPSHOT_DIR, BEST_DIR, AVERAGED_DIR] as const;
 
+/** The entries of `RUN_FILES` present in `dir` (empty: the folder holds no run). */
 export function existingRunFiles(dir: string): string[] {
   return RUN_FILES.filter((f) => existsSync(join(dir, f)));
 }

@@ -31,6 +31,9 @@ export interface TrainState {
   elapsedMs: number;
 }
 
+/**
+ * What `fit` reports through `onEvent`: the start, progress lines (loss, lr, throughput, recipe phase), evaluations, checkpoints written, files cleaned up, warnings and the stop.
+ */
 export type TrainEvent =
   | { type: 'start'; step: number; steps: number; resumed: boolean; dir: string | null }
   | {
@@ -43,6 +46,7 @@ export type TrainEvent =
   | { type: 'warning'; message: string }
   | { type: 'stop'; step: number; reason: FitResult['stopped'] };
 
+/** Periodic evaluation inside `fit`, and optionally keeping the best checkpoint by one metric. */
 export interface EvaluateOptions {
   /** Evaluate after every `every` steps (and at the last step when `select` is set). */
   every: number;
@@ -52,6 +56,10 @@ export interface EvaluateOptions {
   select?: { metric: string; mode?: 'max' | 'min' };
 }
 
+/**
+ * What `fit` trains and how: the model, optimizer, loss of a batch `B`, the batches of each epoch
+ * and the step count, plus the optional run folder, checkpointing, evaluation, resume and stop controls.
+ */
 export interface FitOptions<B> {
   model: Module;
   optimizer: Optimizer;
@@ -97,6 +105,9 @@ export interface FitOptions<B> {
   counter?: FlopCounter;
 }
 
+/**
+ * How a `fit` call ended: its training state, why it stopped, the last loss, the FLOP counter, the recipe's final step and warnings.
+ */
 export interface FitResult {
   state: TrainState;
   stopped: 'done' | 'interrupted' | 'paused';

@@ -19,6 +19,11 @@ import { CHECKPOINT_FILE, checkRegularTarget, checkWritablePath, ensureFolder, r
 import { loadTrainState, type TrainState } from './trainer.js';
 import { saveCheckpoint } from '../nn/checkpoint.js';
 
+/**
+ * Everything that defines a translation run (saved as its config.json): model shape, recipe and
+ * sparsified layers, schedule (steps, tokens per batch, peak lr, warm-up), seed, label smoothing,
+ * longest sentence, data source and BPE merges.
+ */
 export interface TranslationConfig {
   model: TransformerConfig;
   /** The recipe string (parsed with `steps`); see docs/recipes.md. */
@@ -39,6 +44,9 @@ export interface TranslationConfig {
   tgt?: string;
 }
 
+/**
+ * A built translation run: its config, tokenizer, Transformer, recipe, sparse layers and Adam optimizer.
+ */
 export interface TranslationRun {
   config: TranslationConfig;
   tokenizer: BpeTokenizer;
@@ -49,6 +57,7 @@ export interface TranslationRun {
   optimizer: Adam;
 }
 
+/** The tokenizer file of a translation run folder. */
 export const TOKENIZER_FILE = 'tokenizer.json';
 
 /** A fresh run of `config` (vocabulary sizes from the tokenizer). */

@@ -3,6 +3,7 @@ import { broadcastShapes, sizeOf } from '../../kernels/shape.js';
 import { currentScope, report } from '../flops.js';
 import { Tensor, result } from '../tensor-core.js';
 
+/** An operand of the binary ops: a tensor, or a number taken as a 0-d tensor. */
 export type TensorLike = Tensor | number;
 
 export function toTensor(x: TensorLike): Tensor {
@@ -24,9 +25,13 @@ function binary(op: BinaryOp, aIn: TensorLike, bIn: TensorLike): Tensor {
   });
 }
 
+/** a + b elementwise, numpy broadcasting; throws ShapeError when the shapes do not broadcast. */
 export const add = (a: TensorLike, b: TensorLike): Tensor => binary('add', a, b);
+/** a − b elementwise, numpy broadcasting; throws ShapeError when the shapes do not broadcast. */
 export const sub = (a: TensorLike, b: TensorLike): Tensor => binary('sub', a, b);
+/** a ⊙ b elementwise, numpy broadcasting; throws ShapeError when the shapes do not broadcast. */
 export const mul = (a: TensorLike, b: TensorLike): Tensor => binary('mul', a, b);
+/** a / b elementwise, numpy broadcasting; throws ShapeError when the shapes do not broadcast. */
 export const div = (a: TensorLike, b: TensorLike): Tensor => binary('div', a, b);
 
 /**
@@ -48,13 +53,21 @@ function unary(name: string, op: UnaryOp, x: Tensor, param = 0): Tensor {
   });
 }
 
+/** −x elementwise. */
 export const neg = (x: Tensor): Tensor => unary('neg', 'neg', x);
+/** eˣ elementwise. */
 export const exp = (x: Tensor): Tensor => unary('exp', 'exp', x);
+/** Natural logarithm elementwise (−∞ at 0, NaN below; the bad-value checks report those). */
 export const log = (x: Tensor): Tensor => unary('log', 'log', x);
+/** √x elementwise. */
 export const sqrt = (x: Tensor): Tensor => unary('sqrt', 'sqrt', x);
+/** tanh(x) elementwise. */
 export const tanh = (x: Tensor): Tensor => unary('tanh', 'tanh', x);
+/** 1 / (1 + e⁻ˣ) elementwise. */
 export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', 'sigmoid', x);
+/** max(x, 0) elementwise (gradient 0 at x = 0). */
 export const relu = (x: Tensor): Tensor => unary('relu', 'relu', x);
+/** |x| elementwise (gradient sign(x), 0 at x = 0). */
 export const abs = (x: Tensor): Tensor => unary('abs', 'abs', x);
 
 /** x^p for a scalar exponent p. */

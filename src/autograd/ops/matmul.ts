@@ -5,6 +5,7 @@ import { currentScope, report } from '../flops.js';
 import { recordLinear } from '../linear-record.js';
 import { Tensor, result } from '../tensor-core.js';
 
+/** Options of `matmul`. */
 export interface MatmulOptions {
   /** Multiply by the transpose of b's last two dims: b is [..., N, K] (attention's Q·Kᵀ). */
   transB?: boolean;

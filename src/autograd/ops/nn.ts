@@ -172,6 +172,7 @@ export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
   });
 }
 
+/** Options of `crossEntropy`. */
 export interface CrossEntropyOptions {
   /** Targets equal to this index contribute nothing (e.g. padding). Default -100, like PyTorch. */
   ignoreIndex?: number;

@@ -5,6 +5,9 @@ import { currentScope, report } from '../flops.js';
 import { Tensor, result } from '../tensor-core.js';
 import { reshape } from './shape.js';
 
+/**
+ * The axes a reduction runs over: one axis, a list (negative counts from the end), or undefined for all.
+ */
 export type Axes = number | readonly number[] | undefined;
 
 function normAxes(op: string, x: Tensor, axes: Axes): number[] {

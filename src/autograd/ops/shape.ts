@@ -147,4 +147,5 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   return result('broadcastTo', data, shape, [x], (g) => [getBackend().sumToShape(g, shape, x.shape)]);
 }
 
+/** Alias of `broadcastTo` (PyTorch's name). */
 export const expand = broadcastTo;
