@@ -1,6 +1,6 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadSafetensors, saveSafetensors } from '../../src/index.js';
@@ -187,7 +187,7 @@ function badFlagValues(tmp: string): [string[], RegExp][] {
     [['export', '--run', file, '--out', join(tmp, 'model.safetensors')], /--run is a file, not a folder/],
     [['export', '--run', tmp, '--out', tmp], /--out is a folder, expected a file name/],
     [['export', '--run', tmp, '--out', join(file, 'model.safetensors')], /--out lies below a file/],
-    [['translate', '--run', noRun, '--threads', '0'], int('threads', 1, 256)],
+    [['translate', '--run', noRun, '--threads', '0'], int('threads', 1, 4 * availableParallelism())],
     [['evaluate', '--run', noRun, '--src', file, '--ref', file, '--beam', '2.5'], int('beam', 1, 256)],
     [['evaluate', '--run', noRun, '--src', '/nope/missing.en', '--ref', file], /--src file not found/],
     [['evaluate', '--hyp', '/nope/missing.de', '--ref', file], /--hyp file not found/],
