@@ -48,7 +48,7 @@ const str = (f: Flags, k: string): string | undefined => (typeof f[k] === 'strin
 export function applyStudyPreset(f: Flags): Flags {
   const name = str(f, 'study');
   if (name === undefined) return f;
-  const p = STUDY_PRESETS[name];
+  const p = Object.hasOwn(STUDY_PRESETS, name) ? STUDY_PRESETS[name] : undefined;
   if (!p) throw new StudyConfigError('--study', `unknown study preset '${name}'; presets: ${Object.keys(STUDY_PRESETS).join(', ')}`);
   return { ...p.flags, ...f };
 }
