@@ -153,7 +153,7 @@ export function loadModel(path: string): { model: Transformer; tokenizer: BpeTok
   if (existsSync(path) && statSync(path).isFile()) {
     const { model, metadata } = loadCompressedTransformer(path);
     if (!metadata.tokenizer) throw new DataError(path, "exported without a tokenizer (no 'tokenizer' in the metadata)");
-    return { model, tokenizer: BpeTokenizer.fromJSON(JSON.parse(metadata.tokenizer) as BpeJSON, `${path} (tokenizer)`) };
+    return { model, tokenizer: BpeTokenizer.parse(metadata.tokenizer, `${path} (tokenizer)`) };
   }
   const { run } = loadRun(path);
   return { model: run.model, tokenizer: run.tokenizer };
