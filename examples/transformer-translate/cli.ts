@@ -260,12 +260,11 @@ async function main(): Promise<void> {
   if (typeof f.backend === 'string') setBackend(f.backend);
   const json = f.json === true || !process.stdout.isTTY;
   const quiet = f.quiet === true;
-  // In JSON-lines mode stdout carries JSON only: the human lines (data:, recipe:, BPE:,
-  // resuming …) go to stderr, the JSON records (training metrics) to stdout.
+  // In JSON-lines mode stdout carries JSON only: a human line (data:, recipe:, BPE:,
+  // resuming …) becomes a {"log": …} record; the JSON records (training metrics) pass as they are.
   const log = (s: string): void => {
     if (quiet) return;
-    if (json && !isJsonRecord(s)) console.error(s);
-    else console.log(s);
+    console.log(json && !isJsonRecord(s) ? JSON.stringify({ log: s }) : s);
   };
   // Once per run, in human-readable mode only: translate's stdout is the translations alone,
   // and --json output (or a pipe) must stay parseable.

@@ -114,7 +114,7 @@ export async function compareCommand(flags: Flags, ctx: CompareContext): Promise
     const report = buildReport(cells, findFinishedCells(dirs), header);
     writeReport(outDir, cells, report);
     const { missing, mismatched } = report.collected;
-    console.log(report.markdown);
+    console.log(ctx.json ? JSON.stringify(JSON.parse(report.json)) : report.markdown); // JSON-lines mode: one record
     log(`wrote ${join(outDir, 'results.md')}, results.json, results.svg, timings.md`);
     if (missing.length || mismatched.length) {
       console.error(`compare --merge: ${missing.length + mismatched.length} of ${cells.length} cells not done: ${[...missing, ...mismatched.map((m) => m.cell)].map((c) => c.name).join(', ')}`);
@@ -177,7 +177,7 @@ export async function compareCommand(flags: Flags, ctx: CompareContext): Promise
   }
   const report = buildReport(cells, findFinishedCells([outDir]), header);
   writeReport(outDir, cells, report);
-  console.log(report.markdown);
+  console.log(ctx.json ? JSON.stringify(JSON.parse(report.json)) : report.markdown); // JSON-lines mode: one record
   log(`wrote ${join(outDir, 'results.md')}, results.json, results.svg, timings.md`);
   return 0;
 }
