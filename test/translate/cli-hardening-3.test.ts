@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeSafetensors, encodeSafetensors } from '../../src/index.js';
 import { corpusBleu } from '../../src/text/index.js';
 import { generateBuiltinCorpus } from '../../examples/transformer-translate/data/builtin.js';
-import { loadModel } from '../../examples/transformer-translate/model-io.js';
+import { BpeTokenizer } from '../../src/text/bpe.js';
+import { buildRun, captureState, loadModel, saveRun, type RunConfig } from '../../examples/transformer-translate/model-io.js';
 import { translateAll } from '../../examples/transformer-translate/translate.js';
 import { outputPathProblem } from '../../examples/transformer-translate/paths.js';
 
@@ -201,11 +202,20 @@ describe('models and tokenizers that do not load: typed errors', () => {
 
 describe('silently wrong: empty lines, blank references, JSON-only stdout, table lookups', () => {
   it('empty and whitespace-only lines give empty lines, the others the same text as alone (translate and evaluate)', () => {
+    // An untrained model: it rarely picks eos, so an empty source decoded as such gives a full line of tokens.
+    const untrained = join(tmp, 'untrained');
+    const config: RunConfig = {
+      model: { srcVocab: 0, tgtVocab: 0, dModel: 16, heads: 2, ffn: 32, encoderLayers: 1, decoderLayers: 1, dropout: 0, maxLen: 24, shareEmbeddings: true, tieOutput: true, seed: 2 },
+      recipe: 'dense', sparsify: 'ffn', steps: 1, batchTokens: 400, lr: 1e-3, warmup: 1, seed: 2, labelSmoothing: 0.1, maxLen: 24, data: 'builtin', merges: 50,
+    };
+    const fresh = buildRun(config, BpeTokenizer.train(corpus.train.flatMap((p) => [p.en, p.de]), 50));
+    saveRun(untrained, fresh, captureState(fresh, { step: 0, epoch: 0, batchInEpoch: 0, flops: null, elapsedMs: 0 }));
     const input = ['', sentences[2]!, '   ', '\t', sentences[3]!, ''];
-    const r = cli(['translate', '--run', run, '--threads', '1'], { input: `${input.join('\n')}\n` });
+    const r = cli(['translate', '--run', untrained, '--threads', '1'], { input: `${input.join('\n')}\n` });
     expect(r.status).toBe(0);
-    const { model, tokenizer } = loadModel(run);
+    const { model, tokenizer } = loadModel(untrained);
     const alone = (s: string): string => translateAll(model, tokenizer, [s])[0]!;
+    expect(alone(sentences[2]!)).not.toBe('');
     expect(r.stdout).toBe(`${['', alone(sentences[2]!), '', '', alone(sentences[3]!), ''].join('\n')}\n`);
 
     const src = join(tmp, 'blank-src.en');
@@ -213,7 +223,7 @@ describe('silently wrong: empty lines, blank references, JSON-only stdout, table
     writeFileSync(src, `${input.join('\n')}\n`);
     const refs = ['', 'ein mann .', '', '', 'eine frau .', ''];
     writeFileSync(ref, `${refs.join('\n')}\n`);
-    const e = cli(['evaluate', '--run', run, '--src', src, '--ref', ref, '--threads', '1', '--json']);
+    const e = cli(['evaluate', '--run', untrained, '--src', src, '--ref', ref, '--threads', '1', '--json']);
     expect(e.status).toBe(0);
     const hyps = ['', alone(sentences[2]!), '', '', alone(sentences[3]!), ''];
     expect(JSON.parse(e.stdout).bleu).toBe(corpusBleu(hyps, [refs]).score);
