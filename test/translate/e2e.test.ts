@@ -148,7 +148,7 @@ function badFlagValues(tmp: string): [string[], RegExp][] {
   const train = (...a: string[]): string[] => ['train', ...S, ...a];
   const int = (flag: string, min: number, max?: number): RegExp => new RegExp(`--${flag} must be an integer ${max === undefined ? `≥ ${min}` : `in \\[${min}, ${max}\\]`}`);
   const cases: [string[], RegExp][] = [];
-  for (const v of ['0', '1.5', 'abc', '300']) cases.push([train('--threads', v), int('threads', 1, 256)]);
+  for (const v of ['0', '1.5', 'abc', '300']) cases.push([train('--threads', v), int('threads', 1, 4 * availableParallelism())]);
   for (const flag of ['layers', 'd-model', 'heads', 'ffn', 'batch-tokens', 'eval-every']) for (const v of ['0', '1.5', 'abc']) cases.push([train(`--${flag}`, v), int(flag, 1)]);
   cases.push([train('--layers', '-2'), int('layers', 1)], [train('--ffn', ''), int('ffn', 1)]);
   for (const v of ['0', '0.5', '2.5', '-3', '1e400']) cases.push([['train', ...S.slice(0, -2), '--steps', v], int('steps', 1)]);
