@@ -24,7 +24,7 @@
 import { totalmem } from 'node:os';
 import { AllocationError, fmtShape } from '../errors.js';
 import { SHARED_GC_BUDGET_BYTES, collectIfPending, forgiveSharedBytes, noteSharedBytes, recyclingRegistry } from './shared-gc.js';
-import { ARENA_ALIGN, arenaBuffer, arenaBump, arenaMemory, arenaUsedBytes } from './arena.js';
+import { arenaBuffer, arenaBump, arenaMemory, arenaUsedBytes } from './arena.js';
 
 export const SHARED_MIN_ELEMENTS = 2048;
 
@@ -142,64 +142,65 @@ function pushFree(at: number, bytes: number): void {
   arenaFreeBytes += bytes;
 }
 
-/** The largest class size that fits in `bytes` (a multiple of ARENA_ALIGN). */
-function classAtMost(bytes: number): number {
-  const step = 2 ** Math.max(Math.floor(Math.log2(bytes)) - 2, 6);
-  return Math.floor(bytes / step) * step;
-}
-
-/** Returns `bytes` at `at` to the free lists as blocks of class sizes, largest first. */
-function pushRun(at: number, bytes: number): void {
-  while (bytes >= ARENA_ALIGN) {
-    const b = classAtMost(bytes);
-    pushFree(at, b);
-    at += b;
-    bytes -= b;
-  }
-}
-
-/** poolCounts.returned at the last coalesce that found no room, and the request it failed. */
-let coalesceMissAt = -1;
-let coalesceMissBytes = 0;
-
 /**
- * A block of exactly `bytes` cut from the free lists as one address-ordered set: adjacent free
- * blocks of any classes merge into runs, the smallest run that holds `bytes` gives it, and every
- * run goes back as blocks of class sizes. Without this a block only ever serves its own class
- * and the two above it, so a long decode, whose batches meet ever new shapes, grew the arena by
- * every class it met while hundreds of MB sat on the lists of others. Runs only when the arena
- * would otherwise grow; undefined when no run is large enough.
+ * Free memory merged out of the class lists: address-ordered (start, bytes) pairs, adjacent ones
+ * joined. A request that finds no block of its class (or the two above it) is cut from the
+ * smallest run that holds it; the block comes back to its class's list when it dies. Without
+ * this a block only ever served its own class and the two above it, so a long decode, whose
+ * batches meet ever new shapes, grew the arena by every class it met while hundreds of MB sat on
+ * the lists of others.
  */
-function coalesceFor(bytes: number): number | undefined {
-  if (arenaFreeBytes < bytes) return undefined;
-  // Nothing came back since a coalesce failed for this size or less: it would fail again.
-  if (coalesceMissAt === poolCounts.returned + poolCounts.released && bytes >= coalesceMissBytes) return undefined;
-  const blocks: number[] = [];
-  for (const [b, list] of arenaFree) for (const at of list) blocks.push(at, b);
-  const order = Array.from({ length: blocks.length / 2 }, (_v, i) => i).sort((x, y) => blocks[2 * x]! - blocks[2 * y]!);
+let runs: number[] = [];
+let runBytes = 0;
+/** poolCounts.returned + released at the last merge: with nothing returned since, a merge finds nothing new. */
+let mergedAt = -1;
+
+function cutRun(bytes: number): number | undefined {
+  let best = -1;
+  for (let r = 0; r < runs.length; r += 2) {
+    const len = runs[r + 1]!;
+    if (len >= bytes && (best < 0 || len < runs[best + 1]!)) {
+      best = r;
+      if (len === bytes) break;
+    }
+  }
+  if (best < 0) return undefined;
+  const at = runs[best]!;
+  if (runs[best + 1] === bytes) runs.splice(best, 2);
+  else {
+    runs[best] = at + bytes;
+    runs[best + 1] = runs[best + 1]! - bytes;
+  }
+  runBytes -= bytes;
+  return at;
+}
+
+/** Moves every block on the class lists into the runs, joining neighbours. */
+function mergeFreeLists(): void {
+  const pairs = runs;
+  for (const [b, list] of arenaFree) for (const at of list) pairs.push(at, b);
   arenaFree.clear();
   arenaFreeBytes = 0;
-  const runs: number[] = [];
+  const order = Array.from({ length: pairs.length / 2 }, (_v, i) => i).sort((x, y) => pairs[2 * x]! - pairs[2 * y]!);
+  runs = [];
+  runBytes = 0;
   for (const i of order) {
-    const at = blocks[2 * i]!;
-    const b = blocks[2 * i + 1]!;
+    const at = pairs[2 * i]!;
+    const b = pairs[2 * i + 1]!;
     const n = runs.length;
     if (n > 0 && runs[n - 2]! + runs[n - 1]! === at) runs[n - 1] = runs[n - 1]! + b;
     else runs.push(at, b);
+    runBytes += b;
   }
-  let best = -1;
-  for (let r = 0; r < runs.length; r += 2) if (runs[r + 1]! >= bytes && (best < 0 || runs[r + 1]! < runs[best + 1]!)) best = r;
-  let taken: number | undefined;
-  if (best >= 0) {
-    taken = runs[best]!;
-    runs[best] = taken + bytes;
-    runs[best + 1] = runs[best + 1]! - bytes;
-  } else {
-    coalesceMissAt = poolCounts.returned + poolCounts.released;
-    coalesceMissBytes = bytes;
-  }
-  for (let r = 0; r < runs.length; r += 2) pushRun(runs[r]!, runs[r + 1]!);
-  return taken;
+  mergedAt = poolCounts.returned + poolCounts.released;
+}
+
+/** A block of `bytes` cut from free memory of any class, or undefined (the arena must grow). Runs only when no block of the class is free. */
+function coalesceFor(bytes: number): number | undefined {
+  const at = cutRun(bytes);
+  if (at !== undefined || arenaFreeBytes + runBytes < bytes || mergedAt === poolCounts.returned + poolCounts.released) return at;
+  mergeFreeLists();
+  return cutRun(bytes);
 }
 
 /**
@@ -375,7 +376,7 @@ export function arenaCopy<T extends Float32Array | Int32Array | Uint8Array>(v: T
 
 /** Counts of fresh and reused shared float32 allocations, bytes now pooled, and pooled buffers of `bytes` (for tests and benches). */
 export function storagePoolStats(bytes = 0): { fresh: number; reused: number; returned: number; released: number; pooledBytes: number; pooledOfSize: number; arenaFreeBytes: number } {
-  return { ...poolCounts, pooledBytes, pooledOfSize: freeBuffers.get(bytes)?.length ?? 0, arenaFreeBytes };
+  return { ...poolCounts, pooledBytes, pooledOfSize: freeBuffers.get(bytes)?.length ?? 0, arenaFreeBytes: arenaFreeBytes + runBytes };
 }
 
 /** Drops every pooled buffer (their memory goes back at the next collection). */
