@@ -12,7 +12,7 @@ export { softmax, logSoftmax, layerNorm, embedding, dropout, where, maskedFill, 
 export { nmMask, unstructuredMask, validateNM } from './sparse/mask.js';
 export { NMSparseTensor, type NMSparseJSON } from './sparse/nm-tensor.js';
 export { sparseLinear, sparseLinearValues } from './sparse/linear-op.js';
-export { getThreads, setThreads, shutdownPool, watchdogMs } from './kernels/threads/pool.js';
+export { getThreads, setThreads, shutdownPool, watchdogMs, maxThreads, threadCountProblem } from './kernels/threads/pool.js';
 export { registerBackend, setBackend, getBackend, listBackends, defaultBackendName, describeBackend, withBackend, withFallback, type Backend, type NMWeight } from './kernels/backends.js';
 export { Module, ModuleList, Parameter } from './nn/module.js';
 export { Linear, Embedding, LayerNorm, Dropout, FeedForward, sinusoidalPositions, type LinearLike, type LinearOptions } from './nn/layers.js';

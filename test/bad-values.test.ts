@@ -35,7 +35,9 @@ describe('bad values are refused by name', () => {
   });
 
   it('ssd with N = M (nothing to decay to)', () => {
-    expect(() => Recipe.parse('ssd:8:8', { steps: 100 })).toThrow(/stepwise SSD needs N < M .* got 8:8/);
+    expect(() => Recipe.parse('ssd:8:8', { steps: 100 })).toThrow(/N:M = 8:8 keeps every weight .* so 'ssd' would prune nothing/);
+    // The constructor (no parsing) still names the stepwise frames.
+    expect(() => new Recipe({ kind: 'ssd', n: 8, m: 8, steps: 100 })).toThrow(/stepwise SSD needs N < M .* got 8:8/);
     // The frames of a valid target still end at the target.
     expect(Recipe.parse('ssd:1:8', { steps: 100 }).frames.at(-1)).toEqual([1, 8]);
   });

@@ -7,8 +7,8 @@
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  NmgradError, Recipe, averageRun, checkFreshRunDir, checkpointStep, defaultBackendName, describeBackend, exportTranslationRun, getThreads, listBackends, listSnapshots, loadTranslationRun,
-  loadTranslator, readRunConfig, setBackend, setThreads, stopOnSignals, watchdogMs, writeFileAtomic,
+  DataError, NmgradError, Recipe, averageRun, checkFreshRunDir, checkpointStep, defaultBackendName, describeBackend, exportTranslationRun, getThreads, listBackends,
+  listSnapshots, loadTranslationRun, loadTranslator, readRunConfig, setBackend, setThreads, stopOnSignals, watchdogMs, writeFileAtomic,
 } from 'nmgrad';
 import { corpusBleu, corpusChrf, type BpeTokenizer } from 'nmgrad/text';
 import { defaultDataDir, downloadFiles } from './data/parallel.js';
@@ -101,7 +101,8 @@ function parse(cmd: string, argv: string[]): Record<string, string | true> {
     }
     if (!a.startsWith('--')) throw new UsageError(`unexpected argument '${a}' (see: npm run translate -- ${cmd} --help)`);
     const name = a.slice(2);
-    const spec = all[name];
+    // Own properties only: '--constructor' or '--__proto__' must be unknown flags, not Object's members.
+    const spec = Object.hasOwn(all, name) ? all[name] : undefined;
     if (!spec) throw new UsageError(`unknown flag --${name} for '${cmd}' (see: npm run translate -- ${cmd} --help)`);
     if (spec.arg === '') out[name] = true;
     else if (spec.arg.endsWith('...')) {
@@ -213,7 +214,37 @@ function resolveData(f: Record<string, string | true>): string {
   return dir;
 }
 
+/** Whether a log line is a JSON record (an object), which JSON-lines mode keeps on stdout. */
+function isJsonRecord(s: string): boolean {
+  if (!s.startsWith('{')) return false;
+  try {
+    JSON.parse(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A failed write to stdout ends the process at once: a reader that went away (`| head -1`,
+ * EPIPE) quietly with 0, as for any filter; anything else (a full disk, ENOSPC) with one line on
+ * stderr and exit 1, since the output is lost. console.log would otherwise drop the error and
+ * exit 0, and a stream write would end in a raw stack.
+ */
+function onStdoutError(e: NodeJS.ErrnoException): void {
+  if (e.code === 'EPIPE') process.exit(0);
+  const reason = e.code === 'ENOSPC' ? 'no space left on the device' : e.message;
+  process.stderr.write(`translate: ${new DataError('stdout', `cannot write the output (${e.code ?? 'error'}: ${reason}); what was written is incomplete`).message}\n`);
+  process.exit(1);
+}
+
+/** Resolves once everything written to stdout so far has gone out (or its error has ended the process). */
+function stdoutDrained(): Promise<void> {
+  return new Promise((done) => process.stdout.write('', () => done()));
+}
+
 async function main(): Promise<void> {
+  process.stdout.on('error', onStdoutError);
   const argv = process.argv.slice(2);
   if (argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
     const topic = argv[0] === 'help' ? argv[1] : undefined;
@@ -235,8 +266,11 @@ async function main(): Promise<void> {
   if (typeof f.backend === 'string') setBackend(f.backend);
   const json = f.json === true || !process.stdout.isTTY;
   const quiet = f.quiet === true;
+  // In JSON-lines mode stdout carries JSON only: a human line (data:, recipe:, BPE:,
+  // resuming …) becomes a {"log": …} record; the JSON records (training metrics) pass as they are.
   const log = (s: string): void => {
-    if (!quiet) console.log(s);
+    if (quiet) return;
+    console.log(json && !isJsonRecord(s) ? JSON.stringify({ log: s }) : s);
   };
   // Once per run, in human-readable mode only: translate's stdout is the translations alone,
   // and --json output (or a pipe) must stay parseable.
@@ -355,6 +389,8 @@ async function main(): Promise<void> {
     const refPath = str(f, 'ref', '') || fail('evaluate needs --ref FILE');
     const refs = readLinesOf(refPath);
     if (refs.length === 0) throw new UsageError(`--ref ${refPath} is empty: nothing to score`);
+    // BLEU of blank references is 0 whatever the hypotheses: a score that says nothing.
+    if (refs.every((r) => r.trim() === '')) throw new DataError(refPath, `all ${refs.length} reference lines are blank: nothing to score`);
     let hyps: string[];
     if (f.hyp) hyps = readLinesOf(str(f, 'hyp', ''));
     else {
@@ -375,7 +411,7 @@ async function main(): Promise<void> {
 const PROG = 'npm run translate --';
 
 function checkCommand(cmd: string): void {
-  if (HELP[cmd]) return;
+  if (Object.hasOwn(HELP, cmd)) return;
   const guess = nearest(cmd, Object.keys(HELP));
   throw new UsageError(`unknown command '${cmd}'${guess ? `; did you mean '${guess}'?` : ''} (commands: ${Object.keys(HELP).join(', ')}; add --help to any)`);
 }
@@ -432,7 +468,8 @@ function resumedSteps(f: Record<string, string | true>, config: RunConfig, split
 }
 
 main().then(
-  () => process.exit(),
+  // A write error still pending (a full disk) must decide the exit status, not be cut off by it.
+  () => stdoutDrained().then(() => process.exit()),
   (e: unknown) => {
     if (e instanceof UsageError || e instanceof NmgradError) {
       console.error(`translate: ${e.message}`);

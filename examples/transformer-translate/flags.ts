@@ -5,6 +5,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { outputPathProblem, threadCountProblem } from 'nmgrad';
 
 export class UsageError extends Error {}
 
@@ -37,6 +38,9 @@ const positive: Rule = (v) => {
   return Number.isFinite(n) && n > 0 ? null : 'must be a positive number';
 };
 
+/** The library's rule (the same for NMGRAD_THREADS): at most 4 × the cores. */
+const threadCount: Rule = (v) => threadCountProblem(asNumber(v));
+
 const finite: Rule = (v) => (Number.isFinite(asNumber(v)) ? null : 'must be a finite number');
 
 const probability: Rule = (v) => {
@@ -59,9 +63,14 @@ const existingFile: Rule = (v) => {
   return statSync(v).isFile() ? null : 'is not a regular file';
 };
 
-/** A folder that may not exist yet, but that is not a file and does not lie below one. */
+/**
+ * A folder that may not exist yet, but that is not a file and does not lie below one, nor below
+ * a dangling symbolic link, nor in /proc, /sys or /dev (paths.ts).
+ */
 const folder: Rule = (v) => {
   if (v.trim() === '') return 'must not be empty';
+  const problem = outputPathProblem(v);
+  if (problem !== null) return problem;
   if (existsSync(v)) return statSync(v).isDirectory() ? null : 'is a file, not a folder';
   let up = resolve(v);
   while (!existsSync(up) && dirname(up) !== up) up = dirname(up);
@@ -76,9 +85,11 @@ const dataSource: Rule = (v) => {
   return statSync(v).isDirectory() ? null : 'is a file, not a directory of parallel text';
 };
 
-/** An output file: not a folder, and not below a file. */
+/** An output file: not a folder, not below a file, and a place for output (paths.ts). */
 const outputFile: Rule = (v) => {
   if (v.trim() === '') return 'must not be empty';
+  const problem = outputPathProblem(v);
+  if (problem !== null) return problem;
   if (existsSync(v)) return statSync(v).isDirectory() ? 'is a folder, expected a file name' : null;
   return folder(dirname(resolve(v))) === null ? null : 'lies below a file';
 };
@@ -91,7 +102,7 @@ const runFolder: Rule = (v) => {
 
 /** Rules for values, by flag name; a flag missing here takes any value its command checks itself. */
 const VALUE_RULES: Record<string, Rule> = {
-  threads: integer(1, 256),
+  threads: threadCount,
   layers: integer(1),
   'd-model': integer(1),
   heads: integer(1),
@@ -146,7 +157,8 @@ export function checkFlagValues(cmd: string, flags: Record<string, string | true
   for (const kind of ['value', 'path'] as const) {
     for (const [name, value] of Object.entries(flags)) {
       if (value === true) continue;
-      const rule = COMMAND_RULES[cmd]?.[kind][name] ?? (kind === 'value' ? VALUE_RULES : PATH_RULES)[name];
+      const own = <T>(table: Record<string, T> | undefined, key: string): T | undefined => (table !== undefined && Object.hasOwn(table, key) ? table[key] : undefined);
+      const rule = own(own(COMMAND_RULES, cmd)?.[kind], name) ?? own(kind === 'value' ? VALUE_RULES : PATH_RULES, name);
       const problem = rule?.(value);
       if (problem) throw new UsageError(`--${name} ${problem}, got '${value}'`);
     }

@@ -18,14 +18,25 @@ export interface StreamOptions extends DecodeOptions {
   normalize?: (line: string) => string;
   /** The input's name in errors (a path, or `stdin`). */
   name?: string;
+  /** Longest line accepted, in bytes (default MAX_LINE_BYTES); a longer one is a DataError. */
+  maxLineBytes?: number;
 }
+
+/**
+ * Longest input line (bytes) by default: the model translates at most its maxLen (128) tokens of
+ * a line, which a line of a megabyte exceeds many times over, so a longer one is an input that
+ * lacks its newlines (a whole file on one line), not a sentence.
+ */
+export const MAX_LINE_BYTES = 2 ** 20;
 
 /**
  * Splits a byte stream into lines, pulling chunks on demand. Lines are cut at LF bytes (which
  * never occur inside a UTF-8 sequence) and each is decoded strictly, so invalid UTF-8 is an
  * error naming `name` and the line, as when a whole file is read; a trailing CR is dropped.
+ * The pieces of a line that spans chunks are joined once, when its LF arrives (linear in the
+ * input whatever the line lengths); a line past `maxBytes` is a DataError as soon as it is.
  */
-async function* readLines(input: Readable, name: string): AsyncGenerator<string> {
+async function* readLines(input: Readable, name: string, maxBytes: number, modelMaxLen: number): AsyncGenerator<string> {
   const decoder = new TextDecoder('utf-8', { fatal: true });
   let lineNo = 0;
   const decode = (bytes: Uint8Array): string => {
@@ -38,19 +49,31 @@ async function* readLines(input: Readable, name: string): AsyncGenerator<string>
     }
     return line.endsWith('\r') ? line.slice(0, -1) : line;
   };
-  let rest: Buffer = Buffer.alloc(0);
+  const tooLong = (): DataError =>
+    new DataError(`${name}:${lineNo + 1}`, `line is longer than ${maxBytes} bytes with no newline, far more than the ${modelMaxLen} tokens the model translates of a line (give one sentence per line)`);
+  // The start of the current line: copies of chunk tails, so the chunks they came from can be freed.
+  let parts: Buffer[] = [];
+  let partBytes = 0;
   for await (const chunk of input) {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-    let buf = rest.length ? Buffer.concat([rest, bytes]) : bytes;
-    let nl = buf.indexOf(0x0a);
+    let start = 0;
+    let nl = bytes.indexOf(0x0a);
     while (nl >= 0) {
-      yield decode(buf.subarray(0, nl));
-      buf = buf.subarray(nl + 1);
-      nl = buf.indexOf(0x0a);
+      if (partBytes + nl - start > maxBytes) throw tooLong();
+      const piece = bytes.subarray(start, nl);
+      yield decode(parts.length ? Buffer.concat([...parts, piece]) : piece);
+      parts = [];
+      partBytes = 0;
+      start = nl + 1;
+      nl = bytes.indexOf(0x0a, start);
     }
-    rest = Buffer.from(buf); // a copy, so the chunk it came from can be freed
+    if (start < bytes.length) {
+      partBytes += bytes.length - start;
+      if (partBytes > maxBytes) throw tooLong();
+      parts.push(Buffer.from(bytes.subarray(start)));
+    }
   }
-  if (rest.length) yield decode(rest);
+  if (partBytes) yield decode(Buffer.concat(parts));
 }
 
 function write(out: Writable, text: string): Promise<void> {
@@ -81,7 +104,7 @@ export async function translateStream(model: Transformer, tok: BpeTokenizer, inp
     batch = [];
     opts.onProgress?.(done);
   };
-  for await (const line of readLines(input, opts.name ?? 'input')) {
+  for await (const line of readLines(input, opts.name ?? 'input', opts.maxLineBytes ?? MAX_LINE_BYTES, model.config.maxLen)) {
     batch.push(opts.normalize ? opts.normalize(line) : line);
     if (batch.length >= batchLines) await flush();
   }

@@ -1,11 +1,11 @@
 /** The training loop of the translation example: data → BPE → Transformer + recipe → checkpoints. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DataError, FlopCounter, Rng, TOKENIZER_FILE, buildTranslationRun, countFlops, fit, flopReport, formatFlopReport, inverseSqrtLr, labelSmoothedLoss, makeBatches, noGrad,
-  checkpointStep, readRunConfig, type Batch, type Example, type FlopReport, type TrainState,
+  checkpointStep, readRunConfig, readTokenizer, type Batch, type Example, type FlopReport, type TrainState,
 } from 'nmgrad';
-import { BpeTokenizer, type BpeJSON } from 'nmgrad/text';
+import { BpeTokenizer } from 'nmgrad/text';
 import { generateBuiltinCorpus, type Pair } from './data/builtin.js';
 import { readParallel } from './data/parallel.js';
 import type { Run, RunConfig } from './model-io.js';
@@ -128,7 +128,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     if (at !== null && config.steps < at) throw new DataError(out, `--steps ${config.steps} is below the checkpoint's step ${at}; a run can only be extended`);
     const differences = configDifferences(stored, config);
     if (differences.length) throw new DataError(out, `cannot resume with a different config (${differences.join('; ')}); only the step count may change`);
-    const tokenizer = loadTokenizer(join(out, TOKENIZER_FILE));
+    const tokenizer = readTokenizer(join(out, TOKENIZER_FILE));
     run = buildTranslationRun(config, tokenizer);
   } else {
     const tokenizer = opts.tokenizer ?? trainTokenizer(opts.splits, config.merges, log);
@@ -172,16 +172,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     },
   });
   return { run, state: r.state, stopped: r.stopped, lastLoss: r.lastLoss, endsHard: r.endsHard, warnings: r.warnings };
-}
-
-function loadTokenizer(path: string): BpeTokenizer {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new DataError(path, `unreadable tokenizer: ${(e as Error).message}`);
-  }
-  return BpeTokenizer.fromJSON(json as BpeJSON, path);
 }
 
 function restoreCounter(counter: FlopCounter, saved: TrainState['flops']): void {

@@ -282,7 +282,7 @@ export function beamSearch(model: Transformer, src: readonly number[], opts: Bea
 
 /**
  * Translates sentences with `model` and `tokenizer`: greedy in batches, or batched beam search
- * (`beamSearchBatch`) when `beam` > 1, each sentence with at most min(cap, 2·source + 10) tokens. Sources longer than the model's maxLen are truncated (`onTruncate` hears of each).
+ * (`beamSearchBatch`) when `beam` > 1, each sentence with at most min(cap, 2·source + 10) tokens whatever its batch. Sources longer than the model's maxLen are truncated (`onTruncate` hears of each); an empty one (an empty or blank line) gives an empty string.
  */
 export function translate(model: Transformer, tokenizer: TextCodec, sentences: readonly string[], opts: DecodeOptions = {}): string[] {
   const beam = opts.beam ?? 1;
@@ -297,15 +297,21 @@ export function translate(model: Transformer, tokenizer: TextCodec, sentences: r
     opts.onTruncate?.(i, ids.length, limit);
     return ids.slice(0, limit);
   });
+  // An empty source (an empty or blank line) translates to an empty line; it is not decoded.
+  const live = encoded.flatMap((r, i) => (r.length > 0 ? [i] : []));
+  for (let i = 0; i < sentences.length; i++) if (encoded[i]!.length === 0) out[i] = '';
+  // Each sentence's own cap, whatever else is in its batch: a translation never depends on its neighbours.
+  const caps = live.map((i) => Math.min(maxCap, encoded[i]!.length * 2 + 10));
+  const rows = live.map((i) => encoded[i]!);
   if (beam > 1) {
-    const maxLen = encoded.map((r) => Math.min(maxCap, r.length * 2 + 10));
-    beamSearchBatch(model, encoded, { ...opts, beam, maxLen, batchSize }).forEach((r, i) => (out[i] = tokenizer.decode(r)));
+    if (rows.length) beamSearchBatch(model, rows, { ...opts, beam, maxLen: caps, batchSize }).forEach((r, j) => (out[live[j]!] = tokenizer.decode(r)));
     return out;
   }
-  for (let b = 0; b < sentences.length; b += batchSize) {
-    const rows = encoded.slice(b, b + batchSize);
-    const maxLen = Math.min(maxCap, Math.max(...rows.map((r) => r.length)) * 2 + 10);
-    greedyDecode(model, rows, { ...opts, maxLen }).forEach((r, i) => (out[b + i] = tokenizer.decode(r)));
+  for (let b = 0; b < rows.length; b += batchSize) {
+    // The batch runs to its longest cap; a row's first tokens do not depend on how long it runs,
+    // so cutting each at its own cap gives what it would alone.
+    const maxLen = Math.max(...caps.slice(b, b + batchSize));
+    greedyDecode(model, rows.slice(b, b + batchSize), { ...opts, maxLen }).forEach((r, j) => (out[live[b + j]!] = tokenizer.decode(r.slice(0, caps[b + j]))));
   }
   return out;
 }

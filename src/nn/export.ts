@@ -127,6 +127,13 @@ export function decodeCompressedInto(bytes: Uint8Array, model: Module, where = '
 
 function loadInto({ tensors, bytes: u8, metadata }: Safetensors, model: Module, where: string): Record<string, string> {
   const layers = parseLayers(where, metadata);
+  // As loadCheckpoint does: NaN or ±Inf weights would only decode to empty or garbage lines.
+  for (const [name, t] of tensors) {
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) {
+      if (!Number.isFinite(d[i]!)) throw new DataError(where, `tensor '${name}' holds ${d[i]} at flat index ${i} of ${fmtShape(t.shape)}; refusing non-finite weights`);
+    }
+  }
   const modules = new Map(model.namedModules());
   const replacements: [Module, string, NMLinear][] = [];
   for (const [path, l] of Object.entries(layers)) {

@@ -366,8 +366,11 @@ export class Recipe {
     if (!KINDS.includes(kind)) throw new SparsityConfigError(where, `unknown recipe '${parts[0]}'; recipes: ${KINDS.join(', ')}`);
     const cfg: Record<string, unknown> = { ...defaults, kind };
     if (parts.length === 3) {
+      // 'dense:1:8' would drop its N:M without a word, and N = M keeps every weight: neither is a sparse recipe.
+      if (kind === 'dense') throw new SparsityConfigError(where, `'dense' takes no N:M (it keeps every weight), got '${head}'; write 'dense'`);
       cfg.n = parseNum(where, 'N', parts[1]!);
       cfg.m = parseNum(where, 'M', parts[2]!);
+      if (cfg.n === cfg.m) throw new SparsityConfigError(where, `N:M = ${String(cfg.n)}:${String(cfg.m)} keeps every weight (N kept of every M), so '${kind}' would prune nothing; give N < M, or use 'dense'`);
     } else if (parts.length !== 1) throw new SparsityConfigError(where, `expected '${kind}' or '${kind}:N:M', got '${head}'`);
     const numeric = new Set(['n', 'm', 'steps', 'dense', 'finetune', 'interval', 'w', 'kMax', 'beta', 'threshold', 'lambda', 'sparsity']);
     const keys: Record<string, string> = { kmax: 'kMax', k: 'kMax', delta: 'interval', prunedgrad: 'prunedGrad', pruned: 'prunedGrad', d: 'dense', f: 'finetune', t: 'steps' };
@@ -375,7 +378,7 @@ export class Recipe {
       const eq = pair.indexOf('=');
       if (eq < 0) throw new SparsityConfigError(where, `'${pair}' is not key=value`);
       const rawKey = pair.slice(0, eq).trim();
-      const key = keys[rawKey.toLowerCase()] ?? rawKey;
+      const key = Object.hasOwn(keys, rawKey.toLowerCase()) ? keys[rawKey.toLowerCase()]! : rawKey;
       const value = pair.slice(eq + 1).trim();
       if (numeric.has(key)) cfg[key] = parseNum(where, key, value);
       else if (key === 'decay' && ['staircase', 'linear', 'exponential'].includes(value)) cfg.decay = value;

@@ -275,7 +275,24 @@ export class BpeTokenizer {
     if (!j || j.format !== 'nmgrad-bpe-v1' || !Array.isArray(j.alphabet) || !Array.isArray(j.merges)) {
       throw new DataError(where, 'not an nmgrad BPE tokenizer (format nmgrad-bpe-v1)');
     }
+    const badSymbol = j.alphabet.findIndex((a) => typeof a !== 'string' || a === '');
+    if (badSymbol >= 0) throw new DataError(where, `alphabet[${badSymbol}] must be a non-empty string, got ${JSON.stringify(j.alphabet[badSymbol])}`);
+    // A merge is a pair of non-empty strings: a number would become a token like "12", and a
+    // bare string "ab" would destructure into the pair ("a", "b") without a word.
+    const badMerge = j.merges.findIndex((m) => !Array.isArray(m) || m.length !== 2 || m.some((t) => typeof t !== 'string' || t === ''));
+    if (badMerge >= 0) throw new DataError(where, `merges[${badMerge}] must be a pair of non-empty strings, got ${JSON.stringify(j.merges[badMerge])}`);
     return new BpeTokenizer(j.alphabet, j.merges);
+  }
+
+  /** `fromJSON` of JSON text (a tokenizer file, or the metadata of an exported model); text that is not JSON is a DataError. */
+  static parse(text: string, where = 'tokenizer'): BpeTokenizer {
+    let j: unknown;
+    try {
+      j = JSON.parse(text);
+    } catch (e) {
+      throw new DataError(where, `not valid JSON (${(e as Error).message})`);
+    }
+    return BpeTokenizer.fromJSON(j as BpeJSON, where);
   }
 }
 

@@ -11,10 +11,11 @@
  *   averaged/                a run folder holding the mean of kept checkpoints
  *   summary.json, options.json, and files the caller adds (e.g. tokenizer.json)
  */
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
-import { dirname, join, resolve, sep } from 'node:path';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { DataError } from '../errors.js';
 import { processAlive, removeStaleTempFiles, writeFileAtomic } from '../nn/checkpoint.js';
+import { checkOutputPath } from './paths.js';
 
 /**
  * The latest checkpoint of a run folder: weights, optimizer, sparse state, generators, training state.
@@ -42,30 +43,9 @@ export function existingRunFiles(dir: string): string[] {
   return RUN_FILES.filter((f) => existsSync(join(dir, f)));
 }
 
-/** Kernel file systems: a folder there cannot hold a run, and Node 20's recursive mkdir spins on them. */
-const SPECIAL_ROOTS = ['/proc', '/sys', '/dev'];
-
-/**
- * Refuses an output path inside /proc, /sys or /dev (after resolving the links of its nearest
- * existing ancestor), where nothing can be written and a recursive mkdir never returns.
- */
-export function checkWritablePath(path: string, what = 'output path'): void {
-  let p = resolve(path);
-  while (!existsSync(p) && dirname(p) !== p) p = dirname(p);
-  let real = p;
-  try {
-    real = realpathSync(p);
-  } catch {
-    // unreadable ancestor: the write itself will report it
-  }
-  const full = resolve(real, resolve(path).slice(p.length).replace(/^[/\\]+/, ''));
-  const hit = SPECIAL_ROOTS.find((r) => full === r || full.startsWith(r + sep));
-  if (hit) throw new DataError(path, `${what} lies in ${hit}, a kernel file system where no run or model can be written`);
-}
-
 /** `mkdir -p` whose failures (a file in the way, no permission, a special path) are one-line DataErrors. */
 export function ensureFolder(dir: string): void {
-  checkWritablePath(dir, 'the run folder');
+  checkOutputPath(dir, 'the run folder');
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {

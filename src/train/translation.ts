@@ -14,8 +14,9 @@ import type { LayerSelection } from '../nn/replace.js';
 import { SparseLinear, sparsify } from '../nn/sparse-linear.js';
 import { Transformer, type TransformerConfig } from '../nn/transformer.js';
 import { Recipe } from '../sparse/recipe.js';
-import { BpeTokenizer, type BpeJSON } from '../text/bpe.js';
-import { CHECKPOINT_FILE, checkRegularTarget, checkWritablePath, ensureFolder, readRunConfig } from './run-folder.js';
+import { BpeTokenizer } from '../text/bpe.js';
+import { checkOutputPath } from './paths.js';
+import { CHECKPOINT_FILE, checkRegularTarget, ensureFolder, readRunConfig } from './run-folder.js';
 import { loadTrainState, type TrainState } from './trainer.js';
 import { saveCheckpoint } from '../nn/checkpoint.js';
 
@@ -79,14 +80,15 @@ export function saveTranslationRun(dir: string, run: TranslationRun, state: Trai
   saveCheckpoint(join(dir, CHECKPOINT_FILE), run.model, { optimizer: run.optimizer, state });
 }
 
-function readTokenizer(path: string): BpeTokenizer {
-  let tok: BpeJSON;
+/** The tokenizer file of a run (`tokenizer.json`), validated. */
+export function readTokenizer(path: string): BpeTokenizer {
+  let text: string;
   try {
-    tok = JSON.parse(readFileSync(path, 'utf8')) as BpeJSON;
+    text = readFileSync(path, 'utf8');
   } catch (e) {
     throw new DataError(path, `unreadable tokenizer: ${(e as Error).message}`);
   }
-  return BpeTokenizer.fromJSON(tok, path);
+  return BpeTokenizer.parse(text, path);
 }
 
 /**
@@ -112,7 +114,7 @@ export function loadTranslationRun(dir: string, overrides: { steps?: number } = 
  */
 export function exportTranslationRun(dir: string, out: string, opts: { overwrite?: boolean } = {}): ExportResult & { checkpointBytes: number } {
   const target = resolve(out);
-  checkWritablePath(target, 'the export file');
+  checkOutputPath(target, 'the export file');
   checkRegularTarget(target);
   for (const f of ['config.json', TOKENIZER_FILE, CHECKPOINT_FILE, 'metrics.jsonl', 'options.json', 'summary.json']) {
     if (existsSync(join(dir, f)) && existsSync(target) && statSync(join(dir, f)).ino === statSync(target).ino) {
@@ -132,13 +134,7 @@ export function loadTranslator(path: string): { model: Transformer; tokenizer: B
   if (existsSync(path) && statSync(path).isFile()) {
     const { model, metadata } = loadCompressedTransformer(path);
     if (!metadata.tokenizer) throw new DataError(path, "exported without a tokenizer (no 'tokenizer' in the metadata)");
-    let tok: BpeJSON;
-    try {
-      tok = JSON.parse(metadata.tokenizer) as BpeJSON;
-    } catch (e) {
-      throw new DataError(path, `the tokenizer in the metadata is not JSON (${(e as Error).message})`);
-    }
-    return { model, tokenizer: BpeTokenizer.fromJSON(tok, `${path} (tokenizer)`) };
+    return { model, tokenizer: BpeTokenizer.parse(metadata.tokenizer, `${path} (tokenizer)`) };
   }
   const { run } = loadTranslationRun(path);
   return { model: run.model, tokenizer: run.tokenizer };

@@ -222,7 +222,7 @@ describe('FLOP totals equal the hand-derived closed form', () => {
   // Per step t: ρ_t (forward density) and whether dW is dense, derived by hand from RECIPES.md
   // for T = 6, d = 2, f = 2 (decay window = steps 2 and 3).
   const table: [string, number[], boolean[]][] = [
-    ['dense:1:4,steps=6,dense=2,finetune=2', [1, 1, 1, 1, 1, 1], [true, true, true, true, true, true]],
+    ['dense,steps=6,dense=2,finetune=2', [1, 1, 1, 1, 1, 1], [true, true, true, true, true, true]],
     ['fixed:1:4,steps=6,dense=2,finetune=2', [1, 1, 0.25, 0.25, 0.25, 0.25], [true, true, false, false, false, false]],
     ['ste:1:4,steps=6,dense=2,finetune=2', [1, 1, 0.25, 0.25, 0.25, 0.25], [true, true, true, true, true, true]],
     ['srste:1:4,steps=6,dense=2,finetune=2', [1, 1, 0.25, 0.25, 0.25, 0.25], [true, true, true, true, true, true]],

@@ -124,7 +124,7 @@ describe('translate CLI: a resumed run keeps the options it was started with', (
     const r = cli(['train', '--resume', d, '--steps', '4', '--threads', '1']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/continuing with the run's options: --eval-every 1 --keep 3 --average 2 --beam 2\n/);
+    expect(r.stdout).toMatch(/continuing with the run's options: --eval-every 1 --keep 3 --average 2 --beam 2"}\n/);
     const records = readFileSync(join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; valBleu?: number });
     expect(records.filter((m) => m.valBleu !== undefined).map((m) => m.step)).toEqual([1, 3]); // the last step of each part is scored by the final evaluation instead
     const summary = (): { checkpoint: string; decoding: unknown } => JSON.parse(readFileSync(join(d, 'summary.json'), 'utf8'));
@@ -132,7 +132,7 @@ describe('translate CLI: a resumed run keeps the options it was started with', (
     expect(summary().decoding).toEqual({ beam: 2, lengthPenalty: 1 });
     const again = cli(['train', '--resume', d, '--steps', '5', '--threads', '1', '--beam', '1']);
     expect(again.status).toBe(0);
-    expect(again.stdout).toMatch(/continuing with the run's options: --eval-every 1 --keep 3 --average 2\n/);
+    expect(again.stdout).toMatch(/continuing with the run's options: --eval-every 1 --keep 3 --average 2"}\n/);
     expect(summary().decoding).toEqual({ beam: 1, lengthPenalty: 1 });
     expect(JSON.parse(readFileSync(join(d, 'options.json'), 'utf8'))).toEqual({ evalEvery: 1, keep: 3, average: 2, beam: 1 });
   });

@@ -1,6 +1,6 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadSafetensors, saveSafetensors } from '../../src/index.js';
@@ -148,7 +148,7 @@ function badFlagValues(tmp: string): [string[], RegExp][] {
   const train = (...a: string[]): string[] => ['train', ...S, ...a];
   const int = (flag: string, min: number, max?: number): RegExp => new RegExp(`--${flag} must be an integer ${max === undefined ? `≥ ${min}` : `in \\[${min}, ${max}\\]`}`);
   const cases: [string[], RegExp][] = [];
-  for (const v of ['0', '1.5', 'abc', '300']) cases.push([train('--threads', v), int('threads', 1, 256)]);
+  for (const v of ['0', '1.5', 'abc', '300']) cases.push([train('--threads', v), int('threads', 1, 4 * availableParallelism())]);
   for (const flag of ['layers', 'd-model', 'heads', 'ffn', 'batch-tokens', 'eval-every']) for (const v of ['0', '1.5', 'abc']) cases.push([train(`--${flag}`, v), int(flag, 1)]);
   cases.push([train('--layers', '-2'), int('layers', 1)], [train('--ffn', ''), int('ffn', 1)]);
   for (const v of ['0', '0.5', '2.5', '-3', '1e400']) cases.push([['train', ...S.slice(0, -2), '--steps', v], int('steps', 1)]);
@@ -187,7 +187,7 @@ function badFlagValues(tmp: string): [string[], RegExp][] {
     [['export', '--run', file, '--out', join(tmp, 'model.safetensors')], /--run is a file, not a folder/],
     [['export', '--run', tmp, '--out', tmp], /--out is a folder, expected a file name/],
     [['export', '--run', tmp, '--out', join(file, 'model.safetensors')], /--out lies below a file/],
-    [['translate', '--run', noRun, '--threads', '0'], int('threads', 1, 256)],
+    [['translate', '--run', noRun, '--threads', '0'], int('threads', 1, 4 * availableParallelism())],
     [['evaluate', '--run', noRun, '--src', file, '--ref', file, '--beam', '2.5'], int('beam', 1, 256)],
     [['evaluate', '--run', noRun, '--src', '/nope/missing.en', '--ref', file], /--src file not found/],
     [['evaluate', '--hyp', '/nope/missing.de', '--ref', file], /--hyp file not found/],

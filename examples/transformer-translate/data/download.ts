@@ -12,7 +12,7 @@ import { basename, join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { DataError } from 'nmgrad';
+import { DataError, checkOutputPath } from 'nmgrad';
 
 export interface RemoteFile {
   /** File name written into the target directory (e.g. `train.en`); a plain name, no folders. */
@@ -132,6 +132,7 @@ async function downloadOne(dir: string, f: RemoteFile, o: Required<DownloadOptio
 export async function downloadFiles(dir: string, files: RemoteFile[], log: (s: string) => void = () => {}, opts: DownloadOptions = {}): Promise<void> {
   const o: Required<DownloadOptions> = { idleTimeoutMs: 30_000, maxRedirects: 5, maxBytes: 256 * 2 ** 20, ...opts };
   for (const f of files) checkPlainFileName(f.name);
+  checkOutputPath(dir, 'download folder'); // mkdirSync below /proc would never return
   mkdirSync(dir, { recursive: true });
   for (const f of files) await downloadOne(dir, f, o, log);
 }

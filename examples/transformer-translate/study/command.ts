@@ -49,7 +49,7 @@ const str = (f: Flags, k: string): string | undefined => (typeof f[k] === 'strin
 export function applyStudyPreset(f: Flags): Flags {
   const name = str(f, 'study');
   if (name === undefined) return f;
-  const p = STUDY_PRESETS[name];
+  const p = Object.hasOwn(STUDY_PRESETS, name) ? STUDY_PRESETS[name] : undefined;
   if (!p) throw new StudyConfigError('--study', `unknown study preset '${name}'; presets: ${Object.keys(STUDY_PRESETS).join(', ')}`);
   return { ...p.flags, ...f };
 }
@@ -115,7 +115,7 @@ export async function compareCommand(flags: Flags, ctx: CompareContext): Promise
     const report = buildReport(cells, findFinishedCells(dirs), header);
     writeReport(outDir, cells, report);
     const { missing, mismatched } = report.collected;
-    console.log(report.markdown);
+    console.log(ctx.json ? JSON.stringify(JSON.parse(report.json)) : report.markdown); // JSON-lines mode: one record
     log(`wrote ${join(outDir, 'results.md')}, results.json, results.svg, timings.md`);
     if (missing.length || mismatched.length) {
       console.error(`compare --merge: ${missing.length + mismatched.length} of ${cells.length} cells not done: ${[...missing, ...mismatched.map((m) => m.cell)].map((c) => c.name).join(', ')}`);
@@ -223,7 +223,7 @@ export async function compareCommand(flags: Flags, ctx: CompareContext): Promise
   }
   const report = buildReport(cells, findFinishedCells([outDir]), header);
   writeReport(outDir, cells, report);
-  console.log(report.markdown);
+  console.log(ctx.json ? JSON.stringify(JSON.parse(report.json)) : report.markdown); // JSON-lines mode: one record
   log(`wrote ${join(outDir, 'results.md')}, results.json, results.svg, timings.md`);
   return 0;
 }

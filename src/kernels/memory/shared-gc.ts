@@ -108,15 +108,28 @@ function getGc(): GcFn | null {
 /** Records `bytes` of newly held shared storage; collects once the budget is passed. */
 export function noteSharedBytes(bytes: number): void {
   pending += bytes;
-  if (pending < SHARED_GC_BUDGET_BYTES) return;
+  if (pending >= SHARED_GC_BUDGET_BYTES) collect();
+}
+
+/** A full collection, then the recycling registries' callbacks (false where there is no gc). */
+function collect(): boolean {
   pending = 0;
   const gc = getGc();
-  if (gc === null) return;
+  if (gc === null) return false;
   collections++;
   const t0 = performance.now();
   gc();
   for (const r of drained) r.cleanupSome!();
   collectMs += performance.now() - t0;
+  return true;
+}
+
+/**
+ * Collects now if at least `bytes` of shared storage were taken on since the last collection
+ * (the arena calls this before it grows: storage.ts); returns whether it collected.
+ */
+export function collectIfPending(bytes: number): boolean {
+  return pending >= bytes && collect();
 }
 
 /**

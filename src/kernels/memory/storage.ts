@@ -23,7 +23,7 @@
  */
 import { totalmem } from 'node:os';
 import { AllocationError, fmtShape } from '../../errors.js';
-import { forgiveSharedBytes, noteSharedBytes, recyclingRegistry } from './shared-gc.js';
+import { SHARED_GC_BUDGET_BYTES, collectIfPending, forgiveSharedBytes, noteSharedBytes, recyclingRegistry } from './shared-gc.js';
 import { arenaBuffer, arenaBump, arenaMemory, arenaUsedBytes } from './arena.js';
 
 export const SHARED_MIN_ELEMENTS = 2048;
@@ -123,18 +123,84 @@ export function arenaClassBytes(bytes: number): number {
 
 /** Freed arena blocks of each class (byte addresses); never shrunk, the arena keeps its size. */
 const arenaFree = new Map<number, number[]>();
+/** Bytes of the blocks on the free lists. */
+let arenaFreeBytes = 0;
 /** Arena blocks whose views died, waiting to be returned (see the recycler below). */
 const arenaRecycler = recyclingRegistry<number>((held) => returnBlock(held));
 
 /** Puts a block back on its class's free list; held = address · CLASS_SLOTS + class index (one number, so the registry holds no object). */
 function returnBlock(held: number): void {
   const cls = held % CLASS_SLOTS;
-  const at = (held - cls) / CLASS_SLOTS;
-  const bytes = classBytesOf[cls]!;
+  pushFree((held - cls) / CLASS_SLOTS, classBytesOf[cls]!);
+  poolCounts.returned++;
+}
+
+function pushFree(at: number, bytes: number): void {
   let list = arenaFree.get(bytes);
   if (list === undefined) arenaFree.set(bytes, (list = []));
   list.push(at);
-  poolCounts.returned++;
+  arenaFreeBytes += bytes;
+}
+
+/**
+ * Free memory merged out of the class lists: address-ordered (start, bytes) pairs, adjacent ones
+ * joined. A request that finds no block of its class (or the two above it) is cut from the
+ * smallest run that holds it; the block comes back to its class's list when it dies. Without
+ * this a block only ever served its own class and the two above it, so a long decode, whose
+ * batches meet ever new shapes, grew the arena by every class it met while hundreds of MB sat on
+ * the lists of others.
+ */
+let runs: number[] = [];
+let runBytes = 0;
+/** poolCounts.returned + released at the last merge: with nothing returned since, a merge finds nothing new. */
+let mergedAt = -1;
+
+function cutRun(bytes: number): number | undefined {
+  let best = -1;
+  for (let r = 0; r < runs.length; r += 2) {
+    const len = runs[r + 1]!;
+    if (len >= bytes && (best < 0 || len < runs[best + 1]!)) {
+      best = r;
+      if (len === bytes) break;
+    }
+  }
+  if (best < 0) return undefined;
+  const at = runs[best]!;
+  if (runs[best + 1] === bytes) runs.splice(best, 2);
+  else {
+    runs[best] = at + bytes;
+    runs[best + 1] = runs[best + 1]! - bytes;
+  }
+  runBytes -= bytes;
+  return at;
+}
+
+/** Moves every block on the class lists into the runs, joining neighbours. */
+function mergeFreeLists(): void {
+  const pairs = runs;
+  for (const [b, list] of arenaFree) for (const at of list) pairs.push(at, b);
+  arenaFree.clear();
+  arenaFreeBytes = 0;
+  const order = Array.from({ length: pairs.length / 2 }, (_v, i) => i).sort((x, y) => pairs[2 * x]! - pairs[2 * y]!);
+  runs = [];
+  runBytes = 0;
+  for (const i of order) {
+    const at = pairs[2 * i]!;
+    const b = pairs[2 * i + 1]!;
+    const n = runs.length;
+    if (n > 0 && runs[n - 2]! + runs[n - 1]! === at) runs[n - 1] = runs[n - 1]! + b;
+    else runs.push(at, b);
+    runBytes += b;
+  }
+  mergedAt = poolCounts.returned + poolCounts.released;
+}
+
+/** A block of `bytes` cut from free memory of any class, or undefined (the arena must grow). Runs only when no block of the class is free. */
+function coalesceFor(bytes: number): number | undefined {
+  const at = cutRun(bytes);
+  if (at !== undefined || arenaFreeBytes + runBytes < bytes || mergedAt === poolCounts.returned + poolCounts.released) return at;
+  mergeFreeLists();
+  return cutRun(bytes);
 }
 
 /**
@@ -226,26 +292,61 @@ function classOf(bytes: number): number | undefined {
 /** Larger classes a request may take a free block from (each up to 25% larger than the last). */
 const CLASSES_UP = 2;
 
+/**
+ * Growth guard: before the arena takes fresh memory from its top, it runs a collection to get
+ * back the blocks that died since the last one, if at least max(NMGRAD_GC_MB, ⅔ of the arena)
+ * bytes were allocated since then (at most SHARED_GC_BUDGET_BYTES, the collection every
+ * allocation brings on anyway). The arena then settles near three times its live data instead
+ * of growing by everything that dies between two budget collections, and by every size class
+ * that the batches of a long decode happen to meet (wasm memory never shrinks). A large arena
+ * (a `small` or `base` training run) sees no more collections than before.
+ */
+const GROWTH_GC_FRACTION = 2 / 3;
+let growthGcMin: number | null = null;
+function growthGcBytes(): number {
+  if (growthGcMin === null) {
+    const raw = process.env.NMGRAD_GC_MB;
+    const mb = raw === undefined || raw.trim() === '' ? 128 : Number(raw);
+    if (!Number.isFinite(mb) || mb < 0) throw new AllocationError('alloc', `NMGRAD_GC_MB must be a non-negative number of MiB, got '${raw}'`);
+    growthGcMin = mb * 2 ** 20;
+  }
+  return Math.min(SHARED_GC_BUDGET_BYTES, Math.max(growthGcMin, arenaUsedBytes() * GROWTH_GC_FRACTION));
+}
+
+/** A free block of class `bytes`, else of the next classes up (shapes vary a little from step to step). */
+function takeFree(bytes: number): { at: number; bytes: number } | undefined {
+  for (let up = 0, b = bytes; up <= CLASSES_UP; up++, b = arenaClassBytes(b + 1)) {
+    const at = arenaFree.get(b)?.pop();
+    if (at !== undefined) {
+      arenaFreeBytes -= b;
+      return { at, bytes: b };
+    }
+  }
+  return undefined;
+}
+
 function arenaAlloc(n: number, zero: boolean): Float32Array | null {
   if (arenaRecycler === null || arenaMemory() === null) return null;
-  // A free block of the request's class, else of the next classes up (shapes vary a little from
-  // step to step), else a fresh one from the top.
+  // A free block, else (after a collection, if one is due) a free block, else a fresh one from the top.
   let bytes = arenaClassBytes(n * 4);
+  let free = takeFree(bytes);
+  if (free === undefined && collectIfPending(growthGcBytes())) free = takeFree(bytes);
   let at: number | undefined;
-  for (let up = 0, b = bytes; up <= CLASSES_UP && at === undefined; up++, b = arenaClassBytes(b + 1)) {
-    at = arenaFree.get(b)?.pop();
-    if (at !== undefined) bytes = b;
-  }
+  if (free !== undefined) ({ at, bytes } = free);
   const cls = classOf(bytes);
   if (cls === undefined) return null;
-  const fresh = at === undefined;
+  let fresh = false;
   if (at === undefined) {
     // Past the budget, fresh blocks come from plain shared memory that the collector frees:
     // a loop that never yields (the recycler runs between tasks) would otherwise fill the arena.
     if (arenaUsedBytes() + bytes > arenaBudgetBytes()) return null;
-    at = arenaBump(bytes);
-    if (at < 0) return null;
-    poolCounts.fresh++;
+    at = coalesceFor(bytes);
+    if (at === undefined) {
+      at = arenaBump(bytes);
+      if (at < 0) return null;
+      fresh = true;
+      poolCounts.fresh++;
+    } else poolCounts.reused++;
   } else poolCounts.reused++;
   const a = new Float32Array(arenaBuffer(), at, n);
   // Memory just taken from the top was never written: it is still zero.
@@ -274,8 +375,8 @@ export function arenaCopy<T extends Float32Array | Int32Array | Uint8Array>(v: T
 }
 
 /** Counts of fresh and reused shared float32 allocations, bytes now pooled, and pooled buffers of `bytes` (for tests and benches). */
-export function storagePoolStats(bytes = 0): { fresh: number; reused: number; returned: number; released: number; pooledBytes: number; pooledOfSize: number } {
-  return { ...poolCounts, pooledBytes, pooledOfSize: freeBuffers.get(bytes)?.length ?? 0 };
+export function storagePoolStats(bytes = 0): { fresh: number; reused: number; returned: number; released: number; pooledBytes: number; pooledOfSize: number; arenaFreeBytes: number } {
+  return { ...poolCounts, pooledBytes, pooledOfSize: freeBuffers.get(bytes)?.length ?? 0, arenaFreeBytes: arenaFreeBytes + runBytes };
 }
 
 /** Drops every pooled buffer (their memory goes back at the next collection). */

@@ -27,11 +27,28 @@ import { CHUNK_BITS, CTRL_DEAD, CTRL_DONE, CTRL_ERROR, CTRL_NEXT, CTRL_READY, CT
 
 let requested: number | null = null;
 
+/**
+ * Most threads (main thread included): 4 × the cores. More only queue for the same cores, each
+ * with a worker isolate and its wasm instances of its own (1010 threads took 3.1 GB in 10 s).
+ */
+export function maxThreads(): number {
+  return 4 * Math.max(1, availableParallelism());
+}
+
+/** What is wrong with `n` as a thread count, or null: the one rule for setThreads, NMGRAD_THREADS and the CLI's --threads. */
+export function threadCountProblem(n: number): string | null {
+  const cap = maxThreads();
+  if (Number.isInteger(n) && n >= 1 && n <= cap) return null;
+  return `must be an integer in [1, ${cap}] (4 × the ${cap / 4} cores: more threads only queue for the same cores)`;
+}
+
 function envThreads(): number | null {
   const raw = process.env.NMGRAD_THREADS;
   if (raw === undefined || raw === '') return null;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) throw new WorkerError('threads', `NMGRAD_THREADS must be a positive integer, got '${raw}'`);
+  const problem = threadCountProblem(n);
+  if (problem !== null) throw new WorkerError('threads', `NMGRAD_THREADS ${problem}, got '${raw}'`);
   return n;
 }
 
@@ -47,7 +64,8 @@ export function getThreads(): number {
 
 /** Sets the thread count (main thread included); 1 disables the pool. */
 export function setThreads(n: number): void {
-  if (!Number.isInteger(n) || n < 1 || n > 256) throw new WorkerError('setThreads', `thread count must be an integer in [1, 256], got ${n}`);
+  const problem = threadCountProblem(n);
+  if (problem !== null) throw new WorkerError('setThreads', `thread count ${problem}, got ${n}`);
   if (n !== getThreads()) shutdownPool();
   requested = n;
 }
