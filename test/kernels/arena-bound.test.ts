@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { allocF32, allocOwned, arenaClassBytes, releaseOwned, storagePoolStats } from '../../src/kernels/storage.js';
-import { arenaMemory, arenaUsedBytes, inArena } from '../../src/kernels/arena.js';
-import { recyclesSynchronously, sharedGcStats } from '../../src/kernels/shared-gc.js';
+import { allocF32, allocOwned, arenaClassBytes, releaseOwned, storagePoolStats } from '../../src/kernels/memory/storage.js';
+import { arenaMemory, arenaUsedBytes, inArena } from '../../src/kernels/memory/arena.js';
+import { recyclesSynchronously, sharedGcStats } from '../../src/kernels/memory/shared-gc.js';
 
 const MiB = 2 ** 20;
 
