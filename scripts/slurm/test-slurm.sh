@@ -203,6 +203,9 @@ sbatch_res=(--cpus-per-task=1 --mem=100M --time=30:00)
 jobid=$(cd "$root" && sbatch --parsable --array=0-$((shards - 1)) "${sbatch_res[@]}" --output="$tmp/jobs/slurm-%A_%a.out" docs/study/slurm-array.sh)
 say "submitted: sbatch --array=0-$((shards - 1)) docs/study/slurm-array.sh → job $jobid"
 
+# A task's log as plain lines: with stdout not a terminal the CLI writes JSON lines, its human
+# lines as {"log": "..."} records.
+plain() { sed -E 's/^\{"log":"(.*)"\}$/\1/' "$@"; }
 task_state() { scontrol -o show job "${jobid}_$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | head -1 | cut -d= -f2; }
 progress() { # progress CELL: the last logged step of a cell in training (0 if none), "done" when finished
   local d=$STUDY_OUT/$1
@@ -241,6 +244,9 @@ scontrol requeue "${jobid}_$requeued"
 pending() { [ "$(task_state "$1")" = PENDING ]; }
 wait_until "task $requeued pending again" pending "$requeued"
 say "task $requeued is $(scontrol -o show job "${jobid}_$requeued" | grep -o 'JobState=[A-Z]* Reason=[A-Za-z]*') until $(scontrol -o show job "${jobid}_$requeued" | grep -o 'EligibleTime=[^ ]*' | cut -d= -f2); scontrol update StartTime=now"
+# slurmd refuses a relaunch whose credential is not newer (in whole seconds) than the revocation
+# of the requeued run's ("Job credential revoked"): start it a few seconds on, not at once.
+sleep 3
 scontrol update JobId="${jobid}_$requeued" StartTime=now
 
 finished() { [ -z "$(squeue -h -j "$1" 2>/dev/null)" ]; }
@@ -254,12 +260,12 @@ check "task $cancelled was cancelled" test "$(task_state "$cancelled")" = CANCEL
 
 rq_log=$tmp/jobs/slurm-${jobid}_$requeued.out
 check "the requeued task ran twice (Restarts=1)" grep -q 'Restarts=1' <(scontrol -o show job "${jobid}_$requeued")
-saved=$(grep -o "interrupted: checkpoint saved at step [0-9]*" "$rq_log" | head -1 | grep -o '[0-9]*$' || true)
+saved=$(plain "$rq_log" | grep -o "interrupted: checkpoint saved at step [0-9]*" | head -1 | grep -o '[0-9]*$' || true)
 check "the requeued task checkpointed $rq_second on SIGTERM (step ${saved:-none})" test -n "$saved"
-check "its rerun skipped the finished cell $rq_first" grep -q "$rq_first: already done with this configuration" "$rq_log"
-check "its rerun resumed $rq_second from that checkpoint (step $saved of $steps)" grep -q "resuming $STUDY_OUT/$rq_second at step $saved\$" "$rq_log"
+check "its rerun skipped the finished cell $rq_first" grep -q "$rq_first: already done with this configuration" <(plain "$rq_log")
+check "its rerun resumed $rq_second from that checkpoint (step $saved of $steps)" grep -q "resuming $STUDY_OUT/$rq_second at step $saved\$" <(plain "$rq_log")
 check "the checkpoint was mid-run (0 < $saved < $steps)" test "$saved" -gt 0 -a "$saved" -lt "$steps"
-check "the cancelled task checkpointed on SIGTERM too" grep -q "interrupted: checkpoint saved at step" "$tmp/jobs/slurm-${jobid}_$cancelled.out"
+check "the cancelled task checkpointed on SIGTERM too" grep -q "interrupted: checkpoint saved at step" <(plain "$tmp/jobs/slurm-${jobid}_$cancelled.out")
 check "no lock is left behind" test -z "$(find "$STUDY_OUT" -maxdepth 1 -name '*.lock*')"
 
 # ---- the merge job: exit 3, listing exactly the cancelled task's cells ---------------------
@@ -283,15 +289,15 @@ say "resubmitted index $cancelled: STUDY_SHARDS=$shards sbatch --array=$cancelle
 wait_until "jobs $again and $dup" finished "$again,$dup"
 logs=("$tmp/jobs/slurm-${again}_$cancelled.out" "$tmp/jobs/slurm-${dup}_$cancelled.out")
 for cell in ${shard_cells[$cancelled]}; do
-  n=$(cat "${logs[@]}" | grep -c "^== $cell ")
+  n=$(plain "${logs[@]}" | grep -c "^== $cell ")
   check "$cell was trained by exactly one of the two ($n)" test "$n" = 1
 done
-check "the cancelled cell $cx_first resumed from the cancelled task's checkpoint" grep -q "resuming $STUDY_OUT/$cx_first at step [1-9]" "${logs[@]}"
+check "the cancelled cell $cx_first resumed from the cancelled task's checkpoint" grep -q "resuming $STUDY_OUT/$cx_first at step [1-9]" <(plain "${logs[@]}")
 for j in "$again" "$dup"; do
   out=$tmp/jobs/slurm-${j}_$cancelled.out
   ec=$(scontrol -o show job "$j" | grep -o 'ExitCode=[0-9]*' | cut -d= -f2)
-  if grep -q ": skipped, another task is training it" "$out"; then
-    say "job $j skipped locked cells: $(grep -o '^[^ ]*: skipped, another task is training it: [^ ]*' "$out" | sed 's/: skipped, another task is training it: / held by /' | paste -sd, | sed 's/,/, /g')"
+  if plain "$out" | grep -q ": skipped, another task is training it"; then
+    say "job $j skipped locked cells: $(plain "$out" | grep -o '^[^ ]*: skipped, another task is training it: [^ ]*' | sed 's/: skipped, another task is training it: / held by /' | paste -sd, | sed 's/,/, /g')"
     check "job $j exited 0 or, with a cell still held at its end, 4 (exit $ec)" test "$ec" = 0 -o "$ec" = 4
   else
     check "job $j exited 0 (exit $ec)" test "$ec" = 0
