@@ -14,38 +14,24 @@ import { BpeTokenizer } from '../../src/text/bpe.js';
 import { buildTranslationRun, loadTranslator, saveTranslationRun, type TranslationConfig } from '../../src/index.js';
 import { translateAll } from '../../examples/transformer-translate/translate.js';
 import { outputPathProblem } from '../../src/index.js';
+import { CLI_PATH as cliPath, TINY as S, runCli, writeDataFolder, type CliResult } from './cli-fixture.js';
 
-const root = resolve(import.meta.dirname, '../..');
-const cliPath = join(root, 'dist/examples/transformer-translate/cli.js');
 const tmp = mkdtempSync(join(tmpdir(), 'nmgrad-cli-hardening-3-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const S = ['--d-model', '32', '--heads', '2', '--ffn', '64', '--layers', '1', '--merges', '100', '--batch-tokens', '300', '--threads', '1', '--json'];
 const data = join(tmp, 'data');
 const run = join(tmp, 'run');
 const exported = join(tmp, 'model.safetensors');
 const corpus = generateBuiltinCorpus({ seed: 7, train: 600, val: 3, test: 3 });
 const sentences = generateBuiltinCorpus({ seed: 8, train: 400, val: 1, test: 1 }).train.map((p) => p.en);
 
-interface Result { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-
-/** Runs the CLI; a call that outlives `timeoutMs` is killed (status null), so a hang fails the test instead of stalling it. */
-function cli(args: string[], opts: { input?: string; env?: Record<string, string>; stdout?: number; timeoutMs?: number } = {}): Result {
-  const r = spawnSync('node', [cliPath, ...args], {
-    input: opts.input, encoding: 'utf8', env: { ...process.env, ...opts.env }, cwd: tmp, timeout: opts.timeoutMs ?? 60_000,
-    stdio: ['pipe', opts.stdout ?? 'pipe', 'pipe'],
-  });
-  return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
+/** Runs the CLI in the temp folder; a call that outlives `timeoutMs` (default 60 s) is killed, so a hang fails the test. */
+const cli = (args: string[], opts: Parameters<typeof runCli>[1] = {}): CliResult => runCli(args, { timeoutMs: 60_000, cwd: tmp, ...opts });
 
 const RAW_STACK = /\n\s+at |SyntaxError|TypeError|RangeError|Error: E[A-Z]+/;
 
 beforeAll(() => {
-  mkdirSync(data);
-  for (const split of ['train', 'val', 'test'] as const) {
-    writeFileSync(join(data, `${split}.en`), `${corpus[split].map((p) => p.en).join('\n')}\n`);
-    writeFileSync(join(data, `${split}.de`), `${corpus[split].map((p) => p.de).join('\n')}\n`);
-  }
+  writeDataFolder(data, corpus);
   const t = cli(['train', ...S, '--data', data, '--out', run, '--steps', '30']);
   expect(t.stderr).toBe('');
   expect(t.status).toBe(0);

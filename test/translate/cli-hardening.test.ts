@@ -1,24 +1,16 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateBuiltinCorpus } from '../../examples/transformer-translate/data/builtin.js';
 import { loadTranslationRun } from '../../src/index.js';
+import { TINY as S, runCli, writeDataFolder, type CliResult } from './cli-fixture.js';
 
-const root = resolve(import.meta.dirname, '../..');
-const cliPath = join(root, 'dist/examples/transformer-translate/cli.js');
 const tmp = mkdtempSync(join(tmpdir(), 'nmgrad-cli-hardening-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** The tiny settings: training steps take milliseconds, so each CLI call is mostly start-up. */
-const S = ['--d-model', '32', '--heads', '2', '--ffn', '64', '--layers', '1', '--merges', '100', '--batch-tokens', '300', '--threads', '1', '--json'];
 const data = join(tmp, 'data');
 
-function cli(args: string[], input?: string | Buffer, env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('node', [cliPath, ...args], { input, encoding: 'utf8', env: { ...process.env, ...env } });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[], input?: string | Buffer, env: Record<string, string> = {}): CliResult => runCli(args, { input, env });
 
 /** Trains a fresh run (a few steps on a small data folder, so the final evaluation is quick). */
 function trainRun(dir: string, ...extra: string[]): void {
@@ -36,14 +28,7 @@ function weightsOf(dir: string): Map<string, Buffer> {
   return new Map(run.model.namedParameters().map(([n, p]) => [n, Buffer.from(p.data.buffer, p.data.byteOffset, p.size * 4)]));
 }
 
-beforeAll(() => {
-  const c = generateBuiltinCorpus({ seed: 7, train: 600, val: 3, test: 3 });
-  mkdirSync(data);
-  for (const split of ['train', 'val', 'test'] as const) {
-    writeFileSync(join(data, `${split}.en`), `${c[split].map((p) => p.en).join('\n')}\n`);
-    writeFileSync(join(data, `${split}.de`), `${c[split].map((p) => p.de).join('\n')}\n`);
-  }
-});
+beforeAll(() => writeDataFolder(data));
 
 describe('translate CLI: a finished run is never clobbered', () => {
   it('train --out into a folder that holds a run is refused and changes nothing; --overwrite replaces it', () => {

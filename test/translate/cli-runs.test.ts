@@ -1,24 +1,18 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateBuiltinCorpus } from '../../examples/transformer-translate/data/builtin.js';
+import { CLI_PATH as cliPath, TINY as S, runCli, writeDataFolder } from './cli-fixture.js';
 
 // No command may destroy a run: averaging, exporting and a second trainer are refused before
 // they write, and a start that fails leaves nothing that blocks a rerun.
-const root = resolve(import.meta.dirname, '../..');
-const cliPath = join(root, 'dist/examples/transformer-translate/cli.js');
 const tmp = mkdtempSync(join(tmpdir(), 'nmgrad-cli-runs-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const S = ['--d-model', '32', '--heads', '2', '--ffn', '64', '--layers', '1', '--merges', '100', '--batch-tokens', '300', '--threads', '1', '--json'];
 const data = join(tmp, 'data');
 
-function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('node', [cliPath, ...args], { encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[]): ReturnType<typeof runCli> => runCli(args);
 
 function trainRun(dir: string, ...extra: string[]): void {
   const r = cli(['train', ...S, '--data', data, '--out', dir, ...extra]);
@@ -29,12 +23,7 @@ function trainRun(dir: string, ...extra: string[]): void {
 const files = (dir: string): Record<string, Buffer> => Object.fromEntries(readdirSync(dir).filter((f) => f.includes('.')).map((f) => [f, readFileSync(join(dir, f))]));
 
 beforeAll(() => {
-  const c = generateBuiltinCorpus({ seed: 7, train: 600, val: 3, test: 3 });
-  mkdirSync(data);
-  for (const split of ['train', 'val', 'test'] as const) {
-    writeFileSync(join(data, `${split}.en`), `${c[split].map((p) => p.en).join('\n')}\n`);
-    writeFileSync(join(data, `${split}.de`), `${c[split].map((p) => p.de).join('\n')}\n`);
-  }
+  writeDataFolder(data);
   trainRun(join(tmp, 'run'), '--steps', '100', '--keep', '2');
 });
 
