@@ -174,12 +174,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   return { run, state: r.state, stopped: r.stopped, lastLoss: r.lastLoss, endsHard: r.endsHard, warnings: r.warnings };
 }
 
-function restoreCounter(counter: FlopCounter, saved: TrainState['flops']): void {
-  if (!saved) return;
-  counter.steps = saved.steps;
-  for (const r of saved.records) counter.add(r.pass, r.category, r.layer, r.flops, r.dense);
-}
-
 export interface Evaluation {
   scores: Scores;
   flops: FlopReport;
@@ -196,7 +190,7 @@ export function evaluateRun(run: Run, state: TrainState, pairs: Pair[], opts: { 
   const hyps = countFlops(inference, () => translateAll(model, tokenizer, pairs.map((p) => p.en), { beam: opts.beam, lengthPenalty: opts.lengthPenalty }));
   const generated = hyps.reduce((n, h) => n + tokenizer.encode(h).length + 1, 0);
   const counter = new FlopCounter();
-  restoreCounter(counter, state.flops);
+  counter.addJSON(state.flops);
   const flops = flopReport(counter, { counter: inference, tokens: generated });
   const scores = score(hyps, pairs.map((p) => p.de));
   let kept = 0;

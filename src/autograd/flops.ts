@@ -81,6 +81,14 @@ export class FlopCounter {
     };
   }
 
+  /** Adds the steps and records of a `toJSON()` snapshot (a resumed run's counter); null adds nothing. */
+  addJSON(saved: ReturnType<FlopCounter['toJSON']> | null): this {
+    if (!saved) return this;
+    this.steps += saved.steps;
+    for (const r of saved.records) this.add(r.pass, r.category, r.layer, r.flops, r.dense);
+    return this;
+  }
+
   toJSON(): { steps: number; records: { pass: Pass; category: FlopCategory; layer: string; flops: number; dense: number }[] } {
     return {
       steps: this.steps,

@@ -6,7 +6,7 @@
  * holds a whole checkpoint and one atomic rename publishes it.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { dirname, basename, join } from 'node:path';
 import { DataError, fmtShape } from '../errors.js';
@@ -249,6 +249,38 @@ export function saveSafetensors(path: string, tensors: Map<string, Stored> | [st
 /**
  * Reads and validates a safetensors file; throws DataError naming the file when it is unreadable or malformed.
  */
+/**
+ * The string metadata of a safetensors file, read from its header alone (no tensor data, no
+ * digest check: a peek, e.g. at a checkpoint's step, before the file is loaded in full).
+ */
+export function readSafetensorsMetadata(path: string): Record<string, string> {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new DataError(path, `cannot read checkpoint: ${(e as Error).message}`);
+  }
+  try {
+    const len = Buffer.alloc(8);
+    if (readSync(fd, len, 0, 8, 0) < 8) throw new DataError(path, 'too short for a safetensors header (truncated?)');
+    const headerLen = Number(len.readBigUInt64LE(0));
+    if (headerLen > 100_000_000) throw new DataError(path, `header claims ${headerLen} bytes (not safetensors)`);
+    const header = Buffer.alloc(headerLen);
+    if (readSync(fd, header, 0, headerLen, 8) < headerLen) throw new DataError(path, 'header is truncated');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(header.toString('utf8'));
+    } catch (e) {
+      throw new DataError(path, `header is not valid JSON (${(e as Error).message})`);
+    }
+    const meta = (parsed as { __metadata__?: unknown } | null)?.__metadata__;
+    if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) return {};
+    return Object.fromEntries(Object.entries(meta).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function loadSafetensors(path: string): Safetensors {
   let bytes: Uint8Array;
   try {
