@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { DataError, ValueError } from '../errors.js';
 import { FlopCounter, countFlops } from '../autograd/flops.js';
 import type { Tensor } from '../autograd/tensor.js';
-import { loadSafetensors, readCheckpoint, saveCheckpoint, writeFileAtomic } from '../nn/checkpoint.js';
+import { readCheckpoint, readSafetensorsMetadata, saveCheckpoint, writeFileAtomic } from '../nn/checkpoint.js';
 import type { Module } from '../nn/module.js';
 import { clipGradNorm, type LrSchedule, type Optimizer } from '../nn/optim.js';
 import { sparseLayers } from '../nn/sparse-linear.js';
@@ -182,7 +182,7 @@ export function loadTrainState(dir: string, model: Module, optimizer?: Optimizer
 export function checkpointStep(dir: string): number | null {
   const path = join(dir, CHECKPOINT_FILE);
   if (!existsSync(path)) return null;
-  const text = loadSafetensors(path).metadata.state;
+  const text = readSafetensorsMetadata(path).state;
   let state: unknown;
   try {
     state = text === undefined ? null : JSON.parse(text);
@@ -192,12 +192,6 @@ export function checkpointStep(dir: string): number | null {
   const step = (state as { step?: unknown } | null)?.step;
   if (!Number.isInteger(step)) throw new DataError(path, "holds no training state with a 'step'");
   return step as number;
-}
-
-function restoreCounter(counter: FlopCounter, saved: TrainState['flops']): void {
-  if (!saved) return;
-  counter.steps = saved.steps;
-  for (const r of saved.records) counter.add(r.pass, r.category, r.layer, r.flops, r.dense);
 }
 
 const nmLabel = (st: RecipeStep): string => (st.structure === 'none' ? 'dense' : st.structure === 'unstructured' ? `${(st.sparsity * 100).toFixed(1)}%` : `${st.n}:${st.m}`);
@@ -243,7 +237,7 @@ export async function fit<B>(opts: FitOptions<B>): Promise<FitResult> {
     if (dir !== undefined && opts.resume) {
       state = loadTrainState(dir, model, optimizer, opts.steps);
       checkpointed = true;
-      restoreCounter(counter, state.flops);
+      counter.addJSON(state.flops);
       cutMetricsBack(dir, state.step);
       dropSnapshotsAfter(dir, state.step);
     } else if (dir !== undefined) {
@@ -290,6 +284,7 @@ async function loop<B>(o: FitOptions<B>, state: TrainState, counter: FlopCounter
   let items = 0;
   let windowStart = performance.now();
   let epochBatches = o.batches(state.epoch);
+  if (epochBatches.length === 0) throw new DataError('fit', `epoch ${state.epoch} has no batches`);
   let ranHere = 0;
   model.train();
   const save = (): void => {
@@ -354,7 +349,7 @@ async function loop<B>(o: FitOptions<B>, state: TrainState, counter: FlopCounter
       const values = ev.run(model, state.step);
       model.train();
       const v = select ? values[select.metric] : undefined;
-      if (select && typeof v !== 'number') throw new ValueError('fit', `evaluate.run returned no number '${select.metric}' (got ${JSON.stringify(values)})`);
+      if (select && !(typeof v === 'number' && Number.isFinite(v))) throw new ValueError('fit', `evaluate.run returned no finite number '${select.metric}' (got ${JSON.stringify(values)})`);
       const isBest = select !== undefined && typeof v === 'number' && (Number.isNaN(best) || better(v, best));
       if (isBest) {
         best = v!;

@@ -162,6 +162,15 @@ describe('fit', () => {
   });
 });
 
+describe('fit refuses bad input with typed errors', () => {
+  it('an epoch without batches is a DataError, a non-finite selected metric a ValueError', async () => {
+    await expect(fit({ ...setup(), batches: () => [] })).rejects.toThrow(/fit: epoch 0 has no batches/);
+    await expect(fit({ ...setup(), batches: () => [] })).rejects.toThrow(DataError);
+    const r = fit({ ...setup(), dir: join(tmp, 'nan-metric'), evaluate: { every: 5, run: () => ({ score: NaN }), select: { metric: 'score' } } });
+    await expect(r).rejects.toThrow(/evaluate\.run returned no finite number 'score' \(got \{"score":null\}\)/);
+  });
+});
+
 describe('fit gives the same bits on any thread count', () => {
   restoreThreadsAfterAll({ shutdown: true });
   it('1 and 2 threads (every threaded kernel on the pool), with a pause and resume on 2', async () => {
