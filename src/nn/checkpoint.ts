@@ -247,9 +247,6 @@ export function saveSafetensors(path: string, tensors: Map<string, Stored> | [st
 }
 
 /**
- * Reads and validates a safetensors file; throws DataError naming the file when it is unreadable or malformed.
- */
-/**
  * The string metadata of a safetensors file, read from its header alone (no tensor data, no
  * digest check: a peek, e.g. at a checkpoint's step, before the file is loaded in full).
  */
@@ -281,6 +278,9 @@ export function readSafetensorsMetadata(path: string): Record<string, string> {
   }
 }
 
+/**
+ * Reads and validates a safetensors file; throws DataError naming the file when it is unreadable or malformed.
+ */
 export function loadSafetensors(path: string): Safetensors {
   let bytes: Uint8Array;
   try {
