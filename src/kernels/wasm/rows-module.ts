@@ -46,31 +46,40 @@ const ROUND_MAGIC_BITS = 0x4b400000;
 
 const splat = (v: number): [number, number, number, number] => [v, v, v, v];
 
-/** Pushes exp of the v128 in `x` (4 lanes); `t` and `n` are scratch v128 locals. */
-function emitExp(f: FunctionBuilder, x: Local, t: Local, n: Local): void {
-  const x2 = f.local(V128);
+/**
+ * outs[k] = exp of the v128 in xs[k] (4 lanes each), the vectors' instructions interleaved step
+ * by step: one exp is a chain of ~25 dependent operations, and independent chains side by side
+ * let the core overlap them. Each lane's result is the same sequence of f32 operations however
+ * many vectors go together.
+ */
+function emitExpInto(f: FunctionBuilder, xs: readonly Local[], outs: readonly Local[]): void {
+  const ts = xs.map(() => f.local(V128));
+  const ns = xs.map(() => f.local(V128));
+  const x2s = xs.map(() => f.local(V128));
+  const each = (body: (k: number) => void): void => xs.forEach((_, k) => body(k));
   // t = clamp(x); n = nearest(t·log2 e); t = r = t − n·ln2_hi − n·ln2_lo
   // pmax / pmin are one maxps / minps each on x64 (max / min are ~8 instructions, for their NaN
   // and ±0 rules); a NaN x passes through both (x < LO and HI < x are false) and stays NaN.
-  f.get(x).f32x4Const(splat(EXP_LO)).op('f32x4.pmax').f32x4Const(splat(EXP_HI)).op('f32x4.pmin').set(t);
+  each((k) => f.get(xs[k]!).f32x4Const(splat(EXP_LO)).op('f32x4.pmax').f32x4Const(splat(EXP_HI)).op('f32x4.pmin').set(ts[k]!));
   // Rounding by the magic constant 1.5·2²³ (round-to-nearest-even, like f32x4.nearest, for
   // |t·log2 e| < 2²²): n lies in the low mantissa bits of v = t·log2 e + 1.5·2²³, as an integer
   // bits(v) − bits(1.5·2²³), and as a float v − 1.5·2²³. V8 has no single x64 instruction for
   // i32x4.trunc_sat_f32x4_s, so taking n from the bits is the cheaper way to 2ⁿ.
-  f.get(t).f32x4Const(splat(LOG2E)).op('f32x4.mul').f32x4Const(splat(ROUND_MAGIC)).op('f32x4.add').set(n);
-  f.get(n).f32x4Const(splat(ROUND_MAGIC)).op('f32x4.sub').set(x2);
-  f.get(t).get(x2).f32x4Const(splat(LN2_HI)).op('f32x4.mul').op('f32x4.sub');
-  f.get(x2).f32x4Const(splat(LN2_LO)).op('f32x4.mul').op('f32x4.sub').set(t);
-  // polynomial p(r), Horner
-  f.f32x4Const(splat(POLY[0]!));
-  for (let i = 1; i < POLY.length; i++) f.get(t).op('f32x4.mul').f32x4Const(splat(POLY[i]!)).op('f32x4.add');
+  each((k) => f.get(ts[k]!).f32x4Const(splat(LOG2E)).op('f32x4.mul').f32x4Const(splat(ROUND_MAGIC)).op('f32x4.add').set(ns[k]!));
+  each((k) => f.get(ns[k]!).f32x4Const(splat(ROUND_MAGIC)).op('f32x4.sub').set(x2s[k]!));
+  each((k) => {
+    f.get(ts[k]!).get(x2s[k]!).f32x4Const(splat(LN2_HI)).op('f32x4.mul').op('f32x4.sub');
+    f.get(x2s[k]!).f32x4Const(splat(LN2_LO)).op('f32x4.mul').op('f32x4.sub').set(ts[k]!);
+  });
+  // polynomial p(r), Horner (p in x2, now free)
+  each((k) => f.f32x4Const(splat(POLY[0]!)).set(x2s[k]!));
+  for (let i = 1; i < POLY.length; i++) each((k) => f.get(x2s[k]!).get(ts[k]!).op('f32x4.mul').f32x4Const(splat(POLY[i]!)).op('f32x4.add').set(x2s[k]!));
   // y = p·r² + r + 1
-  f.get(t).get(t).op('f32x4.mul').op('f32x4.mul').get(t).op('f32x4.add').f32x4Const(splat(1)).op('f32x4.add');
+  each((k) => f.get(x2s[k]!).get(ts[k]!).get(ts[k]!).op('f32x4.mul').op('f32x4.mul').get(ts[k]!).op('f32x4.add').f32x4Const(splat(1)).op('f32x4.add').set(x2s[k]!));
   // × 2ⁿ: ((n + 127) << 23) as f32 bits, n + 127 = bits(v) − bits(1.5·2²³) + 127
-  f.get(n).i32Const(127 - ROUND_MAGIC_BITS).op('i32x4.splat').op('i32x4.add').i32Const(23).op('i32x4.shl');
-  f.op('f32x4.mul');
+  each((k) => f.get(x2s[k]!).get(ns[k]!).i32Const(127 - ROUND_MAGIC_BITS).op('i32x4.splat').op('i32x4.add').i32Const(23).op('i32x4.shl').op('f32x4.mul').set(x2s[k]!));
   // lanes with x < EXP_LO (−∞ included) become +0; NaN compares false and stays NaN
-  f.get(x).f32x4Const(splat(EXP_LO)).op('f32x4.lt').op('v128.andnot');
+  each((k) => f.get(x2s[k]!).get(xs[k]!).f32x4Const(splat(EXP_LO)).op('f32x4.lt').op('v128.andnot').set(outs[k]!));
 }
 
 /** Pushes (l0 + l1) + (l2 + l3) of the v128 in `v`. */
@@ -91,6 +100,28 @@ function forRows(f: FunctionBuilder, rows: Local, cp: Local, at: Local, end: Loc
   });
 }
 
+/** Vectors whose exps one loop iteration computes side by side (emitExpInto). */
+const EXP_WAYS = 6;
+
+/**
+ * Over one row's bytes [at, end): body(EXP_WAYS) at j, j + 16, … while that many vectors fit,
+ * then body(1) for each vector left; vectors in order, so sums over them keep their order.
+ */
+function forVecGroups(f: FunctionBuilder, j: Local, at: Local, end: Local, body: (vectors: number) => void): void {
+  const last = f.local(I32);
+  f.get(end).i32Const(16 * (EXP_WAYS - 1)).op('i32.sub').set(last);
+  f.get(at).set(j);
+  f.block((exit) => {
+    f.loop((top) => {
+      f.get(j).get(last).op('i32.ge_s').brIf(exit);
+      body(EXP_WAYS);
+      f.get(j).i32Const(16 * EXP_WAYS).op('i32.add').set(j);
+      f.br(top);
+    });
+  });
+  f.forRange(j, j, end, 16, () => body(1));
+}
+
 /** `for (j = at; j < end; j += 16)` over one row's bytes. */
 function forVec(f: FunctionBuilder, j: Local, at: Local, end: Local, body: () => void): void {
   f.forRange(j, at, end, 16, body);
@@ -103,9 +134,8 @@ function emitExpRows(f: FunctionBuilder): void {
   const j = f.local(I32);
   const v = f.local(V128);
   const acc = f.local(V128);
-  const t = f.local(V128);
-  const n = f.local(V128);
-  const e = f.local(V128);
+  const d = Array.from({ length: EXP_WAYS }, () => f.local(V128));
+  const e = Array.from({ length: EXP_WAYS }, () => f.local(V128));
   const mx = f.local(F32);
   forRows(f, rows!, cp!, at, end, (r) => {
     f.f32x4Const(splat(-Infinity)).set(acc);
@@ -122,13 +152,12 @@ function emitExpRows(f: FunctionBuilder): void {
     });
     f.get(mx).op('f32x4.splat').set(v);
     f.f32x4Const(splat(0)).set(acc);
-    forVec(f, j, at, end, () => {
-      f.get(x!).get(j).op('i32.add').mem('v128.load').get(v).op('f32x4.sub').set(e);
-      emitExp(f, e, t, n);
-      f.set(e);
-      f.get(acc).get(e).op('f32x4.add').set(acc);
+    forVecGroups(f, j, at, end, (w) => {
+      for (let k = 0; k < w; k++) f.get(x!).get(j).op('i32.add').mem('v128.load', 16 * k).get(v).op('f32x4.sub').set(d[k]!);
+      emitExpInto(f, d.slice(0, w), e.slice(0, w));
+      for (let k = 0; k < w; k++) f.get(acc).get(e[k]!).op('f32x4.add').set(acc);
       f.get(out!).if(() => {
-        f.get(out!).get(j).op('i32.add').get(e).mem('v128.store');
+        for (let k = 0; k < w; k++) f.get(out!).get(j).op('i32.add').get(e[k]!).mem('v128.store', 16 * k);
       });
     });
     f.get(stats!).get(r).i32Const(3).op('i32.shl').op('i32.add').get(mx).mem('f32.store');
@@ -163,9 +192,8 @@ function emitSoftmaxBackward(f: FunctionBuilder, log: boolean): void {
   const j = f.local(I32);
   const acc = f.local(V128);
   const s = f.local(V128);
-  const t = f.local(V128);
-  const n = f.local(V128);
-  const e = f.local(V128);
+  const yv = Array.from({ length: EXP_WAYS }, () => f.local(V128));
+  const e = Array.from({ length: EXP_WAYS }, () => f.local(V128));
   forRows(f, rows!, cp!, at, end, () => {
     f.f32x4Const(splat(0)).set(acc);
     forVec(f, j, at, end, () => {
@@ -175,21 +203,26 @@ function emitSoftmaxBackward(f: FunctionBuilder, log: boolean): void {
     });
     emitHsum(f, acc);
     f.op('f32x4.splat').set(s);
-    forVec(f, j, at, end, () => {
-      f.get(dx!).get(j).op('i32.add');
-      if (log) {
-        // dy − exp(y)·s
-        f.get(y!).get(j).op('i32.add').mem('v128.load').set(e);
-        f.get(dy!).get(j).op('i32.add').mem('v128.load');
-        emitExp(f, e, t, n);
-        f.get(s).op('f32x4.mul').op('f32x4.sub');
-      } else {
-        // y·(dy − s)
+    if (log) {
+      // dy − exp(y)·s
+      forVecGroups(f, j, at, end, (w) => {
+        for (let k = 0; k < w; k++) f.get(y!).get(j).op('i32.add').mem('v128.load', 16 * k).set(yv[k]!);
+        emitExpInto(f, yv.slice(0, w), e.slice(0, w));
+        for (let k = 0; k < w; k++) {
+          f.get(dx!).get(j).op('i32.add');
+          f.get(dy!).get(j).op('i32.add').mem('v128.load', 16 * k).get(e[k]!).get(s).op('f32x4.mul').op('f32x4.sub');
+          f.mem('v128.store', 16 * k);
+        }
+      });
+    } else {
+      // y·(dy − s)
+      forVec(f, j, at, end, () => {
+        f.get(dx!).get(j).op('i32.add');
         f.get(y!).get(j).op('i32.add').mem('v128.load');
         f.get(dy!).get(j).op('i32.add').mem('v128.load').get(s).op('f32x4.sub').op('f32x4.mul');
-      }
-      f.mem('v128.store');
-    });
+        f.mem('v128.store');
+      });
+    }
   });
 }
 
@@ -199,18 +232,20 @@ function emitExpAffine(f: FunctionBuilder): void {
   const end = f.local(I32);
   const va = f.local(V128);
   const vb = f.local(V128);
-  const t = f.local(V128);
-  const n = f.local(V128);
-  const e = f.local(V128);
+  const xv = Array.from({ length: EXP_WAYS }, () => f.local(V128));
+  const e = Array.from({ length: EXP_WAYS }, () => f.local(V128));
+  const zero = f.local(I32);
   f.get(a!).op('f32x4.splat').set(va);
   f.get(b!).op('f32x4.splat').set(vb);
   f.get(count!).i32Const(2).op('i32.shl').set(end);
-  f.forRange(j, 0, end, 16, () => {
-    f.get(out!).get(j).op('i32.add');
-    f.get(x!).get(j).op('i32.add').mem('v128.load').set(e);
-    emitExp(f, e, t, n);
-    f.get(va).op('f32x4.sub').get(vb).op('f32x4.mul');
-    f.mem('v128.store');
+  forVecGroups(f, j, zero, end, (w) => {
+    for (let k = 0; k < w; k++) f.get(x!).get(j).op('i32.add').mem('v128.load', 16 * k).set(xv[k]!);
+    emitExpInto(f, xv.slice(0, w), e.slice(0, w));
+    for (let k = 0; k < w; k++) {
+      f.get(out!).get(j).op('i32.add');
+      f.get(e[k]!).get(va).op('f32x4.sub').get(vb).op('f32x4.mul');
+      f.mem('v128.store', 16 * k);
+    }
   });
 }
 
