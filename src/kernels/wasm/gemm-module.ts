@@ -41,6 +41,12 @@ export const DEFAULT_SHAPE: Omit<GemmKernelShape, 'relaxed'> = { mr: 4, nv: 2, u
  *   `panel` rows, column by column, rows past the end zero-padded.
  * - `kernel(packedA, packedB, c, ldc, mc, nc, kc, add, tile)`: C[mc×nc] (+)= Ã·B̃ from panels
  *   packed with panel = MR (A) and NR (B); `tile` is MR·NR·4 bytes of scratch for edge tiles.
+ * - `batches(a, b, c, offs, count, m, n, k, aRow, aCol, bRow, bCol, add, packA, packB, tile)`:
+ *   `count` whole products of one block each (m ≤ the caller's MC, n ≤ NC, k ≤ KC), product i
+ *   reading op(A) at a + 4·offs[3i] (element (r, p) at + 4·(r·aRow + p·aCol)), op(B) at
+ *   b + 4·offs[3i + 1] (element (p, j) at + 4·(j·bRow + p·bCol)) and writing C (row stride n)
+ *   at c + 4·offs[3i + 2]: the same pack and kernel calls as one product of one block, so the
+ *   same bits, without a round trip to JS per product.
  * - `fillRows(dst, rows, rowBytes, src)`: copies the `rowBytes` at src to each of `rows` rows
  *   at dst (memory.copy per row): C starts as the bias, then the kernel adds the product.
  */
@@ -48,6 +54,7 @@ export function buildGemmModule(shape: GemmKernelShape): Uint8Array {
   const m = new ModuleBuilder().importMemory(ARENA_IMPORT);
   m.func('pack', [I32, I32, I32, I32, I32, I32, I32], [], (f) => emitPack(f));
   m.func('kernel', [I32, I32, I32, I32, I32, I32, I32, I32, I32], [], (f) => emitKernel(f, shape));
+  m.func('batches', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], [], (f) => emitBatches(f, shape, m.indexOf('pack'), m.indexOf('kernel')));
   m.func('fillRows', [I32, I32, I32, I32], [], (f) => {
     const [dst, rows, rowBytes, src] = f.params as [Local, Local, Local, Local];
     const r = f.local(I32);
@@ -145,6 +152,24 @@ function emitPack(f: FunctionBuilder): void {
         });
       },
     );
+  });
+}
+
+function emitBatches(f: FunctionBuilder, shape: GemmKernelShape, pack: number, kernel: number): void {
+  const [a, b, c, offs, count, m, n, k, aRow, aCol, bRow, bCol, add, packA, packB, tile] = f.params as Local[];
+  const i = f.local(I32);
+  const at = f.local(I32);
+  f.forRange(i, 0, count!, 1, () => {
+    f.get(offs!).get(i).i32Const(12).op('i32.mul').op('i32.add').set(at);
+    // op(B): n rows of k (its columns), panels of NR
+    f.get(b!).get(at).mem('i32.load', 4).i32Const(2).op('i32.shl').op('i32.add');
+    f.get(packB!).get(n!).get(k!).get(bRow!).get(bCol!).i32Const(4 * shape.nv).call(pack);
+    // op(A): m rows of k, panels of MR
+    f.get(a!).get(at).mem('i32.load', 0).i32Const(2).op('i32.shl').op('i32.add');
+    f.get(packA!).get(m!).get(k!).get(aRow!).get(aCol!).i32Const(shape.mr).call(pack);
+    f.get(packA!).get(packB!);
+    f.get(c!).get(at).mem('i32.load', 8).i32Const(2).op('i32.shl').op('i32.add');
+    f.get(n!).get(m!).get(n!).get(k!).get(add!).get(tile!).call(kernel);
   });
 }
 

@@ -16,7 +16,7 @@ import { type GemmArgs, type MatmulSpec } from '../backend.js';
 import type { BatchedGemmArgs } from '../backend.js';
 import { DEFAULT_SHAPE, buildGemmModule, type GemmKernelShape } from './gemm-module.js';
 import { hasRelaxedSimd } from './features.js';
-import { heapF32, instantiateOnArena, ptrOf, scratch } from '../memory/arena.js';
+import { heapF32, heapI32, instantiateOnArena, ptrOf, scratch } from '../memory/arena.js';
 import { WASM_MIN_VOLUME } from './placement.js';
 
 const NC = 1024;
@@ -27,6 +27,7 @@ const TILE_BYTES = 1024;
 type Pack = (src: number, dst: number, rows: number, cols: number, rowStride: number, colStride: number, panel: number) => void;
 type Kernel = (pa: number, pb: number, c: number, ldc: number, mc: number, nc: number, kc: number, add: number, tile: number) => void;
 type FillRows = (dst: number, rows: number, rowBytes: number, src: number) => void;
+type Batches = (a: number, b: number, c: number, offs: number, count: number, m: number, n: number, k: number, aRow: number, aCol: number, bRow: number, bCol: number, add: number, packA: number, packB: number, tile: number) => void;
 
 export interface WasmGemm {
   readonly shape: GemmKernelShape;
@@ -37,6 +38,12 @@ export interface WasmGemm {
    * of C starts as the bias and the product is added to it: C = op(A)·op(B) + bias.
    */
   matmulRows(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float32Array, cOff: number, spec: MatmulSpec, rowStart: number, rowEnd: number, seq?: number, bias?: Float32Array | null): void;
+  /**
+   * Whole products [start, end) of a batch: product i is C at cOffs[i] (+)= op(A at aOffs[i])·op(B
+   * at bOffs[i]), the same bits as matmulRows over all its rows. Products of one block with
+   * every operand in the arena run in one wasm call; others one matmulRows each.
+   */
+  matmulBatches(a: Float32Array, aOffs: ArrayLike<number>, b: Float32Array, bOffs: ArrayLike<number>, c: Float32Array, cOffs: ArrayLike<number>, spec: MatmulSpec, start: number, end: number): void;
 }
 
 const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
@@ -51,6 +58,7 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
   const pack = inst.exports.pack as Pack;
   const kernel = inst.exports.kernel as Kernel;
   const fillRows = inst.exports.fillRows as FillRows;
+  const batches = inst.exports.batches as Batches;
 
   /** The product whose packed B (and, for op(A) = Aᵀ, staged A) the scratch holds: its dispatch's seq and shape, if any. */
   let packedFor: { seq: number; base: number; aOff: number; bOff: number; m: number; k: number; n: number; transA: boolean; transB: boolean } | null = null;
@@ -152,7 +160,37 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
     if (pc < 0) c.set(heap.subarray(cAt / 4, cAt / 4 + rows * n), cOff + rowStart * n);
   }
 
-  return { shape, matmulRows };
+  function matmulBatches(a: Float32Array, aOffs: ArrayLike<number>, b: Float32Array, bOffs: ArrayLike<number>, c: Float32Array, cOffs: ArrayLike<number>, spec: MatmulSpec, start: number, end: number): void {
+    const { m, n, k, transA, transB, accumulate } = spec;
+    const count = end - start;
+    const [pa, pb, pc] = [ptrOf(a), ptrOf(b), ptrOf(c)];
+    if (count <= 0) return;
+    if (m > mc || n > NC || k > kcBlock || k === 0 || n === 0 || pa < 0 || pb < 0 || pc < 0) {
+      for (let i = start; i < end; i++) matmulRows(a, aOffs[i]!, b, bOffs[i]!, c, cOffs[i]!, spec, 0, m);
+      return;
+    }
+    const nr = 4 * shape.nv;
+    const packABytes = roundUp(m, shape.mr) * k * 4;
+    const packBBytes = roundUp(n, nr) * k * 4;
+    const base = scratch(TILE_BYTES + packABytes + packBBytes + 12 * count, 'wasm.gemm');
+    const tileAt = base;
+    const packAAt = tileAt + TILE_BYTES;
+    const packBAt = packAAt + packABytes;
+    const offsAt = packBAt + packBBytes;
+    const heap = heapI32();
+    for (let i = 0; i < count; i++) {
+      heap[offsAt / 4 + 3 * i] = aOffs[start + i]!;
+      heap[offsAt / 4 + 3 * i + 1] = bOffs[start + i]!;
+      heap[offsAt / 4 + 3 * i + 2] = cOffs[start + i]!;
+    }
+    // The packed B of the last matmulRows product may lie where this call packs: forget it.
+    packedFor = null;
+    const [aRow, aCol] = transA ? [1, m] : [k, 1];
+    const [bRow, bCol] = transB ? [k, 1] : [1, n];
+    batches(pa, pb, pc, offsAt, count, m, n, k, aRow, aCol, bRow, bCol, accumulate ? 1 : 0, packAAt, packBAt, tileAt);
+  }
+
+  return { shape, matmulRows, matmulBatches };
 }
 
 let perThread: WasmGemm | null = null;
@@ -190,6 +228,10 @@ export function wasmGemmRows(args: WasmGemmArgs, rowStart: number, rowEnd: numbe
 
 /** Pool task: whole products [start, end) of a batch. */
 export function wasmGemmBatches(args: WasmBatchedGemmArgs, start: number, end: number): void {
-  const rows = rowsKernel(args.spec);
-  for (let i = start; i < end; i++) rows(args.a, args.aOffs[i]!, args.b, args.bOffs[i]!, args.c, args.cOffs[i]!, args.spec, 0, args.spec.m);
+  const { spec } = args;
+  if (rowsKernel(spec) === wasmMatmulRows) {
+    threadGemm().matmulBatches(args.a, args.aOffs, args.b, args.bOffs, args.c, args.cOffs, spec, start, end);
+    return;
+  }
+  for (let i = start; i < end; i++) jsMatmulRows(args.a, args.aOffs[i]!, args.b, args.bOffs[i]!, args.c, args.cOffs[i]!, spec, 0, spec.m);
 }

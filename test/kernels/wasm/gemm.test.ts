@@ -6,6 +6,7 @@ import { matmulNaive, matmulRows } from '../../../src/kernels/js/gemm.js';
 import { type MatmulSpec } from '../../../src/kernels/backend.js';
 import { Rng } from '../../../src/kernels/random.js';
 import { allocF32 } from '../../../src/kernels/memory/storage.js';
+import { inArena } from '../../../src/kernels/memory/arena.js';
 import { setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
 import { hasRelaxedSimd } from '../../../src/kernels/wasm/features.js';
 import { buildGemmModule, DEFAULT_SHAPE } from '../../../src/kernels/wasm/gemm-module.js';
@@ -145,6 +146,43 @@ describe('wasm GEMM module', () => {
         expect(bits(split).equals(bits(whole))).toBe(true);
       }),
       { numRuns: RUNS * 2 },
+    );
+  });
+});
+
+describe('wasm GEMM batches in one call', () => {
+  it('matmulBatches gives each product the bits of matmulRows over all its rows, one-block products and larger ones alike', () => {
+    fc.assert(
+      fc.property(arbSpec, fc.integer({ min: 1, max: 5 }), fc.nat(1000), (spec, count, seed) => {
+        const { m, n, k } = spec;
+        const [aSize, bSize, cSize] = [m * k, k * n, m * n];
+        // Products in reverse order, with a gap, so no offset is its index times the size.
+        const aOffs = Array.from({ length: count }, (_, i) => (count - 1 - i) * aSize + 3);
+        const bOffs = Array.from({ length: count }, (_, i) => i * bSize + 1);
+        const cOffs = Array.from({ length: count }, (_, i) => (count - 1 - i) * cSize + 2);
+        // At least 4096 elements each, so the operands lie in the arena and the one-call path runs.
+        const a = rand(Math.max(4096, count * aSize + 3), seed);
+        const b = rand(Math.max(4096, count * bSize + 1), seed + 1);
+        const c0 = rand(Math.max(4096, count * cSize + 2), seed + 2);
+        expect(inArena(a) && inArena(b) && inArena(c0)).toBe(true);
+        for (const [label, g] of candidates.filter(([l]) => !l.includes('relaxed'))) {
+          const viaBatches = allocF32(c0.length);
+          viaBatches.set(c0);
+          g.matmulBatches(a, aOffs, b, bOffs, viaBatches, cOffs, spec, 0, count);
+          const viaRows = allocF32(c0.length);
+          viaRows.set(c0);
+          for (let i = 0; i < count; i++) g.matmulRows(a, aOffs[i]!, b, bOffs[i]!, viaRows, cOffs[i]!, spec, 0, m);
+          if (!bits(viaBatches).equals(bits(viaRows))) expect.fail(`${label}: ${JSON.stringify(spec)} × ${count}`);
+          // A sub-range writes only its own products.
+          const part = allocF32(c0.length);
+          part.set(c0);
+          g.matmulBatches(a, aOffs, b, bOffs, part, cOffs, spec, count - 1, count);
+          const last = cOffs[count - 1]!;
+          expect(bits(part.subarray(last, last + cSize)).equals(bits(viaRows.subarray(last, last + cSize)))).toBe(true);
+          for (let i = 0; i < c0.length; i++) if ((i < last || i >= last + cSize) && !Object.is(part[i], c0[i])) expect.fail(`${label}: element ${i} outside the last product changed`);
+        }
+      }),
+      { numRuns: RUNS },
     );
   });
 });
