@@ -15,14 +15,12 @@
  * - `maskedFill4(x, mask, out, d0, d1, d2, d3, m0, m1, m2, m3, value)`: out = mask at Σ iₖ·mₖ
  *   (byte strides, 0 along broadcast dims) ≠ 0 ? value : x, over the row-major [d0, d1, d2, d3]
  *   x and out; f32 loads, stores and `select` keep every bit (NaN payloads too).
- * - `layerNorm(x, gamma, beta, out, mean, rstd, rows, cols, eps)`: the js layerNormRows with γ
- *   and β, operation for operation in float64 (sums in column order, μ = s / cols,
- *   1/√(var/cols + eps), (x − μ)·rstd·γ + β rounded to f32), so bitwise the js result.
- * - `layerNormBackward(x, dy, gamma, mean, rstd, dx, xs, gs, accG, accB, rows, cols, inv)`: the js
- *   layerNormInputGradRows with γ (dx) and layerNormParamGradCols (dγ, dβ added to the float64
- *   accumulators accG, accB in row order), operation for operation in float64; xs, gs are
- *   float64 scratch, LN_BWD_ROWS rows each (inv = 1 / cols).
- * - `layerNormBackwardDx(…)`: the same arguments, dx only (accG, accB untouched).
+ * - `layerNorm(x, gamma, beta, out, mean, rstd, rows, cols, eps)`: layer norm with γ and β in
+ *   float32: μ and var from sums in four v128 accumulators per row, rstd = 1/√(var + eps),
+ *   out = ((x − μ)·rstd)·γ + β; within the f32 bound of the js layerNormRows (float64), not its
+ *   bits, and one fixed operation sequence per row.
+ * - `layerNormBackwardDx(x, dy, gamma, mean, rstd, dx, rows, cols)`: dx = rstd·((g − mean g) −
+ *   x̂·mean(g·x̂)) with g = dy·γ, x̂ = (x − μ)·rstd, in float32 the same way.
  * - `layerNormParamGrads(x, dy, mean, rstd, accG, accB, rows, cols, c0, c1)`: the js
  *   layerNormParamGradCols over columns [c0, c1) (accG, accB: float64, c1 − c0 each, zeroed),
  *   two columns per f64x2, each in row order: bitwise its sums.
@@ -39,7 +37,7 @@
 import { ARENA_IMPORT } from '../memory/arena.js';
 import { F32, F64, I32, ModuleBuilder, V128, forBytes, type FunctionBuilder, type Local, type ValType } from './assembler.js';
 import { ADAM_MODES, emitAdam } from './map-optim.js';
-import { emitColumnSums, emitLayerNorm, emitLayerNormBackward, emitLayerNormParamGrads } from './map-norm.js';
+import { emitColumnSums, emitLayerNorm, emitLayerNormBackwardDx, emitLayerNormParamGrads } from './map-norm.js';
 import { emitKeepMask } from './map-random.js';
 
 export const MAP_BINARY_OPS = ['add', 'sub', 'mul', 'div'] as const;
@@ -151,8 +149,7 @@ export function buildMapModule(): Uint8Array {
   m.func('reluBackward', [I32, I32, I32, I32], [], emitReluBackward);
   m.func('permute4', Array.from({ length: 10 }, (): ValType => I32), [], emitPermute4);
   m.func('maskedFill4', [...Array.from({ length: 11 }, (): ValType => I32), F32], [], emitMaskedFill4);
-  m.func('layerNormBackward', [...Array.from({ length: 12 }, (): ValType => I32), F64], [], (f) => emitLayerNormBackward(f, true));
-  m.func('layerNormBackwardDx', [...Array.from({ length: 12 }, (): ValType => I32), F64], [], (f) => emitLayerNormBackward(f, false));
+  m.func('layerNormBackwardDx', Array.from({ length: 8 }, (): ValType => I32), [], emitLayerNormBackwardDx);
   m.func('layerNorm', [...Array.from({ length: 8 }, (): ValType => I32), F64], [], emitLayerNorm);
   m.func('keepMask', [I32, I32, I32, I32, I32], [], emitKeepMask);
   m.func('layerNormParamGrads', Array.from({ length: 10 }, (): ValType => I32), [], emitLayerNormParamGrads);

@@ -1,170 +1,194 @@
 /**
  * The layer-norm and column-sum kernels of the map module (map-module.ts lists their exports and
- * contracts): layer norm forward and backward, its dγ / dβ column sums and the plain column
- * sums of a bias gradient, each operation for operation the js kernel in float64.
+ * contracts): layer norm forward and dx in float32 SIMD (sums in vector accumulators: within the
+ * f32 bound of the js kernel's float64, not its bits), and its dγ / dβ column sums and the plain
+ * column sums of a bias gradient, each operation for operation the js kernel in float64.
  */
-import { F64, I32, V128, f32Lanes, type FunctionBuilder, type Local } from './assembler.js';
+import { F32, F64, I32, V128, f32Lanes, type FunctionBuilder, type Local } from './assembler.js';
+
+/** v128 accumulators a row's sums run in, side by side (four add chains instead of one). */
+const LN_ACCS = 4;
 
 /**
- * Rows of the layer norms go in blocks of LN_ROWS, their loops interleaved: each row's float64
- * sums are one chain of dependent adds (latency-bound), so four rows side by side run four chains
- * at once. Every row keeps its own operation sequence, so the results do not change.
+ * Σ over one row of the v128 that `load(j)` pushes for byte offsets j < end4 (a multiple of 16),
+ * then of the f32 that `tail(j)` pushes for j in [end4, end): LN_ACCS vector accumulators, folded
+ * as ((a0 + a1) + (a2 + a3)) and then (l0 + l1) + (l2 + l3), then the tail in order. Leaves the
+ * f32 sum on the stack.
  */
-export const LN_ROWS = 4;
-
-/** for r over [0, rows): body(R) once per block of LN_ROWS rows, then once per remaining row (R = 1). */
-function forRowBlocks(f: FunctionBuilder, r: Local, rows: Local, body: (R: number) => void, block = LN_ROWS): void {
-  const full = f.local(I32);
-  f.get(rows).i32Const(-block).op('i32.and').set(full);
-  f.forRange(r, 0, full, block, () => body(block));
-  f.forRange(r, full, rows, 1, () => body(1));
+function emitRowSum(f: FunctionBuilder, j: Local, end4: Local, end: Local, load: (j: Local, off: number) => void, tail: (j: Local) => void): void {
+  const acc = Array.from({ length: LN_ACCS }, () => f.local(V128));
+  const last = f.local(I32);
+  const sum = f.local(F32);
+  for (const a of acc) f.f32x4Const([0, 0, 0, 0]).set(a);
+  f.get(end4).i32Const(16 * (LN_ACCS - 1)).op('i32.sub').set(last);
+  f.i32Const(0).set(j);
+  f.block((exit) => {
+    f.loop((top) => {
+      f.get(j).get(last).op('i32.ge_s').brIf(exit);
+      for (let k = 0; k < LN_ACCS; k++) {
+        f.get(acc[k]!);
+        load(j, 16 * k);
+        f.op('f32x4.add').set(acc[k]!);
+      }
+      f.get(j).i32Const(16 * LN_ACCS).op('i32.add').set(j);
+      f.br(top);
+    });
+  });
+  f.forRange(j, j, end4, 16, () => {
+    f.get(acc[0]!);
+    load(j, 0);
+    f.op('f32x4.add').set(acc[0]!);
+  });
+  f.get(acc[0]!).get(acc[1]!).op('f32x4.add').get(acc[2]!).get(acc[3]!).op('f32x4.add').op('f32x4.add').set(acc[0]!);
+  f.get(acc[0]!).lane('f32x4.extract_lane', 0).get(acc[0]!).lane('f32x4.extract_lane', 1).op('f32.add');
+  f.get(acc[0]!).lane('f32x4.extract_lane', 2).get(acc[0]!).lane('f32x4.extract_lane', 3).op('f32.add').op('f32.add').set(sum);
+  f.forRange(j, end4, end, 4, () => {
+    f.get(sum);
+    tail(j);
+    f.op('f32.add').set(sum);
+  });
+  f.get(sum);
 }
 
 /**
- * Rows per block of the backward: its first loop holds four float64 values per row plus four
- * shared, so two rows fit V8's 15 xmm registers and four spill (one thread, [1500×128], dx:
- * 1 row 0.56 ms, 2 rows 0.33, 4 rows 0.51).
+ * out = ((x − μ)·rstd)·γ + β per row, μ and rstd = 1/√(var + eps) from float32 sums (four vector
+ * accumulators a row, then the row's last cols mod 4 elements), also stored to mean and rstd.
+ * Each row is one fixed sequence of f32 operations, whatever rows a call covers.
  */
-export const LN_BWD_ROWS = 2;
-
 export function emitLayerNorm(f: FunctionBuilder): void {
   const [x, gamma, beta, out, mean, rstd, rows, cols, eps] = f.params as Local[];
-  const [r, j, end, delta] = Array.from({ length: 4 }, () => f.local(I32));
-  const row = Array.from({ length: LN_ROWS }, () => f.local(I32));
-  const [s, mu, rs] = [0, 1, 2].map(() => Array.from({ length: LN_ROWS }, () => f.local(F64)));
-  const [d, n, g, b] = Array.from({ length: 4 }, () => f.local(F64));
-  const xAt = (i: number): void => {
-    f.get(row[i]!).get(j).op('i32.add').mem('f32.load', 0, 2).op('f64.promote_f32');
-  };
-  f.get(cols!).op('f64.convert_i32_s').set(n);
+  const [r, j, end, end4, row, orow] = Array.from({ length: 6 }, () => f.local(I32));
+  const [mu, rs, n, eps32, dt] = Array.from({ length: 5 }, () => f.local(F32));
+  const [muV, rsV] = [f.local(V128), f.local(V128)];
+  const d = f.local(V128);
+  f.get(cols!).op('f32.convert_i32_s').set(n);
+  f.get(eps!).op('f32.demote_f64').set(eps32);
   f.get(cols!).i32Const(2).op('i32.shl').set(end);
-  // out − x, in bytes: an element's output address is its input address + delta
-  f.get(out!).get(x!).op('i32.sub').set(delta);
-  forRowBlocks(f, r, rows!, (R) => {
-    for (let i = 0; i < R; i++) {
-      f.get(x!).get(r).i32Const(i).op('i32.add').get(cols!).op('i32.mul').i32Const(2).op('i32.shl').op('i32.add').set(row[i]!);
-      f.i32Const(0).op('f64.convert_i32_s').set(s[i]!);
-    }
-    f.forRange(j, 0, end, 4, () => {
-      for (let i = 0; i < R; i++) {
-        f.get(s[i]!);
-        xAt(i);
-        f.op('f64.add').set(s[i]!);
-      }
+  f.get(end).i32Const(-16).op('i32.and').set(end4);
+  f.forRange(r, 0, rows!, 1, () => {
+    f.get(x!).get(r).get(end).op('i32.mul').op('i32.add').set(row);
+    f.get(out!).get(r).get(end).op('i32.mul').op('i32.add').set(orow);
+    const xv = (jj: Local, off: number): void => void f.get(row).get(jj).op('i32.add').mem('v128.load', off, 2);
+    const xs = (jj: Local): void => void f.get(row).get(jj).op('i32.add').mem('f32.load', 0, 2);
+    emitRowSum(f, j, end4, end, xv, xs);
+    f.get(n).op('f32.div').tee(mu).op('f32x4.splat').set(muV);
+    emitRowSum(
+      f, j, end4, end,
+      (jj, off) => {
+        xv(jj, off);
+        f.get(muV).op('f32x4.sub').set(d);
+        f.get(d).get(d).op('f32x4.mul');
+      },
+      (jj) => {
+        xs(jj);
+        f.get(mu).op('f32.sub').tee(dt).get(dt).op('f32.mul');
+      },
+    );
+    f.get(n).op('f32.div').get(eps32).op('f32.add').op('f32.sqrt').set(rs);
+    f.f32Const(1).get(rs).op('f32.div').tee(rs).op('f32x4.splat').set(rsV);
+    f.get(mean!).get(r).i32Const(2).op('i32.shl').op('i32.add').get(mu).mem('f32.store', 0, 2);
+    f.get(rstd!).get(r).i32Const(2).op('i32.shl').op('i32.add').get(rs).mem('f32.store', 0, 2);
+    f.forRange(j, 0, end4, 16, () => {
+      f.get(orow).get(j).op('i32.add');
+      xv(j, 0);
+      f.get(muV).op('f32x4.sub').get(rsV).op('f32x4.mul');
+      f.get(gamma!).get(j).op('i32.add').mem('v128.load', 0, 2).op('f32x4.mul');
+      f.get(beta!).get(j).op('i32.add').mem('v128.load', 0, 2).op('f32x4.add');
+      f.mem('v128.store', 0, 2);
     });
-    for (let i = 0; i < R; i++) {
-      f.get(s[i]!).get(n).op('f64.div').set(mu[i]!);
-      f.i32Const(0).op('f64.convert_i32_s').set(s[i]!); // now the sum of squares
-    }
-    f.forRange(j, 0, end, 4, () => {
-      for (let i = 0; i < R; i++) {
-        xAt(i);
-        f.get(mu[i]!).op('f64.sub').set(d);
-        f.get(s[i]!).get(d).get(d).op('f64.mul').op('f64.add').set(s[i]!);
-      }
-    });
-    for (let i = 0; i < R; i++) {
-      f.i32Const(1).op('f64.convert_i32_s').get(s[i]!).get(n).op('f64.div').get(eps!).op('f64.add').op('f64.sqrt').op('f64.div').set(rs[i]!);
-      const at = (): void => void f.get(r).i32Const(i).op('i32.add').i32Const(2).op('i32.shl');
-      f.get(mean!);
-      at();
-      f.op('i32.add').get(mu[i]!).op('f32.demote_f64').mem('f32.store', 0, 2);
-      f.get(rstd!);
-      at();
-      f.op('i32.add').get(rs[i]!).op('f32.demote_f64').mem('f32.store', 0, 2);
-    }
-    f.forRange(j, 0, end, 4, () => {
-      f.get(gamma!).get(j).op('i32.add').mem('f32.load', 0, 2).op('f64.promote_f32').set(g);
-      f.get(beta!).get(j).op('i32.add').mem('f32.load', 0, 2).op('f64.promote_f32').set(b);
-      for (let i = 0; i < R; i++) {
-        // out = ((x − μ)·rstd)·γ + β
-        f.get(row[i]!).get(j).op('i32.add').get(delta).op('i32.add');
-        xAt(i);
-        f.get(mu[i]!).op('f64.sub').get(rs[i]!).op('f64.mul');
-        f.get(g).op('f64.mul').get(b).op('f64.add');
-        f.op('f32.demote_f64').mem('f32.store', 0, 2);
-      }
+    f.forRange(j, end4, end, 4, () => {
+      f.get(orow).get(j).op('i32.add');
+      xs(j);
+      f.get(mu).op('f32.sub').get(rs).op('f32.mul');
+      f.get(gamma!).get(j).op('i32.add').mem('f32.load', 0, 2).op('f32.mul');
+      f.get(beta!).get(j).op('i32.add').mem('f32.load', 0, 2).op('f32.add');
+      f.mem('f32.store', 0, 2);
     });
   });
 }
 
 /**
- * `paramGrads` false: dx only (accG, accB are not touched). xs and gs hold LN_BWD_ROWS float64
- * rows each (a block's rows side by side).
+ * dx = rstd·((g − mean(g)) − x̂·mean(g·x̂)) per row, g = dy·γ and x̂ = (x − μ)·rstd, the two
+ * means from float32 sums (two vector accumulators each, then the row's last cols mod 4
+ * elements); g and x̂ are recomputed in the second pass rather than stored.
  */
-export function emitLayerNormBackward(f: FunctionBuilder, paramGrads: boolean): void {
-  const [x, dy, gamma, mean, rstd, dx, xs, gs, accG, accB, rows, cols, inv] = f.params as Local[];
-  const [r, j, j8, end, rowBytes8] = Array.from({ length: 5 }, () => f.local(I32));
-  const rowOff = Array.from({ length: LN_ROWS }, () => f.local(I32));
-  const [mu, rs, sumG, sumGX, meanG] = [0, 1, 2, 3, 4].map(() => Array.from({ length: LN_ROWS }, () => f.local(F64)));
-  const [xh, gj, d, gam] = Array.from({ length: 4 }, () => f.local(F64));
-  const f32At = (base: Local, off: Local | null): void => {
-    f.get(base);
-    if (off) f.get(off).op('i32.add');
-    f.get(j).op('i32.add').mem('f32.load', 0, 2).op('f64.promote_f32');
-  };
-  /** Pushes the address of f64 element j of scratch row i of `base` (j8 = 2·j: bytes of f64 element j). */
-  const f64Addr = (base: Local, i: number): void => {
-    f.get(base).get(j8).op('i32.add');
-    if (i > 0) f.get(rowBytes8).i32Const(i).op('i32.mul').op('i32.add');
-  };
+export function emitLayerNormBackwardDx(f: FunctionBuilder): void {
+  const [x, dy, gamma, mean, rstd, dx, rows, cols] = f.params as Local[];
+  const [r, j, end, end4, last, xr, dr, dxr] = Array.from({ length: 8 }, () => f.local(I32));
+  const [mu, rs, n, sG, sGX, xh, g] = Array.from({ length: 7 }, () => f.local(F32));
+  const [muV, rsV, mgV, cV] = Array.from({ length: 4 }, () => f.local(V128));
+  const accG = [f.local(V128), f.local(V128)];
+  const accGX = [f.local(V128), f.local(V128)];
+  const [xhV, gV] = [f.local(V128), f.local(V128)];
+  f.get(cols!).op('f32.convert_i32_s').set(n);
   f.get(cols!).i32Const(2).op('i32.shl').set(end);
-  f.get(cols!).i32Const(3).op('i32.shl').set(rowBytes8);
-  forRowBlocks(f, r, rows!, (R) => {
-    for (let i = 0; i < R; i++) {
-      const ri = (): void => void f.get(r).i32Const(i).op('i32.add');
-      ri();
-      f.get(cols!).op('i32.mul').i32Const(2).op('i32.shl').set(rowOff[i]!);
-      f.get(mean!);
-      ri();
-      f.i32Const(2).op('i32.shl').op('i32.add').mem('f32.load', 0, 2).op('f64.promote_f32').set(mu[i]!);
-      f.get(rstd!);
-      ri();
-      f.i32Const(2).op('i32.shl').op('i32.add').mem('f32.load', 0, 2).op('f64.promote_f32').set(rs[i]!);
-      f.i32Const(0).op('f64.convert_i32_s').tee(sumG[i]!).set(sumGX[i]!);
-    }
-    f.forRange(j, 0, end, 4, () => {
-      f.get(j).get(j).op('i32.add').set(j8);
-      f32At(gamma!, null);
-      f.set(gam);
-      for (let i = 0; i < R; i++) {
-        f32At(x!, rowOff[i]!);
-        f.get(mu[i]!).op('f64.sub').get(rs[i]!).op('f64.mul').set(xh);
-        f32At(dy!, rowOff[i]!);
-        f.tee(d);
-        f.get(gam).op('f64.mul').set(gj);
-        f64Addr(xs!, i);
-        f.get(xh).mem('f64.store', 0, 3);
-        f64Addr(gs!, i);
-        f.get(gj).mem('f64.store', 0, 3);
-        f.get(sumG[i]!).get(gj).op('f64.add').set(sumG[i]!);
-        f.get(sumGX[i]!).get(gj).get(xh).op('f64.mul').op('f64.add').set(sumGX[i]!);
-        if (paramGrads) {
-          // dγ += dy·x̂, dβ += dy (rows in order)
-          f64Addr(accG!, 0);
-          f64Addr(accG!, 0);
-          f.mem('f64.load', 0, 3).get(d).get(xh).op('f64.mul').op('f64.add').mem('f64.store', 0, 3);
-          f64Addr(accB!, 0);
-          f64Addr(accB!, 0);
-          f.mem('f64.load', 0, 3).get(d).op('f64.add').mem('f64.store', 0, 3);
+  f.get(end).i32Const(-16).op('i32.and').set(end4);
+  f.get(end4).i32Const(16).op('i32.sub').set(last);
+  /** x̂ and g of the vector at byte j + off into xhV, gV. */
+  const vecXhG = (off: number): void => {
+    f.get(xr).get(j).op('i32.add').mem('v128.load', off, 2).get(muV).op('f32x4.sub').get(rsV).op('f32x4.mul').set(xhV);
+    f.get(dr).get(j).op('i32.add').mem('v128.load', off, 2).get(gamma!).get(j).op('i32.add').mem('v128.load', off, 2).op('f32x4.mul').set(gV);
+  };
+  const scalarXhG = (): void => {
+    f.get(xr).get(j).op('i32.add').mem('f32.load', 0, 2).get(mu).op('f32.sub').get(rs).op('f32.mul').set(xh);
+    f.get(dr).get(j).op('i32.add').mem('f32.load', 0, 2).get(gamma!).get(j).op('i32.add').mem('f32.load', 0, 2).op('f32.mul').set(g);
+  };
+  const hsum = (v: Local): void => {
+    f.get(v).lane('f32x4.extract_lane', 0).get(v).lane('f32x4.extract_lane', 1).op('f32.add');
+    f.get(v).lane('f32x4.extract_lane', 2).get(v).lane('f32x4.extract_lane', 3).op('f32.add').op('f32.add');
+  };
+  f.forRange(r, 0, rows!, 1, () => {
+    f.get(r).get(end).op('i32.mul').tee(xr).get(dx!).op('i32.add').set(dxr);
+    f.get(xr).get(dy!).op('i32.add').set(dr);
+    f.get(xr).get(x!).op('i32.add').set(xr);
+    f.get(mean!).get(r).i32Const(2).op('i32.shl').op('i32.add').mem('f32.load', 0, 2).tee(mu).op('f32x4.splat').set(muV);
+    f.get(rstd!).get(r).i32Const(2).op('i32.shl').op('i32.add').mem('f32.load', 0, 2).tee(rs).op('f32x4.splat').set(rsV);
+    for (const a of [...accG, ...accGX]) f.f32x4Const([0, 0, 0, 0]).set(a);
+    // pairs of vectors into the two accumulator sets, then a last single vector
+    f.i32Const(0).set(j);
+    f.block((exit) => {
+      f.loop((top) => {
+        f.get(j).get(last).op('i32.ge_s').brIf(exit);
+        for (let k = 0; k < 2; k++) {
+          vecXhG(16 * k);
+          f.get(accG[k]!).get(gV).op('f32x4.add').set(accG[k]!);
+          f.get(accGX[k]!).get(gV).get(xhV).op('f32x4.mul').op('f32x4.add').set(accGX[k]!);
         }
-      }
+        f.get(j).i32Const(32).op('i32.add').set(j);
+        f.br(top);
+      });
     });
-    for (let i = 0; i < R; i++) f.get(inv!).get(sumG[i]!).op('f64.mul').set(meanG[i]!);
-    f.forRange(j, 0, end, 4, () => {
-      f.get(j).get(j).op('i32.add').set(j8);
-      for (let i = 0; i < R; i++) {
-        // dx = rs·((g − mean(g)) − (x̂·inv)·Σ g x̂)
-        f.get(dx!).get(rowOff[i]!).op('i32.add').get(j).op('i32.add');
-        f.get(rs[i]!);
-        f64Addr(gs!, i);
-        f.mem('f64.load', 0, 3).get(meanG[i]!).op('f64.sub');
-        f64Addr(xs!, i);
-        f.mem('f64.load', 0, 3).get(inv!).op('f64.mul').get(sumGX[i]!).op('f64.mul').op('f64.sub');
-        f.op('f64.mul').op('f32.demote_f64').mem('f32.store', 0, 2);
-      }
+    f.forRange(j, j, end4, 16, () => {
+      vecXhG(0);
+      f.get(accG[0]!).get(gV).op('f32x4.add').set(accG[0]!);
+      f.get(accGX[0]!).get(gV).get(xhV).op('f32x4.mul').op('f32x4.add').set(accGX[0]!);
     });
-  }, LN_BWD_ROWS);
+    f.get(accG[0]!).get(accG[1]!).op('f32x4.add').set(accG[0]!);
+    f.get(accGX[0]!).get(accGX[1]!).op('f32x4.add').set(accGX[0]!);
+    hsum(accG[0]!);
+    f.set(sG);
+    hsum(accGX[0]!);
+    f.set(sGX);
+    f.forRange(j, end4, end, 4, () => {
+      scalarXhG();
+      f.get(sG).get(g).op('f32.add').set(sG);
+      f.get(sGX).get(g).get(xh).op('f32.mul').op('f32.add').set(sGX);
+    });
+    f.get(sG).get(n).op('f32.div').tee(sG).op('f32x4.splat').set(mgV);
+    f.get(sGX).get(n).op('f32.div').tee(sGX).op('f32x4.splat').set(cV);
+    f.forRange(j, 0, end4, 16, () => {
+      vecXhG(0);
+      f.get(dxr).get(j).op('i32.add');
+      f.get(gV).get(mgV).op('f32x4.sub').get(xhV).get(cV).op('f32x4.mul').op('f32x4.sub').get(rsV).op('f32x4.mul');
+      f.mem('v128.store', 0, 2);
+    });
+    f.forRange(j, end4, end, 4, () => {
+      scalarXhG();
+      f.get(dxr).get(j).op('i32.add');
+      f.get(g).get(sG).op('f32.sub').get(xh).get(sGX).op('f32.mul').op('f32.sub').get(rs).op('f32.mul');
+      f.mem('f32.store', 0, 2);
+    });
+  });
 }
 
 /**

@@ -10,7 +10,7 @@
 import { broadcastStrides, sizeOf, stridesOf } from '../shape.js';
 import { allocF32, allocF32Uninit } from '../memory/storage.js';
 import { ADAM_MODES, type AdamMode } from './map-optim.js';
-import { COLSUM_BLOCK, LN_BWD_ROWS } from './map-norm.js';
+import { COLSUM_BLOCK } from './map-norm.js';
 import { buildMapModule, type MapBinaryOp } from './map-module.js';
 import { adamUpdate, columnSumsRange, type AdamArgs, type ColumnSumArgs, type DropoutMaskArgs, type LayerNormArgs, type LayerNormBackwardArgs } from '../js/fallbacks.js';
 import type { AdamParams } from '../backend.js';
@@ -136,7 +136,6 @@ export function createWasmMap(): WasmMap {
   const adamKernels = Object.fromEntries(ADAM_MODES.map((mode) => [mode, ex[`adam_${mode}`] as (...args: number[]) => void])) as Record<AdamMode, (...args: number[]) => void>;
   const keepMask = ex.keepMask as (state: number, out: number, q: number, threshold: number, bits: number) => void;
   const layerNorm = ex.layerNorm as (...args: number[]) => void;
-  const layerNormBackward = ex.layerNormBackward as (...args: number[]) => void;
   const layerNormBackwardDx = ex.layerNormBackwardDx as (...args: number[]) => void;
   const permute4 = ex.permute4 as (src: number, dst: number, d0: number, d1: number, d2: number, d3: number, s0: number, s1: number, s2: number, s3: number) => void;
 
@@ -181,21 +180,12 @@ export function createWasmMap(): WasmMap {
       const dBeta = need.dBeta ? allocF32(cols) : null;
       if (rows === 0 || cols === 0) return { dx, dGamma, dBeta };
       const n = rows * cols;
-      // dx goes to scratch when it is not needed (the kernel always writes it); float64 rows
-      // xs, gs and the dγ, dβ accumulators follow the staged operands.
-      const what = `a layer-norm backward over rows of ${cols}`;
-      const [xAt, dyAt, gAt, mAt, rAt, dxAt, f64At] = place(what, [x.subarray(0, n), n, true], [dy.subarray(0, n), n, true], [gamma, cols, true], [mean, rows, true], [rstd, rows, true], [dx ?? NOT_IN_ARENA, n, false], [NOT_IN_ARENA, 4 * (2 * LN_BWD_ROWS + 2) * cols, false]) as number[];
-      const xsAt = f64At!;
-      const gsAt = xsAt + 8 * LN_BWD_ROWS * cols;
-      const accGAt = gsAt + 8 * LN_BWD_ROWS * cols;
-      // dx alone: the kernel that leaves the dγ, dβ accumulators alone.
-      const params = dGamma !== null || dBeta !== null;
-      const acc = new Float64Array(arenaBuffer(), accGAt, 2 * cols);
-      if (params) acc.fill(0);
-      (params ? layerNormBackward : layerNormBackwardDx)(xAt!, dyAt!, gAt!, mAt!, rAt!, dxAt!, xsAt, gsAt, accGAt, accGAt + 8 * cols, rows, cols, 1 / cols);
-      if (dx) back(dx, dxAt!, n);
-      if (dGamma) dGamma.set(acc.subarray(0, cols));
-      if (dBeta) dBeta.set(acc.subarray(cols, 2 * cols));
+      if (dx) {
+        const [xAt, dyAt, gAt, mAt, rAt, dxAt] = place(`a layer-norm backward over rows of ${cols}`, [x.subarray(0, n), n, true], [dy.subarray(0, n), n, true], [gamma, cols, true], [mean, rows, true], [rstd, rows, true], [dx, n, false]) as number[];
+        layerNormBackwardDx(xAt!, dyAt!, gAt!, mAt!, rAt!, dxAt!, rows, cols);
+        back(dx, dxAt!, n);
+      }
+      if (dGamma || dBeta) this.layerNormParamGrads(x, dy, rows, cols, mean, rstd, dGamma, dBeta, 0, cols);
       return { dx, dGamma, dBeta };
     },
     columnSums(g, rows, cols, out, c0, c1) {
