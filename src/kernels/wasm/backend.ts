@@ -15,7 +15,7 @@ import { registerBackend, setBackendDetail, withFallback, type Backend } from '.
 import { hasRelaxedSimd, hasSimd } from './features.js';
 import { wasmGemm, wasmGemmBatched, wasmGemmBias } from './gemm-dispatch.js';
 import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from './nm-dispatch.js';
-import { wasmCrossEntropyBackward, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from './rows-dispatch.js';
+import { wasmCrossEntropyBackward, wasmCrossEntropyLoss, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from './rows-dispatch.js';
 import { MAP_MAX_RANK, permuteDims, threadMap, wasmKeepMaskRange, wasmMapStreamRange, type MapStreamKind } from './map.js';
 import { dispatchRows } from '../threads/pool.js';
 import { WASM_TASKS } from './tasks.js';
@@ -48,6 +48,7 @@ export const wasmBackend: Backend = withFallback({
   softmaxBackwardRows: wasmSoftmaxBackwardRows,
   logSoftmaxBackwardRows: wasmLogSoftmaxBackwardRows,
   crossEntropyBackward: wasmCrossEntropyBackward,
+  crossEntropyLoss: wasmCrossEntropyLoss,
   columnSums(g, rows, cols) {
     if (!inArena(g) || cols < 8) return jsBackend.columnSums(g, rows, cols);
     const out = allocF32(cols);

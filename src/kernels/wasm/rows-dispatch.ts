@@ -5,8 +5,9 @@
  * only, so every thread of a split takes it alike.
  */
 import type { Backend } from '../backend.js';
-import { crossEntropyBackward as jsCrossEntropyBackward, logSoftmaxBackwardRows as jsLogSoftmaxBackward, softmaxBackwardRows as jsSoftmaxBackward, softmaxRows as jsSoftmaxRows } from '../js/fallbacks.js';
+import { crossEntropyLoss as jsCrossEntropyLoss, crossEntropyBackward as jsCrossEntropyBackward, sumRowLosses, logSoftmaxBackwardRows as jsLogSoftmaxBackward, softmaxBackwardRows as jsSoftmaxBackward, softmaxRows as jsSoftmaxRows } from '../js/fallbacks.js';
 import { dispatchRows } from '../threads/pool.js';
+import { allocF32Uninit } from '../memory/storage.js';
 import { WASM_TASKS } from './tasks.js';
 import { WASM_EXP_COST, WASM_ROWS_MIN } from './placement.js';
 
@@ -28,4 +29,15 @@ export const wasmLogSoftmaxBackwardRows: Backend['logSoftmaxBackwardRows'] = (y,
 export const wasmCrossEntropyBackward: Backend['crossEntropyBackward'] = (logp, targets, rows, classes, ignore, eps, scale, gx) => {
   if (rows * classes < WASM_ROWS_MIN) return jsCrossEntropyBackward(logp, targets, rows, classes, ignore, eps, scale, gx);
   dispatchRows(WASM_TASKS, 'wasmCrossEntropyBackwardRowRange', { logp, targets, classes, ignore, eps, scale, gx }, rows, 1, WASM_EXP_COST * rows * classes);
+};
+
+/**
+ * Row losses on the pool (the smoothing term's Σ logp in f32 lanes, so the loss value is not the
+ * js kernel's bits), then added in row order on this thread: the same bits for any thread count.
+ */
+export const wasmCrossEntropyLoss: Backend['crossEntropyLoss'] = (logp, targets, rows, classes, ignore, eps) => {
+  if (rows * classes < WASM_ROWS_MIN) return jsCrossEntropyLoss(logp, targets, rows, classes, ignore, eps);
+  const losses = allocF32Uninit(2 * rows);
+  dispatchRows(WASM_TASKS, 'wasmCrossEntropyLossRowRange', { logp, targets, classes, ignore, eps, losses }, rows, 1, (eps > 0 ? 1 : 0) * rows * classes);
+  return sumRowLosses(new Float64Array(losses.buffer, losses.byteOffset, rows), targets, rows, ignore);
 };

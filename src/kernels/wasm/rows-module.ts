@@ -20,6 +20,7 @@
  * - `scaleRows(out, rows, cp, scale)`: out ×= scale[r] (softmax once scale = 1/Σ).
  * - `logSoftmaxBackward(y, dy, dx, rows, cp)`: dx = dy − exp(y)·Σ dy.
  * - `softmaxBackward(y, dy, dx, rows, cp)`: dx = y·(dy − Σ dy·y).
+ * - `rowSums(x, out, rows, cp)`: out[r] = Σ of row r (f32, four vector accumulators).
  * - `expAffine(x, out, n, a, b)`: out = (exp(x) − a)·b over n elements (n a multiple of 4):
  *   the cross-entropy backward before its target and ignored-row fix-ups.
  * - `restride(src, dst, rows, from, to, pad)`: rows of `from` floats stored back to back at
@@ -285,8 +286,39 @@ function emitRestride(f: FunctionBuilder): void {
   });
 }
 
+/** out[r] = Σ of row r's cp elements: four v128 accumulators over groups of four vectors, one for the rest, folded ((a0 + a1) + (a2 + a3)) then (l0 + l1) + (l2 + l3). */
+function emitRowSums(f: FunctionBuilder): void {
+  const [x, out, rows, cp] = f.params as Local[];
+  const at = f.local(I32);
+  const end = f.local(I32);
+  const j = f.local(I32);
+  const last = f.local(I32);
+  const acc = [0, 1, 2, 3].map(() => f.local(V128));
+  forRows(f, rows!, cp!, at, end, (r) => {
+    for (const a of acc) f.f32x4Const(splat(0)).set(a);
+    f.get(end).i32Const(48).op('i32.sub').set(last);
+    f.get(at).set(j);
+    f.block((exit) => {
+      f.loop((top) => {
+        f.get(j).get(last).op('i32.ge_s').brIf(exit);
+        for (let k = 0; k < 4; k++) f.get(acc[k]!).get(x!).get(j).op('i32.add').mem('v128.load', 16 * k).op('f32x4.add').set(acc[k]!);
+        f.get(j).i32Const(64).op('i32.add').set(j);
+        f.br(top);
+      });
+    });
+    f.forRange(j, j, end, 16, () => {
+      f.get(acc[0]!).get(x!).get(j).op('i32.add').mem('v128.load').op('f32x4.add').set(acc[0]!);
+    });
+    f.get(acc[0]!).get(acc[1]!).op('f32x4.add').get(acc[2]!).get(acc[3]!).op('f32x4.add').op('f32x4.add').set(acc[0]!);
+    f.get(out!).get(r).i32Const(2).op('i32.shl').op('i32.add');
+    emitHsum(f, acc[0]!);
+    f.mem('f32.store');
+  });
+}
+
 export function buildRowsModule(): Uint8Array {
   const m = new ModuleBuilder().importMemory(ARENA_IMPORT);
+  m.func('rowSums', [I32, I32, I32, I32], [], emitRowSums);
   m.func('expRows', [I32, I32, I32, I32, I32], [], emitExpRows);
   m.func('shiftRows', [I32, I32, I32, I32, I32], [], (f) => emitPerRow(f, 'f32x4.sub', false));
   m.func('scaleRows', [I32, I32, I32, I32], [], (f) => emitPerRow(f, 'f32x4.mul', true));

@@ -10,7 +10,7 @@
  * not bitwise equal to the js kernels (f32 lane sums and a polynomial exp instead of float64
  * sums and Math.exp); tests bound the difference.
  */
-import type { CrossEntropyBackwardArgs, SoftmaxArgs, SoftmaxBackwardArgs } from '../js/fallbacks.js';
+import type { CrossEntropyBackwardArgs, CrossEntropyLossArgs, SoftmaxArgs, SoftmaxBackwardArgs } from '../js/fallbacks.js';
 import { buildRowsModule } from './rows-module.js';
 import { heapF32, instantiateOnArena, ptrOf, scratch } from '../memory/arena.js';
 
@@ -24,11 +24,14 @@ type Backward = (y: number, dy: number, dx: number, rows: number, cp: number) =>
 type ExpAffine = (x: number, out: number, n: number, a: number, b: number) => void;
 type Restride = (src: number, dst: number, rows: number, from: number, to: number, pad: number) => void;
 type Compact = (src: number, dst: number, rows: number, from: number, to: number) => void;
+type RowSums = (x: number, out: number, rows: number, cp: number) => void;
 
 export interface WasmRows {
   softmaxRows(args: SoftmaxArgs, r0: number, r1: number): void;
   softmaxBackwardRows(args: SoftmaxBackwardArgs, r0: number, r1: number): void;
   crossEntropyBackwardRows(args: CrossEntropyBackwardArgs, r0: number, r1: number): void;
+  /** The js crossEntropyRowLosses' contract (float64 losses of rows [r0, r1)), with the smoothing term's Σ logp summed in f32 lanes. */
+  crossEntropyLossRows(args: CrossEntropyLossArgs, r0: number, r1: number): void;
 }
 
 export function createWasmRows(): WasmRows {
@@ -42,6 +45,7 @@ export function createWasmRows(): WasmRows {
   const expAffine = ex.expAffine as ExpAffine;
   const restride = ex.restride as Restride;
   const compact = ex.compact as Compact;
+  const rowSums = ex.rowSums as RowSums;
 
   /** Scratch addresses of `count` regions of `bytes` each, then `extra` bytes (never 0: the arena starts past its control words). */
   const regions = (count: number, bytes: number, extra: number, what: string): number[] => {
@@ -158,7 +162,29 @@ export function createWasmRows(): WasmRows {
     }
   }
 
-  return { softmaxRows, softmaxBackwardRows, crossEntropyBackwardRows };
+  function crossEntropyLossRows(a: CrossEntropyLossArgs, r0: number, r1: number): void {
+    const { logp, targets, classes, ignore, eps } = a;
+    const losses = new Float64Array(a.losses.buffer, a.losses.byteOffset, a.losses.length / 2);
+    if (r1 <= r0 || classes === 0) return;
+    // −(1−ε)·logp[t] − ε·mean(logp): only the smoothing term needs the row's sum.
+    const cp = Math.ceil(classes / 4) * 4;
+    const B = Math.min(blockRows(cp), r1 - r0);
+    const [pAt, stageAt, sumsAt] = eps > 0 ? (regions(2, 4 * B * cp + 16, 4 * B, `a cross-entropy loss over ${classes} classes`) as [number, number, number]) : [0, 0, 0];
+    for (let r = r0; r < r1; r += B) {
+      const n = Math.min(B, r1 - r);
+      // padding lanes hold 0, which adds nothing to a row's sum
+      if (eps > 0) rowSums(load(logp, classes, cp, r, n, pAt, 0, stageAt), sumsAt, n, cp);
+      const heap = heapF32();
+      for (let i = 0; i < n; i++) {
+        const t = targets[r + i]!;
+        if (t === ignore) continue;
+        const hit = logp[(r + i) * classes + t]!;
+        losses[r + i] = eps > 0 ? -(1 - eps) * hit - eps * (heap[sumsAt / 4 + i]! / classes) : -(1 - eps) * hit;
+      }
+    }
+  }
+
+  return { softmaxRows, softmaxBackwardRows, crossEntropyBackwardRows, crossEntropyLossRows };
 }
 
 let perThread: WasmRows | null = null;
@@ -178,4 +204,7 @@ export function wasmSoftmaxBackwardRowRange(a: SoftmaxBackwardArgs, r0: number, 
 }
 export function wasmCrossEntropyBackwardRowRange(a: CrossEntropyBackwardArgs, r0: number, r1: number): void {
   threadRows().crossEntropyBackwardRows(a, r0, r1);
+}
+export function wasmCrossEntropyLossRowRange(a: CrossEntropyLossArgs, r0: number, r1: number): void {
+  threadRows().crossEntropyLossRows(a, r0, r1);
 }

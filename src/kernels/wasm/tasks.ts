@@ -7,7 +7,7 @@
 import { wasmGemmBatches, wasmGemmRows } from './gemm.js';
 import { wasmNmGatherRows, wasmNmKeptGradCols, wasmNmKeptGradRows } from './nm.js';
 import { wasmAdamRange, wasmColumnSumsColRange, wasmDropoutMaskRange, wasmLayerNormBackwardRange, wasmLayerNormRowRange, wasmMapStreamRange, wasmMaskedFillRowRange, wasmPermuteRowRange } from './map.js';
-import { wasmCrossEntropyBackwardRowRange, wasmSoftmaxBackwardRowRange, wasmSoftmaxRowRange } from './rows.js';
+import { wasmCrossEntropyBackwardRowRange, wasmCrossEntropyLossRowRange, wasmSoftmaxBackwardRowRange, wasmSoftmaxRowRange } from './rows.js';
 
 export const WASM_TASKS = {
   wasmGemmRows,
@@ -18,6 +18,7 @@ export const WASM_TASKS = {
   wasmSoftmaxRowRange,
   wasmSoftmaxBackwardRowRange,
   wasmCrossEntropyBackwardRowRange,
+  wasmCrossEntropyLossRowRange,
   wasmMapStreamRange,
   wasmPermuteRowRange,
   wasmMaskedFillRowRange,

@@ -5,7 +5,7 @@ import { allocF32 } from '../../../src/kernels/memory/storage.js';
 import { DEFAULT_PARALLEL_MIN_COST, setParallelMinCost, setThreads } from '../../../src/kernels/threads/pool.js';
 import { hasSimd } from '../../../src/kernels/wasm/features.js';
 import { createWasmRows } from '../../../src/kernels/wasm/rows.js';
-import { wasmCrossEntropyBackward, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from '../../../src/kernels/wasm/rows-dispatch.js';
+import { wasmCrossEntropyBackward, wasmCrossEntropyLoss, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from '../../../src/kernels/wasm/rows-dispatch.js';
 import { RUNS, restoreThreadsAfterAll } from '../../helpers.js';
 
 restoreThreadsAfterAll();
@@ -151,6 +151,37 @@ describe.skipIf(!hasSimd())('wasm row kernels (softmax, log-softmax, cross-entro
     expectClose(gx, ref, 1e-6, 1e-9);
   });
 
+  it('cross-entropy loss agrees with the float64 sum of −(1−ε)·logp[t] − ε·mean(logp) over non-ignored rows', () => {
+    const rng = new Rng(5);
+    for (const [rows, classes] of [[13, 1003], [40, 3000], [7, 5], [300, 37]] as const) {
+      const logits = rand(rows * classes, rng, 3);
+      const logp = allocF32(rows * classes);
+      k.softmaxRows({ x: logits, out: logp, cols: classes, logSpace: true }, 0, rows);
+      const targets = Int32Array.from({ length: rows }, (_, r) => (r % 4 === 1 ? -100 : (r * 37) % classes));
+      for (const eps of [0, 0.1]) {
+        const { total, count } = wasmCrossEntropyLoss(logp, targets, rows, classes, -100, eps);
+        let want = 0;
+        let n = 0;
+        let mag = 0;
+        for (let r = 0; r < rows; r++) {
+          if (targets[r] === -100) continue;
+          let s = 0;
+          let sa = 0;
+          for (let j = 0; j < classes; j++) {
+            s += logp[r * classes + j]!;
+            sa += Math.abs(logp[r * classes + j]!);
+          }
+          want += -(1 - eps) * logp[r * classes + targets[r]!]! - (eps * s) / classes;
+          mag += (eps * sa) / classes;
+          n++;
+        }
+        expect(count).toBe(n);
+        // each row's Σ logp in f32 lanes: at most (classes + 8)·2⁻²³·Σ|logp| off
+        expect(Math.abs(total - want)).toBeLessThanOrEqual((classes + 8) * 2 ** -23 * mag + 1e-12);
+      }
+    }
+  });
+
   it('threaded calls are bitwise identical for 1 and 2 threads', () => {
     setParallelMinCost(0);
     const rng = new Rng(9);
@@ -166,7 +197,9 @@ describe.skipIf(!hasSimd())('wasm row kernels (softmax, log-softmax, cross-entro
       wasmSoftmaxBackwardRows(s, dy, rows, cols, ds);
       wasmLogSoftmaxBackwardRows(l, dy, rows, cols, dl);
       wasmCrossEntropyBackward(l, targets, rows, cols, -100, 0.1, 0.5, g);
-      return [s, l, ds, dl, g];
+      const { total } = wasmCrossEntropyLoss(l, targets, rows, cols, -100, 0.1);
+      // the loss's float64 bits, as two f32 words
+      return [s, l, ds, dl, g, new Float32Array(Float64Array.of(total).buffer)];
     };
     const one = run(1);
     const two = run(2);
