@@ -98,7 +98,7 @@ function emitReluBackward(f: FunctionBuilder): void {
 
 function emitPermute4(f: FunctionBuilder): void {
   const [src, dst, d0, d1, d2, d3, s0, s1, s2, s3] = f.params as Local[];
-  const [i0, i1, i2, i3, p0, p1, p2, q, o] = Array.from({ length: 9 }, () => f.local(I32));
+  const [i0, i1, i2, i3, p0, p1, p2, q, o, end4] = Array.from({ length: 10 }, () => f.local(I32));
   f.get(dst!).set(o);
   f.forRange(i0, 0, d0!, 1, () => {
     f.get(src!).get(i0).get(s0!).op('i32.mul').op('i32.add').set(p0);
@@ -107,7 +107,17 @@ function emitPermute4(f: FunctionBuilder): void {
       f.forRange(i2, 0, d2!, 1, () => {
         f.get(p1).get(i2).get(s2!).op('i32.mul').op('i32.add').set(p2);
         f.get(p2).set(q);
-        f.forRange(i3, 0, d3!, 1, () => {
+        // A contiguous innermost run (source stride 4 bytes) moves four elements per v128.
+        f.i32Const(0).set(i3);
+        f.get(s3!).i32Const(4).op('i32.eq').if(() => {
+          f.get(d3!).i32Const(-4).op('i32.and').set(end4);
+          f.forRange(i3, 0, end4, 4, () => {
+            f.get(o).get(q).mem('v128.load', 0, 2).mem('v128.store', 0, 2);
+            f.get(o).i32Const(16).op('i32.add').set(o);
+            f.get(q).i32Const(16).op('i32.add').set(q);
+          });
+        });
+        f.forRange(i3, i3, d3!, 1, () => {
           f.get(o).get(q).mem('i32.load', 0, 2).mem('i32.store', 0, 2);
           f.get(o).i32Const(4).op('i32.add').set(o);
           f.get(q).get(s3!).op('i32.add').set(q);
@@ -119,14 +129,31 @@ function emitPermute4(f: FunctionBuilder): void {
 
 function emitMaskedFill4(f: FunctionBuilder): void {
   const [x, mask, out, d0, d1, d2, d3, m0, m1, m2, m3, value] = f.params as Local[];
-  const [i0, i1, i2, i3, p0, p1, q, o] = Array.from({ length: 8 }, () => f.local(I32));
+  const [i0, i1, i2, i3, p0, p1, q, o, end4] = Array.from({ length: 9 }, () => f.local(I32));
+  const vv = f.local(V128);
+  f.get(value!).op('f32x4.splat').set(vv);
   f.forRange(i0, 0, d0!, 1, () => {
     f.get(mask!).get(i0).get(m0!).op('i32.mul').op('i32.add').set(p0);
     f.forRange(i1, 0, d1!, 1, () => {
       f.get(p0).get(i1).get(m1!).op('i32.mul').op('i32.add').set(p1);
       f.forRange(i2, 0, d2!, 1, () => {
         f.get(p1).get(i2).get(m2!).op('i32.mul').op('i32.add').set(q);
-        f.forRange(i3, 0, d3!, 1, () => {
+        // A contiguous mask run (stride 4 bytes): four lanes at a time, f32x4.ne and bitselect
+        // (the lane-wise form of the select below: NaN ≠ 0 fills, −0 keeps x).
+        f.i32Const(0).set(i3);
+        f.get(m3!).i32Const(4).op('i32.eq').if(() => {
+          f.get(d3!).i32Const(-4).op('i32.and').set(end4);
+          f.forRange(i3, 0, end4, 4, () => {
+            f.get(out!).get(o).op('i32.add');
+            f.get(vv);
+            f.get(x!).get(o).op('i32.add').mem('v128.load', 0, 2);
+            f.get(q).mem('v128.load', 0, 2).f32x4Const([0, 0, 0, 0]).op('f32x4.ne');
+            f.op('v128.bitselect').mem('v128.store', 0, 2);
+            f.get(o).i32Const(16).op('i32.add').set(o);
+            f.get(q).i32Const(16).op('i32.add').set(q);
+          });
+        });
+        f.forRange(i3, i3, d3!, 1, () => {
           // out[o] = mask[q] != 0 ? value : x[o]   (o = the running element offset in bytes)
           f.get(out!).get(o).op('i32.add');
           f.get(value!);
