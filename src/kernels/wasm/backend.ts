@@ -22,7 +22,7 @@ import { WASM_TASKS } from './tasks.js';
 import { MAP_BINARY_OPS, type MapBinaryOp } from './map-module.js';
 import { sameShape } from '../shape.js';
 import { arenaMemory, inArena } from '../memory/arena.js';
-import { allocF32 } from '../memory/storage.js';
+import { allocF32, allocF32Uninit } from '../memory/storage.js';
 import { jsBackend, layerNormBackwardSplit } from '../js/backend.js';
 import { MAP_MIN, MASK_ALIGN, MASK_MIN, STREAM_ALIGN, STREAM_COST, WASM_LAYER_NORM_BACKWARD_COSTS } from './placement.js';
 
@@ -66,6 +66,16 @@ export const wasmBackend: Backend = withFallback({
     else if (out.length >= MAP_MIN && isMapOp(op) && b.length === 1 && sameShape(aShape, outShape)) stream(op, a, null, out, b[0]!);
     else if (out.length >= MAP_MIN && (op === 'add' || op === 'mul') && a.length === 1 && sameShape(bShape, outShape)) stream(op, b, null, out, a[0]!);
     else jsBackend.binary(op, a, aShape, b, bShape, outShape, out);
+  },
+  binaryBackward(op, g, a, aShape, b, bShape, outShape, needA, needB) {
+    // x·c with a constant one-element c (attention's 1/√d): the gradient of x is g·c, one
+    // streaming pass with c splatted, instead of expanding c to g's size first (the same bits).
+    if (op === 'mul' && needA && !needB && b.length === 1 && g.length >= MAP_MIN && sameShape(aShape, outShape)) {
+      const ga = allocF32Uninit(g.length);
+      stream('mul', g, null, ga, b[0]!);
+      return [ga, null];
+    }
+    return jsBackend.binaryBackward(op, g, a, aShape, b, bShape, outShape, needA, needB);
   },
   addInto(dst, src) {
     if (dst.length >= MAP_MIN && src.length === dst.length) stream('add', dst, src, dst);

@@ -370,6 +370,28 @@ describe.skipIf(!hasSimd())('wasm streaming elementwise kernels', () => {
     setThreads(1);
   });
 
+  it('the gradient of x·c for a one-element c is g·c in one pass: the js kernel’s bits, with and without c’s own gradient', () => {
+    const w = backendByName('wasm');
+    const js = backendByName('js');
+    for (const [shape, cShape] of [[[60, 25, 128], []], [[3, 1000], [1]], [[300], [1, 1]]] as const) {
+      const n = shape.reduce((p, d) => p * d, 1);
+      const g = allocF32(n);
+      g.set(filled(n, 4));
+      const x = allocF32(n);
+      x.set(filled(n, 8));
+      for (const c of [0.125, -3, Number.NaN, -0]) {
+        const cs = Float32Array.of(c);
+        for (const needB of [false, true]) {
+          const [ga, gb] = w.binaryBackward('mul', g, x, shape, cs, cShape, shape, true, needB);
+          const [ja, jb] = js.binaryBackward('mul', g, x, shape, cs, cShape, shape, true, needB);
+          expectSameBits(ga!, ja!);
+          expect(gb === null).toBe(!needB);
+          if (gb) expectSameBits(gb, jb!);
+        }
+      }
+    }
+  });
+
   it('broadcasting shapes and other ops still run (on the js kernels)', () => {
     const w = backendByName('wasm');
     const js = backendByName('js');
