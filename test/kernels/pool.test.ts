@@ -92,8 +92,9 @@ describe('worker pool', () => {
     setThreads(2);
     setParallelMinCost(0);
     const out = allocF32(4096);
-    expect(() => parallelRows('throwingRows', { out, failAt: 600 }, 4096, 1, 1e9)).toThrow(WorkerError);
-    expect(() => parallelRows('throwingRows', { out, failAt: 600 }, 4096, 1, 1e9)).toThrow(/injected failure at row 600/);
+    // 4096 rows on 2 threads are 4 chunks of 1024: row 1100 lies in the worker's first chunk
+    expect(() => parallelRows('throwingRows', { out, failAt: 1100 }, 4096, 1, 1e9)).toThrow(WorkerError);
+    expect(() => parallelRows('throwingRows', { out, failAt: 1100 }, 4096, 1, 1e9)).toThrow(/injected failure at row 1100/);
     checkGemm();
   });
 
@@ -103,7 +104,7 @@ describe('worker pool', () => {
     setParallelMinCost(0);
     const out = allocF32(4096);
     const t0 = Date.now();
-    expect(() => parallelRows('exitingRows', { out, failAt: 600 }, 4096, 1, 1e9)).toThrow(/worker died/);
+    expect(() => parallelRows('exitingRows', { out, failAt: 1100 }, 4096, 1, 1e9)).toThrow(/worker died/);
     expect(Date.now() - t0).toBeLessThan(10_000);
     checkGemm();
     expect(poolSize()).toBe(1);
@@ -140,7 +141,7 @@ describe('worker pool', () => {
       process.env.NMGRAD_WORKER_TIMEOUT_MS = '200';
       shutdownPool();
       const out = allocF32(4096);
-      expect(() => parallelRows('stallingRows', { out, failAt: 3000 }, 4096, 1, 1e9)).toThrow(/workers did not finish within 200 ms \(7\/8 chunks done\)/);
+      expect(() => parallelRows('stallingRows', { out, failAt: 3000 }, 4096, 1, 1e9)).toThrow(/workers did not finish within 200 ms \(3\/4 chunks done\)/);
     } finally {
       if (saved === undefined) delete process.env.NMGRAD_WORKER_TIMEOUT_MS;
       else process.env.NMGRAD_WORKER_TIMEOUT_MS = saved;

@@ -291,8 +291,11 @@ export function setWorkStealing(on: boolean): void {
   stealing = on;
 }
 
-/** Chunks per thread in one dispatch: enough that a late or slow thread costs little waiting. */
-const CHUNKS_PER_THREAD = 4;
+/**
+ * Chunks per thread in one dispatch: enough that a late thread costs little waiting, few enough
+ * that each thread keeps long runs of rows (docs/architecture.md: 2 beat 4 and 1 in the step).
+ */
+const CHUNKS_PER_THREAD = 2;
 let epoch = 0;
 let dispatchSeq = 0;
 /** Dispatches handed to the workers so far (ops that stayed on the calling thread not counted). */
