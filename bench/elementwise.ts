@@ -48,6 +48,49 @@ export async function elementwiseSuite(opts: SuiteOptions): Promise<BenchRecord[
       }
     }
   }
+  out.push(...(await stepRowCases(opts, rng, js, wasm)));
   setThreads(2);
+  return out;
+}
+
+/**
+ * The row kernels and updates of a `small` training step at its sizes: the loss over 1500 tokens
+ * × a 3000-word vocabulary (log-softmax, loss, backward), attention's softmax over 60·4·25 rows
+ * of 25 keys, Adam over 384K parameters, and the gradient of x·c for attention's one-element
+ * scale c, each wasm against js, at 1 thread.
+ */
+async function stepRowCases(opts: SuiteOptions, rng: Rng, js: ReturnType<typeof backendByName>, wasm: ReturnType<typeof backendByName>): Promise<BenchRecord[]> {
+  const out: BenchRecord[] = [];
+  const [rows, vocab] = [1500, 3000];
+  const logits = randData(rows * vocab, rng);
+  const logp = randData(rows * vocab, rng);
+  const gx = randData(rows * vocab, rng);
+  const targets = Int32Array.from({ length: rows }, (_, r) => (r * 37) % vocab);
+  wasm.softmaxRows(logits, rows, vocab, logp, true);
+  const [aRows, keys] = [60 * 4 * 25, 25];
+  const scores = randData(aRows * keys, rng);
+  const probs = randData(aRows * keys, rng);
+  const n = 384_000;
+  const [w, g, m, v] = [randData(n, rng), randData(n, rng), randData(n, rng), randData(n, rng)];
+  for (let i = 0; i < n; i++) v[i] = Math.abs(v[i]!);
+  const p = { lr: 1e-4, beta1: 0.9, beta2: 0.98, eps: 1e-9, weightDecay: 0, decoupled: false, bc1: 0.5, bc2: 0.3 };
+  const x = randData(60 * 25 * 128, rng);
+  const gy = randData(60 * 25 * 128, rng);
+  const scale = Float32Array.of(1 / Math.sqrt(32));
+  const cases: [string, (be: typeof js) => void][] = [
+    [`log-softmax [${rows}x${vocab}]`, (be) => be.softmaxRows(logits, rows, vocab, logp, true)],
+    [`cross-entropy loss [${rows}x${vocab}]`, (be) => void be.crossEntropyLoss(logp, targets, rows, vocab, 0, 0.1)],
+    [`cross-entropy backward [${rows}x${vocab}]`, (be) => be.crossEntropyBackward(logp, targets, rows, vocab, 0, 0.1, 1 / rows, gx)],
+    [`softmax [${aRows}x${keys}]`, (be) => be.softmaxRows(scores, aRows, keys, probs, false)],
+    [`Adam ${n}`, (be) => be.adamUpdate(w, g, m, v, p)],
+    ['x·c backward [60,25,128]', (be) => asInSweep(() => be.binaryBackward('mul', gy, x, [60, 25, 128], scale, [], [60, 25, 128], true, false)[0])()],
+  ];
+  setThreads(1);
+  for (const [name, run] of cases) {
+    const jsMs = await medianMs(`elementwise ${name} js 1t`, () => run(js), opts, 20);
+    const wasmMs = await medianMs(`elementwise ${name} wasm 1t`, () => run(wasm), opts, 20);
+    out.push({ suite: 'elementwise', case: name, variant: 'js', threads: 1, median_ms: jsMs });
+    out.push({ suite: 'elementwise', case: name, variant: 'wasm', threads: 1, median_ms: wasmMs, baseline: 'js 1 thread', ratio: jsMs / wasmMs });
+  }
   return out;
 }
