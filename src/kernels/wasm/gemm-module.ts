@@ -76,6 +76,7 @@ function emitPack(f: FunctionBuilder): void {
   const colStep = f.local(I32);
   const cols4 = f.local(I32);
   const panelBytes = f.local(I32);
+  const [valid, blockBytes, dAt] = [f.local(I32), f.local(I32), f.local(I32)];
   const v = [0, 1, 2, 3].map(() => f.local(V128));
   const t = [0, 1, 2, 3].map(() => f.local(V128));
   f.get(rowStride).i32Const(2).op('i32.shl').set(rowStep);
@@ -137,18 +138,26 @@ function emitPack(f: FunctionBuilder): void {
           });
           f.get(dst).get(cols).get(panelBytes).op('i32.mul').op('i32.add').set(dst);
         }, () => {
-          f.forRange(col, 0, cols, 1, () => {
-            f.get(colAddr).set(addr);
-            f.forRange(rr, 0, panel, 1, () => {
-              f.get(dst);
-              f.get(t0).get(rr).op('i32.add').get(rows).op('i32.lt_s');
-              f.if(() => void f.get(addr).mem('f32.load'), () => void f.f32Const(0), F32);
-              f.mem('f32.store');
-              f.get(dst).i32Const(4).op('i32.add').set(dst);
-              f.get(addr).get(rowStep).op('i32.add').set(addr);
-            });
-            f.get(colAddr).get(colStep).op('i32.add').set(colAddr);
+          // Any other panel (a partial last one above all): zero the block when rows are
+          // missing, then copy the valid rows element by element (no per-element test).
+          f.get(rows).get(t0).op('i32.sub').tee(valid).get(panel).get(valid).get(panel).op('i32.lt_s').op('select').set(valid);
+          f.get(cols).get(panelBytes).op('i32.mul').set(blockBytes);
+          f.get(valid).get(panel).op('i32.lt_s').if(() => {
+            f.get(blockBytes).i32Const(-16).op('i32.and').set(addr);
+            f.forRange(col, 0, addr, 16, () => void f.get(dst).get(col).op('i32.add').f32x4Const([0, 0, 0, 0]).mem('v128.store', 0, 2));
+            f.forRange(col, addr, blockBytes, 4, () => void f.get(dst).get(col).op('i32.add').f32Const(0).mem('f32.store'));
           });
+          f.forRange(rr, 0, valid, 1, () => {
+            // row t0 + rr: its columns go to dst + 4·rr, one panel (panelBytes) apart
+            f.get(colAddr).get(rr).get(rowStep).op('i32.mul').op('i32.add').set(addr);
+            f.get(dst).get(rr).i32Const(2).op('i32.shl').op('i32.add').set(dAt);
+            f.forRange(col, 0, cols, 1, () => {
+              f.get(dAt).get(addr).mem('f32.load').mem('f32.store');
+              f.get(addr).get(colStep).op('i32.add').set(addr);
+              f.get(dAt).get(panelBytes).op('i32.add').set(dAt);
+            });
+          });
+          f.get(dst).get(blockBytes).op('i32.add').set(dst);
         });
       },
     );
