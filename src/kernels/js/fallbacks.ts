@@ -9,7 +9,7 @@ export { addRowVector } from './elementwise.js';
 export { matmulRows } from './gemm.js';
 export { adamUpdate } from './optim.js';
 export { columnSumsRange } from './reduce.js';
-export { crossEntropyBackward, crossEntropyLoss, logSoftmaxBackwardRows, softmaxBackwardRows, softmaxRows, sumRowLosses } from './rows.js';
+export { crossEntropyBackward, crossEntropyLoss, logSoftmaxBackwardRows, rowLossesOf, rowLossTotal, smoothedRowLoss, softmaxBackwardRows, softmaxRows } from './rows.js';
 export type { ColumnSumArgs, DropoutMaskArgs, LayerNormBackwardArgs } from './elementwise-ranges.js';
 export type { GatherArgs } from './nm.js';
 export type { AdamArgs, CrossEntropyBackwardArgs, CrossEntropyLossArgs, LayerNormArgs, SoftmaxArgs, SoftmaxBackwardArgs } from './rows-ranges.js';

@@ -5,8 +5,7 @@
  * enough to repay a dispatch leaves the calling thread.
  */
 import type { AdamParams } from '../backend.js';
-import { sumRowLosses } from './rows.js';
-import { allocF32Uninit } from '../memory/storage.js';
+import { rowLossTotal } from './rows.js';
 import { dispatchRows } from '../threads/pool.js';
 import { JS_TASKS } from './tasks.js';
 import { ROW_EXP_COST, UPDATE_ALIGN } from './placement.js';
@@ -33,9 +32,7 @@ export function crossEntropyBackwardThreaded(logp: Float32Array, targets: Int32A
 
 /** Row losses on the pool, then added in row order on this thread: the bits of the one-pass loss for any thread count. */
 export function crossEntropyLossThreaded(logp: Float32Array, targets: Int32Array, rows: number, classes: number, ignore: number, eps: number): { total: number; count: number } {
-  const losses = allocF32Uninit(2 * rows);
-  dispatchRows(JS_TASKS, 'crossEntropyLossRowRange', { logp, targets, classes, ignore, eps, losses }, rows, 1, (eps > 0 ? 2 : 0) * rows * classes);
-  return sumRowLosses(new Float64Array(losses.buffer, losses.byteOffset, rows), targets, rows, ignore);
+  return rowLossTotal(targets, rows, ignore, (losses) => dispatchRows(JS_TASKS, 'crossEntropyLossRowRange', { logp, targets, classes, ignore, eps, losses }, rows, 1, (eps > 0 ? 2 : 0) * rows * classes));
 }
 
 export function adamUpdateThreaded(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, p: AdamParams): void {

@@ -5,7 +5,7 @@
  * bitwise identical for any thread count. This module must not import the pool (tasks.ts).
  */
 import type { AdamParams } from '../backend.js';
-import { crossEntropyBackward, crossEntropyRowLosses, layerNormRows, logSoftmaxBackwardRows, softmaxBackwardRows, softmaxRows } from './rows.js';
+import { crossEntropyBackward, crossEntropyRowLosses, layerNormRows, rowLossesOf, logSoftmaxBackwardRows, softmaxBackwardRows, softmaxRows } from './rows.js';
 import { adamUpdate } from './optim.js';
 
 const rowsOf = (a: Float32Array, cols: number, r0: number, r1: number): Float32Array => a.subarray(r0 * cols, r1 * cols);
@@ -42,7 +42,7 @@ export interface CrossEntropyLossArgs {
   losses: Float32Array;
 }
 export function crossEntropyLossRowRange(a: CrossEntropyLossArgs, r0: number, r1: number): void {
-  crossEntropyRowLosses(a.logp, a.targets, a.classes, a.ignore, a.eps, new Float64Array(a.losses.buffer, a.losses.byteOffset, a.losses.length / 2), r0, r1);
+  crossEntropyRowLosses(a.logp, a.targets, a.classes, a.ignore, a.eps, rowLossesOf(a.losses), r0, r1);
 }
 
 export interface AdamArgs { w: Float32Array; g: Float32Array; m: Float32Array; v: Float32Array; p: AdamParams }

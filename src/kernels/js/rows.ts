@@ -1,5 +1,7 @@
 /** Row-wise softmax / log-softmax / layer-norm kernels over [rows, cols] views. */
 
+import { allocF32Uninit } from '../memory/storage.js';
+
 /** Numerically stable softmax (log=false) or log-softmax (log=true) of each row. */
 export function softmaxRows(x: Float32Array, rows: number, cols: number, out: Float32Array, logSpace: boolean): void {
   for (let r = 0; r < rows; r++) {
@@ -167,13 +169,30 @@ export function crossEntropyRowLosses(logp: Float32Array, targets: Int32Array, c
     const t = targets[r]!;
     if (t === ignore) continue;
     const o = r * classes;
-    let smooth = 0;
-    if (eps > 0) {
-      for (let j = 0; j < classes; j++) smooth += logp[o + j]!;
-      smooth /= classes;
-    }
-    losses[r] = -(1 - eps) * logp[o + t]! - eps * smooth;
+    let sum = 0;
+    if (eps > 0) for (let j = 0; j < classes; j++) sum += logp[o + j]!;
+    losses[r] = smoothedRowLoss(logp[o + t]!, sum, classes, eps);
   }
+}
+
+/** −(1−ε)·logp[t] − ε·mean(logp) of one row, from logp[t] and the row's Σ logp (0 when ε = 0). */
+export function smoothedRowLoss(hit: number, sum: number, classes: number, eps: number): number {
+  return -(1 - eps) * hit - eps * (sum / classes);
+}
+
+/** The float64 row losses that `losses` holds (two f32 words each, so that it can lie in the arena). */
+export function rowLossesOf(losses: Float32Array): Float64Array {
+  return new Float64Array(losses.buffer, losses.byteOffset, losses.length / 2);
+}
+
+/**
+ * A loss over `rows` rows: `fill` writes each non-ignored row's float64 loss (rowLossesOf) into
+ * the buffer it is given, typically split over the pool; the rows are then added in order here.
+ */
+export function rowLossTotal(targets: Int32Array, rows: number, ignore: number, fill: (losses: Float32Array) => void): { total: number; count: number } {
+  const losses = allocF32Uninit(2 * rows);
+  fill(losses);
+  return sumRowLosses(rowLossesOf(losses), targets, rows, ignore);
 }
 
 /** Total and count of the non-ignored rows' losses, added in row order (the same bits for any split of crossEntropyRowLosses). */

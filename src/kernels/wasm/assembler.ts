@@ -421,6 +421,13 @@ export function transposedColumn(f: FunctionBuilder, t: readonly Local[], j: num
   f.get(t[j < 2 ? 0 : 1]!).get(t[j < 2 ? 2 : 3]!).shuffle(f32Lanes(j % 2 === 0 ? [0, 1, 4, 5] : [2, 3, 6, 7]));
 }
 
+/** Pushes (l0 + l1) + (l2 + l3) of the f32x4 in `v`: the one lane order every horizontal sum uses. */
+export function emitHsum(f: FunctionBuilder, v: Local): void {
+  f.get(v).lane('f32x4.extract_lane', 0).get(v).lane('f32x4.extract_lane', 1).op('f32.add');
+  f.get(v).lane('f32x4.extract_lane', 2).get(v).lane('f32x4.extract_lane', 3).op('f32.add');
+  f.op('f32.add');
+}
+
 /** for j in [0, bytes) step 16: body(j). */
 export function forBytes(f: FunctionBuilder, bytes: Local, body: (j: Local) => void): void {
   const j = f.local(I32);

@@ -48,6 +48,16 @@ export interface WasmGemm {
 
 const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
 
+/**
+ * Element strides of op(A) (row i, element p at 4·(i·aRow + p·aCol)) and op(B) (element (p, j)
+ * at 4·(j·bRow + p·bCol)) as A and B lie, row-major, in a product of `spec`.
+ */
+function operandStrides({ m, n, k, transA, transB }: MatmulSpec): { aRow: number; aCol: number; bRow: number; bCol: number } {
+  const [aRow, aCol] = transA ? [1, m] : [k, 1];
+  const [bRow, bCol] = transB ? [k, 1] : [1, n];
+  return { aRow, aCol, bRow, bCol };
+}
+
 /** Compiles and instantiates one GEMM module on this thread's arena; options override the measured defaults. */
 export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number; kc?: number } = {}): WasmGemm {
   const shape: GemmKernelShape = { ...DEFAULT_SHAPE, relaxed: hasRelaxedSimd(), ...options };
@@ -101,7 +111,7 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
     const p = packedFor;
     const cached = seq !== undefined && p !== null && p.seq === seq && p.base === base && p.aOff === aOff && p.bOff === bOff && p.m === m && p.k === k && p.n === n && p.transA === transA && p.transB === transB;
     // op(B) element (p, j) at bSrc + 4·(j·bRow + p·bCol): packed as panels of NR columns.
-    const [bRow, bCol] = transB ? [k, 1] : [1, n];
+    const { aRow, aCol, bRow, bCol } = operandStrides(spec);
     if (!cached) {
       packedFor = null;
       let bSrc = pb + 4 * bOff;
@@ -118,18 +128,13 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
     }
     // Row i of the chunk's op(A), element p, lives at a0 + 4·(i·aRow + p·aCol).
     let a0: number;
-    let aRow: number, aCol: number;
     if (!transA) {
       if (pa >= 0) a0 = pa + 4 * (aOff + rowStart * k);
       else {
         heap.set(a.subarray(aOff + rowStart * k, aOff + rowEnd * k), aAt / 4);
         a0 = aAt;
       }
-      [aRow, aCol] = [k, 1];
-    } else {
-      a0 = (pa >= 0 ? pa + 4 * aOff : aAt) + 4 * rowStart; // a staged A was copied whole above (or by an earlier chunk)
-      [aRow, aCol] = [1, m];
-    }
+    } else a0 = (pa >= 0 ? pa + 4 * aOff : aAt) + 4 * rowStart; // a staged A was copied whole above (or by an earlier chunk)
     let c0 = pc + 4 * (cOff + rowStart * n);
     if (pc < 0) {
       c0 = cAt;
@@ -161,7 +166,7 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
   }
 
   function matmulBatches(a: Float32Array, aOffs: ArrayLike<number>, b: Float32Array, bOffs: ArrayLike<number>, c: Float32Array, cOffs: ArrayLike<number>, spec: MatmulSpec, start: number, end: number): void {
-    const { m, n, k, transA, transB, accumulate } = spec;
+    const { m, n, k, accumulate } = spec;
     const count = end - start;
     const [pa, pb, pc] = [ptrOf(a), ptrOf(b), ptrOf(c)];
     if (count <= 0) return;
@@ -185,8 +190,7 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
     }
     // The packed B of the last matmulRows product may lie where this call packs: forget it.
     packedFor = null;
-    const [aRow, aCol] = transA ? [1, m] : [k, 1];
-    const [bRow, bCol] = transB ? [k, 1] : [1, n];
+    const { aRow, aCol, bRow, bCol } = operandStrides(spec);
     batches(pa, pb, pc, offsAt, count, m, n, k, aRow, aCol, bRow, bCol, accumulate ? 1 : 0, packAAt, packBAt, tileAt);
   }
 

@@ -4,7 +4,7 @@
  * f32 bound of the js kernel's float64, not its bits), and its dγ / dβ column sums and the plain
  * column sums of a bias gradient, each operation for operation the js kernel in float64.
  */
-import { F32, F64, I32, V128, f32Lanes, type FunctionBuilder, type Local } from './assembler.js';
+import { F32, F64, I32, V128, emitHsum, f32Lanes, type FunctionBuilder, type Local } from './assembler.js';
 
 /** v128 accumulators a row's sums run in, side by side (four add chains instead of one). */
 const LN_ACCS = 4;
@@ -15,7 +15,7 @@ const LN_ACCS = 4;
  * as ((a0 + a1) + (a2 + a3)) and then (l0 + l1) + (l2 + l3), then the tail in order. Leaves the
  * f32 sum on the stack.
  */
-function emitRowSum(f: FunctionBuilder, j: Local, end4: Local, end: Local, load: (j: Local, off: number) => void, tail: (j: Local) => void): void {
+export function emitRowSum(f: FunctionBuilder, j: Local, end4: Local, end: Local, load: (j: Local, off: number) => void, tail: (j: Local) => void): void {
   const acc = Array.from({ length: LN_ACCS }, () => f.local(V128));
   const last = f.local(I32);
   const sum = f.local(F32);
@@ -40,8 +40,8 @@ function emitRowSum(f: FunctionBuilder, j: Local, end4: Local, end: Local, load:
     f.op('f32x4.add').set(acc[0]!);
   });
   f.get(acc[0]!).get(acc[1]!).op('f32x4.add').get(acc[2]!).get(acc[3]!).op('f32x4.add').op('f32x4.add').set(acc[0]!);
-  f.get(acc[0]!).lane('f32x4.extract_lane', 0).get(acc[0]!).lane('f32x4.extract_lane', 1).op('f32.add');
-  f.get(acc[0]!).lane('f32x4.extract_lane', 2).get(acc[0]!).lane('f32x4.extract_lane', 3).op('f32.add').op('f32.add').set(sum);
+  emitHsum(f, acc[0]!);
+  f.set(sum);
   f.forRange(j, end4, end, 4, () => {
     f.get(sum);
     tail(j);
@@ -133,10 +133,6 @@ export function emitLayerNormBackwardDx(f: FunctionBuilder): void {
     f.get(xr).get(j).op('i32.add').mem('f32.load', 0, 2).get(mu).op('f32.sub').get(rs).op('f32.mul').set(xh);
     f.get(dr).get(j).op('i32.add').mem('f32.load', 0, 2).get(gamma!).get(j).op('i32.add').mem('f32.load', 0, 2).op('f32.mul').set(g);
   };
-  const hsum = (v: Local): void => {
-    f.get(v).lane('f32x4.extract_lane', 0).get(v).lane('f32x4.extract_lane', 1).op('f32.add');
-    f.get(v).lane('f32x4.extract_lane', 2).get(v).lane('f32x4.extract_lane', 3).op('f32.add').op('f32.add');
-  };
   f.forRange(r, 0, rows!, 1, () => {
     f.get(r).get(end).op('i32.mul').tee(xr).get(dx!).op('i32.add').set(dxr);
     f.get(xr).get(dy!).op('i32.add').set(dr);
@@ -165,9 +161,9 @@ export function emitLayerNormBackwardDx(f: FunctionBuilder): void {
     });
     f.get(accG[0]!).get(accG[1]!).op('f32x4.add').set(accG[0]!);
     f.get(accGX[0]!).get(accGX[1]!).op('f32x4.add').set(accGX[0]!);
-    hsum(accG[0]!);
+    emitHsum(f, accG[0]!);
     f.set(sG);
-    hsum(accGX[0]!);
+    emitHsum(f, accGX[0]!);
     f.set(sGX);
     f.forRange(j, end4, end, 4, () => {
       scalarXhG();

@@ -5,9 +5,8 @@
  * only, so every thread of a split takes it alike.
  */
 import type { Backend } from '../backend.js';
-import { crossEntropyLoss as jsCrossEntropyLoss, crossEntropyBackward as jsCrossEntropyBackward, sumRowLosses, logSoftmaxBackwardRows as jsLogSoftmaxBackward, softmaxBackwardRows as jsSoftmaxBackward, softmaxRows as jsSoftmaxRows } from '../js/fallbacks.js';
+import { crossEntropyLoss as jsCrossEntropyLoss, crossEntropyBackward as jsCrossEntropyBackward, rowLossTotal, logSoftmaxBackwardRows as jsLogSoftmaxBackward, softmaxBackwardRows as jsSoftmaxBackward, softmaxRows as jsSoftmaxRows } from '../js/fallbacks.js';
 import { dispatchRows } from '../threads/pool.js';
-import { allocF32Uninit } from '../memory/storage.js';
 import { WASM_TASKS } from './tasks.js';
 import { WASM_EXP_COST, WASM_ROWS_MIN } from './placement.js';
 
@@ -31,13 +30,8 @@ export const wasmCrossEntropyBackward: Backend['crossEntropyBackward'] = (logp, 
   dispatchRows(WASM_TASKS, 'wasmCrossEntropyBackwardRowRange', { logp, targets, classes, ignore, eps, scale, gx }, rows, 1, WASM_EXP_COST * rows * classes);
 };
 
-/**
- * Row losses on the pool (the smoothing term's Σ logp in f32 lanes, so the loss value is not the
- * js kernel's bits), then added in row order on this thread: the same bits for any thread count.
- */
+/** Row losses on the pool with the smoothing term's Σ logp in f32 lanes (not the js kernel's bits), summed in row order here. */
 export const wasmCrossEntropyLoss: Backend['crossEntropyLoss'] = (logp, targets, rows, classes, ignore, eps) => {
   if (rows * classes < WASM_ROWS_MIN) return jsCrossEntropyLoss(logp, targets, rows, classes, ignore, eps);
-  const losses = allocF32Uninit(2 * rows);
-  dispatchRows(WASM_TASKS, 'wasmCrossEntropyLossRowRange', { logp, targets, classes, ignore, eps, losses }, rows, 1, (eps > 0 ? 1 : 0) * rows * classes);
-  return sumRowLosses(new Float64Array(losses.buffer, losses.byteOffset, rows), targets, rows, ignore);
+  return rowLossTotal(targets, rows, ignore, (losses) => dispatchRows(WASM_TASKS, 'wasmCrossEntropyLossRowRange', { logp, targets, classes, ignore, eps, losses }, rows, 1, (eps > 0 ? 1 : 0) * rows * classes));
 };

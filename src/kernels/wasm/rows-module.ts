@@ -32,7 +32,8 @@
  *   rows (attention over ~25 keys).
  */
 import { ARENA_IMPORT } from '../memory/arena.js';
-import { F32, I32, ModuleBuilder, V128, type FunctionBuilder, type Local } from './assembler.js';
+import { emitRowSum } from './map-norm.js';
+import { F32, I32, ModuleBuilder, V128, emitHsum, type FunctionBuilder, type Local } from './assembler.js';
 
 const EXP_LO = -87.33654; // ln 2⁻¹²⁶
 const EXP_HI = 88.37626;
@@ -81,13 +82,6 @@ function emitExpInto(f: FunctionBuilder, xs: readonly Local[], outs: readonly Lo
   each((k) => f.get(x2s[k]!).get(ns[k]!).i32Const(127 - ROUND_MAGIC_BITS).op('i32x4.splat').op('i32x4.add').i32Const(23).op('i32x4.shl').op('f32x4.mul').set(x2s[k]!));
   // lanes with x < EXP_LO (−∞ included) become +0; NaN compares false and stays NaN
   each((k) => f.get(x2s[k]!).get(xs[k]!).f32x4Const(splat(EXP_LO)).op('f32x4.lt').op('v128.andnot').set(outs[k]!));
-}
-
-/** Pushes (l0 + l1) + (l2 + l3) of the v128 in `v`. */
-function emitHsum(f: FunctionBuilder, v: Local): void {
-  f.get(v).lane('f32x4.extract_lane', 0).get(v).lane('f32x4.extract_lane', 1).op('f32.add');
-  f.get(v).lane('f32x4.extract_lane', 2).get(v).lane('f32x4.extract_lane', 3).op('f32.add');
-  f.op('f32.add');
 }
 
 /** `for` over the rows, with `at` = byte offset of the row start (r·cp·4) and `end` = at + cp·4. */
@@ -286,32 +280,18 @@ function emitRestride(f: FunctionBuilder): void {
   });
 }
 
-/** out[r] = Σ of row r's cp elements: four v128 accumulators over groups of four vectors, one for the rest, folded ((a0 + a1) + (a2 + a3)) then (l0 + l1) + (l2 + l3). */
+/** out[r] = Σ of row r's cp elements (f32, emitRowSum's four vector accumulators and fold). */
 function emitRowSums(f: FunctionBuilder): void {
   const [x, out, rows, cp] = f.params as Local[];
   const at = f.local(I32);
   const end = f.local(I32);
   const j = f.local(I32);
-  const last = f.local(I32);
-  const acc = [0, 1, 2, 3].map(() => f.local(V128));
+  const rowBytes = f.local(I32);
+  f.get(cp!).i32Const(2).op('i32.shl').set(rowBytes);
   forRows(f, rows!, cp!, at, end, (r) => {
-    for (const a of acc) f.f32x4Const(splat(0)).set(a);
-    f.get(end).i32Const(48).op('i32.sub').set(last);
-    f.get(at).set(j);
-    f.block((exit) => {
-      f.loop((top) => {
-        f.get(j).get(last).op('i32.ge_s').brIf(exit);
-        for (let k = 0; k < 4; k++) f.get(acc[k]!).get(x!).get(j).op('i32.add').mem('v128.load', 16 * k).op('f32x4.add').set(acc[k]!);
-        f.get(j).i32Const(64).op('i32.add').set(j);
-        f.br(top);
-      });
-    });
-    f.forRange(j, j, end, 16, () => {
-      f.get(acc[0]!).get(x!).get(j).op('i32.add').mem('v128.load').op('f32x4.add').set(acc[0]!);
-    });
-    f.get(acc[0]!).get(acc[1]!).op('f32x4.add').get(acc[2]!).get(acc[3]!).op('f32x4.add').op('f32x4.add').set(acc[0]!);
     f.get(out!).get(r).i32Const(2).op('i32.shl').op('i32.add');
-    emitHsum(f, acc[0]!);
+    // rows are padded to whole vectors: no scalar tail
+    emitRowSum(f, j, rowBytes, rowBytes, (jj, off) => void f.get(x!).get(at).op('i32.add').get(jj).op('i32.add').mem('v128.load', off), () => void f.f32Const(0));
     f.mem('f32.store');
   });
 }

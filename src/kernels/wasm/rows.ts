@@ -10,7 +10,7 @@
  * not bitwise equal to the js kernels (f32 lane sums and a polynomial exp instead of float64
  * sums and Math.exp); tests bound the difference.
  */
-import type { CrossEntropyBackwardArgs, CrossEntropyLossArgs, SoftmaxArgs, SoftmaxBackwardArgs } from '../js/fallbacks.js';
+import { rowLossesOf, smoothedRowLoss, type CrossEntropyBackwardArgs, type CrossEntropyLossArgs, type SoftmaxArgs, type SoftmaxBackwardArgs } from '../js/fallbacks.js';
 import { buildRowsModule } from './rows-module.js';
 import { heapF32, instantiateOnArena, ptrOf, scratch } from '../memory/arena.js';
 
@@ -164,7 +164,7 @@ export function createWasmRows(): WasmRows {
 
   function crossEntropyLossRows(a: CrossEntropyLossArgs, r0: number, r1: number): void {
     const { logp, targets, classes, ignore, eps } = a;
-    const losses = new Float64Array(a.losses.buffer, a.losses.byteOffset, a.losses.length / 2);
+    const losses = rowLossesOf(a.losses);
     if (r1 <= r0 || classes === 0) return;
     // −(1−ε)·logp[t] − ε·mean(logp): only the smoothing term needs the row's sum.
     const cp = Math.ceil(classes / 4) * 4;
@@ -179,7 +179,7 @@ export function createWasmRows(): WasmRows {
         const t = targets[r + i]!;
         if (t === ignore) continue;
         const hit = logp[(r + i) * classes + t]!;
-        losses[r + i] = eps > 0 ? -(1 - eps) * hit - eps * (heap[sumsAt / 4 + i]! / classes) : -(1 - eps) * hit;
+        losses[r + i] = smoothedRowLoss(hit, eps > 0 ? heap[sumsAt / 4 + i]! : 0, classes, eps);
       }
     }
   }
