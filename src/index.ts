@@ -8,7 +8,6 @@ export { add, sub, mul, div, neg, pow, exp, log, sqrt, tanh, sigmoid, relu, gelu
 export { sum, mean, max, argmax, type Axes } from './autograd/ops/reduce.js';
 export { reshape, permute, transpose, slice, concat, stack, unsqueeze, squeeze, broadcastTo, expand } from './autograd/ops/shape.js';
 export { matmul, linear, type MatmulOptions } from './autograd/ops/matmul.js';
-export { scaledDotProductAttention, type AttentionOpOptions } from './autograd/ops/attention.js';
 export { softmax, logSoftmax, layerNorm, embedding, dropout, where, maskedFill, crossEntropy, type CrossEntropyOptions } from './autograd/ops/nn.js';
 export { nmMask, unstructuredMask, validateNM } from './sparse/mask.js';
 export { NMSparseTensor, type NMSparseJSON } from './sparse/nm-tensor.js';

@@ -9,57 +9,6 @@
 import { BackendError, ShapeError } from '../errors.js';
 import type { Rng } from './random.js';
 
-/**
- * One fused multi-head attention call: q [batch, tq, heads·headDim], k and v [batch, tk,
- * heads·headDim] (token-major, heads side by side in each row, as the projections write them).
- * Score s_ij = scale·(q_i·k_j) per head; a key j is masked (score −1e9, as maskedFill writes it)
- * where keyMask[b, j] ≠ 0 or, when causal, j > i + past; P = softmax_j(s); Pd = P ⊙ keep (the
- * dropout mask, or P itself without one); out_i = Σ_j Pd_ij·v_j, written back token-major.
- */
-export interface AttentionSpec {
-  batch: number;
-  heads: number;
-  tq: number;
-  tk: number;
-  headDim: number;
-  scale: number;
-  causal: boolean;
-  /** Cached positions before the first query (causal only): key j is visible to query i when j ≤ i + past. */
-  past: number;
-}
-
-/** Keys per probability row as attentionForward stores them: tk rounded up to a multiple of 4 (pad lanes hold 0). */
-export const attentionKeyStride = (tk: number): number => Math.ceil(tk / 4) * 4;
-
-/** Elements of attentionForward's `probs`: [batch·heads, tq, attentionKeyStride(tk)]. */
-export const attentionProbsLength = (s: AttentionSpec): number => s.batch * s.heads * s.tq * attentionKeyStride(s.tk);
-
-/** Operands of attentionForward (outputs probs and out) and attentionBackward (outputs dq, dk, dv; each written in full). */
-export interface AttentionArgs {
-  q: Float32Array;
-  k: Float32Array;
-  v: Float32Array;
-  /** [batch, tk], non-zero at masked keys; null: none. */
-  keyMask: Float32Array | null;
-  /** [batch·heads, tq, tk] dropout multipliers (0 or 1/(1−p)); null: no dropout. */
-  keep: Float32Array | null;
-  spec: AttentionSpec;
-}
-
-/** Throws a ShapeError naming `op` unless the operands' lengths fit the spec. */
-export function checkAttention(op: string, a: AttentionArgs, lengths: Record<string, [Float32Array, number]>): void {
-  const { batch, heads, tq, tk, headDim } = a.spec;
-  const dims = { batch, heads, tq, tk, headDim };
-  for (const [name, x] of Object.entries(dims)) if (!Number.isInteger(x) || x < 0) throw new ShapeError(op, `${name} must be a non-negative integer, got ${x}`);
-  const d = heads * headDim;
-  const want: Record<string, [Float32Array | null, number]> = {
-    q: [a.q, batch * tq * d], k: [a.k, batch * tk * d], v: [a.v, batch * tk * d], keyMask: [a.keyMask, batch * tk], keep: [a.keep, batch * heads * tq * tk], ...lengths,
-  };
-  for (const [name, [x, n]] of Object.entries(want)) {
-    if (x !== null && x.length < n) throw new ShapeError(op, `${name} has ${x.length} elements, needs ${n} for batch ${batch}, heads ${heads}, tq ${tq}, tk ${tk}, headDim ${headDim}`);
-  }
-}
-
 /** C (+)= op(A)·op(B) over many products of one shape, each at its own element offsets. */
 export interface BatchedGemmArgs {
   a: Float32Array;
@@ -255,12 +204,6 @@ export interface Backend {
   scatterAddRows(g: Float32Array, ids: Int32Array, dim: number, gw: Float32Array): void;
   /** keep[i] = scale with probability 1−p else 0, one rng.uniform() per element in order. */
   dropoutMask(rng: Rng, p: number, scale: number, keep: Float32Array): void;
-
-  // ---- fused attention (AttentionSpec) ---------------------------------------------------
-  /** probs = P (attentionProbsLength elements, pad lanes 0), out = Pd·V per head: [batch, tq, heads·headDim]. */
-  attentionForward(args: AttentionArgs, probs: Float32Array, out: Float32Array): void;
-  /** Gradients of attentionForward's out for dOut, from its probs: dq, dk, dv at q's, k's, v's shapes (no gradient flows through masked scores). */
-  attentionBackward(args: AttentionArgs, probs: Float32Array, dOut: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array): void;
 
   // ---- N:M sparsity ----------------------------------------------------------------------
   /**

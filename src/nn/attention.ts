@@ -3,7 +3,6 @@ import { Tensor } from '../autograd/tensor.js';
 import { mul } from '../autograd/ops/elementwise.js';
 import { matmul } from '../autograd/ops/matmul.js';
 import { maskedFill, softmax } from '../autograd/ops/nn.js';
-import { scaledDotProductAttention } from '../autograd/ops/attention.js';
 import { concat, permute, reshape } from '../autograd/ops/shape.js';
 import { causalMaskFill } from '../kernels/fill.js';
 import { Rng } from '../kernels/random.js';
@@ -66,17 +65,8 @@ export class MultiHeadAttention extends Module {
       throw new ShapeError('MultiHeadAttention', `query must be [batch, time, ${this.dModel}], got ${fmtShape(query.shape)}`);
     }
     const [b, tq] = query.shape as [number, number, number];
-    const cache = opts.cache;
-    if (cache === undefined) {
-      // Training and full-sequence evaluation: one fused op over the projections' own layout.
-      const src = keyValue ?? query;
-      const drop = this.drop.training && this.drop.p > 0 ? { p: this.drop.p, rng: this.drop.rng } : null;
-      const ctx = scaledDotProductAttention(this.qProj.forward(query), this.kProj.forward(src), this.vProj.forward(src), {
-        heads: this.heads, scale: 1 / Math.sqrt(this.headDim), keyPaddingMask: opts.keyPaddingMask ?? null, causal: opts.causal ?? false, dropout: drop,
-      });
-      return this.outProj.forward(ctx);
-    }
     const q = this.split(mul(this.qProj.forward(query), 1 / Math.sqrt(this.headDim)));
+    const cache = opts.cache;
     let k: Tensor;
     let v: Tensor;
     let past = 0;

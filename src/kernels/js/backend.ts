@@ -12,7 +12,7 @@ import { countNonZero, maskScale, nmGather, nmScatter, prunedGrad, topMagnitudeM
 import { sgdUpdate } from './optim.js';
 import { nmForward, nmInputGrad, nmKeepOffsetsThreaded, nmKeptWeightGrad } from './nm-dispatch.js';
 import { addIntoThreaded, addRowVectorThreaded, binaryBackwardThreaded, binaryThreaded, columnSumsThreaded, dropoutMaskThreaded, expandThreaded, gatherRowsThreaded, layerNormBackwardThreaded, scatterAddRowsThreaded, mulIntoThreaded, permuteThreaded, selectGradThreaded, unaryBackwardThreaded, unaryThreaded, whereThreaded } from './elementwise-dispatch.js';
-import { adamUpdateThreaded, attentionBackwardThreaded, attentionForwardThreaded, crossEntropyBackwardThreaded, crossEntropyLossThreaded, layerNormRowsThreaded, logSoftmaxBackwardRowsThreaded, softmaxBackwardRowsThreaded, softmaxRowsThreaded } from './rows-dispatch.js';
+import { adamUpdateThreaded, crossEntropyBackwardThreaded, crossEntropyLossThreaded, layerNormRowsThreaded, logSoftmaxBackwardRowsThreaded, softmaxBackwardRowsThreaded, softmaxRowsThreaded } from './rows-dispatch.js';
 import { maxAxisBackward, maxAxisKernel, repeatAxis, scaleInPlace, sumAxisKernel, sumSquares } from './reduce.js';
 import { copyBlocks, maskedFillKernel, sumToShape } from './movement.js';
 import { toNested } from '../shape.js';
@@ -75,8 +75,6 @@ export const jsBackend: Backend = {
   gatherRows: gatherRowsThreaded,
   scatterAddRows: scatterAddRowsThreaded,
   dropoutMask: dropoutMaskThreaded,
-  attentionForward: attentionForwardThreaded,
-  attentionBackward: attentionBackwardThreaded,
 
   nmKeepOffsets: nmKeepOffsetsThreaded,
   nmForward,

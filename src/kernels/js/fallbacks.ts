@@ -12,5 +12,4 @@ export { columnSumsRange } from './reduce.js';
 export { crossEntropyBackward, crossEntropyLoss, logSoftmaxBackwardRows, rowLossesOf, rowLossTotal, smoothedRowLoss, softmaxBackwardRows, softmaxRows } from './rows.js';
 export type { ColumnSumArgs, DropoutMaskArgs, LayerNormBackwardArgs } from './elementwise-ranges.js';
 export type { GatherArgs } from './nm.js';
-export type { AttentionBackwardArgs, AttentionForwardArgs } from './attention.js';
 export type { AdamArgs, CrossEntropyBackwardArgs, CrossEntropyLossArgs, LayerNormArgs, SoftmaxArgs, SoftmaxBackwardArgs } from './rows-ranges.js';

@@ -4,7 +4,7 @@
  * Adam). Per-element costs are rough FLOP equivalents (an exp counts ~10) so that only work large
  * enough to repay a dispatch leaves the calling thread.
  */
-import { attentionProbsLength, checkAttention, type AdamParams, type AttentionArgs } from '../backend.js';
+import type { AdamParams } from '../backend.js';
 import { rowLossTotal } from './rows.js';
 import { dispatchRows } from '../threads/pool.js';
 import { JS_TASKS } from './tasks.js';
@@ -37,18 +37,4 @@ export function crossEntropyLossThreaded(logp: Float32Array, targets: Int32Array
 
 export function adamUpdateThreaded(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, p: AdamParams): void {
   dispatchRows(JS_TASKS, 'adamRange', { w, g, m, v, p }, w.length, UPDATE_ALIGN, 16 * w.length);
-}
-
-/** Fused attention over the pool by heads (batch·heads tasks of whole heads). */
-export function attentionForwardThreaded(args: AttentionArgs, probs: Float32Array, out: Float32Array): void {
-  const { batch, heads, tq, tk, headDim } = args.spec;
-  checkAttention('attentionForward', args, { probs: [probs, attentionProbsLength(args.spec)], out: [out, batch * tq * heads * headDim] });
-  dispatchRows(JS_TASKS, 'attentionForwardHeads', { ...args, probs, out }, batch * heads, 1, 4 * batch * heads * tq * tk * headDim);
-}
-
-export function attentionBackwardThreaded(args: AttentionArgs, probs: Float32Array, dOut: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array): void {
-  const { batch, heads, tq, tk, headDim } = args.spec;
-  const d = heads * headDim;
-  checkAttention('attentionBackward', args, { probs: [probs, attentionProbsLength(args.spec)], dOut: [dOut, batch * tq * d], dq: [dq, batch * tq * d], dk: [dk, batch * tk * d], dv: [dv, batch * tk * d] });
-  dispatchRows(JS_TASKS, 'attentionBackwardHeads', { ...args, probs, dOut, dq, dk, dv }, batch * heads, 1, 8 * batch * heads * tq * tk * headDim);
 }

@@ -6,7 +6,6 @@
  */
 import { addRange, addRowVectorRange, binaryRange, columnSumsColRange, divGradBRange, dropoutMaskRange, expandRange, gatherRowsRange, layerNormBackwardRange, mulRange, permuteRange, scatterAddColRange, selectGradRange, unaryBackwardRange, unaryRange, whereRange } from './elementwise-ranges.js';
 import { gemmBatches, gemmRows } from './gemm.js';
-import { attentionBackwardHeads, attentionForwardHeads } from './attention.js';
 import { keptGradRows, nmKeepOffsetsRows, sparseGatherRows, transposeRows } from './nm.js';
 import { adamRange, crossEntropyBackwardRowRange, crossEntropyLossRowRange, layerNormRowRange, softmaxBackwardRowRange, softmaxRowRange } from './rows-ranges.js';
 
@@ -39,6 +38,4 @@ export const JS_TASKS = {
   whereRange,
   dropoutMaskRange,
   selectGradRange,
-  attentionForwardHeads,
-  attentionBackwardHeads,
 };

@@ -11,8 +11,7 @@
  * The same worker pool drives it: each thread instantiates its own copy of the modules.
  * Which calls run on wasm, and which split over the pool, is decided by placement.ts.
  */
-import { attentionProbsLength, checkAttention, registerBackend, setBackendDetail, withFallback, type Backend } from '../backend.js';
-import { attentionKeyCodes, wasmAttentionFits } from './attention.js';
+import { registerBackend, setBackendDetail, withFallback, type Backend } from '../backend.js';
 import { hasRelaxedSimd, hasSimd } from './features.js';
 import { wasmGemm, wasmGemmBatched, wasmGemmBias } from './gemm-dispatch.js';
 import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from './nm-dispatch.js';
@@ -35,24 +34,6 @@ function stream(kind: MapStreamKind, x: Float32Array, y: Float32Array | null, ou
   else wasmMapStreamRange(args, 0, out.length);
 }
 
-/** Fused attention on wasm where it fits (wasmAttentionFits, decided here for every thread alike), else js; split by heads. */
-const attentionForward: Backend['attentionForward'] = (args, probs, out) => {
-  const s = args.spec;
-  checkAttention('attentionForward', args, { probs: [probs, attentionProbsLength(s)], out: [out, s.batch * s.tq * s.heads * s.headDim] });
-  if (!wasmAttentionFits(s, [args.q, args.k, args.v, args.keep, probs, out])) return jsBackend.attentionForward(args, probs, out);
-  const codes = attentionKeyCodes(args.keyMask, s.batch, s.tk);
-  dispatchRows(WASM_TASKS, 'wasmAttentionForwardHeads', { ...args, probs, out, codes }, s.batch * s.heads, 1, 4 * s.batch * s.heads * s.tq * s.tk * s.headDim);
-};
-
-const attentionBackward: Backend['attentionBackward'] = (args, probs, dOut, dq, dk, dv) => {
-  const s = args.spec;
-  const d = s.heads * s.headDim;
-  checkAttention('attentionBackward', args, { probs: [probs, attentionProbsLength(s)], dOut: [dOut, s.batch * s.tq * d], dq: [dq, s.batch * s.tq * d], dk: [dk, s.batch * s.tk * d], dv: [dv, s.batch * s.tk * d] });
-  if (!wasmAttentionFits(s, [args.q, args.k, args.v, args.keep, probs, dOut, dq, dk, dv])) return jsBackend.attentionBackward(args, probs, dOut, dq, dk, dv);
-  const codes = attentionKeyCodes(args.keyMask, s.batch, s.tk);
-  dispatchRows(WASM_TASKS, 'wasmAttentionBackwardHeads', { ...args, probs, dOut, dq, dk, dv, codes }, s.batch * s.heads, 1, 8 * s.batch * s.heads * s.tq * s.tk * s.headDim);
-};
-
 export const wasmBackend: Backend = withFallback({
   name: 'wasm',
   // FFN shape [2048×256]·[1024×256]ᵀ, 1 thread, fwd + dX + kept dW against dense: 4:8 1.37×, 5:8 0.89×.
@@ -68,8 +49,6 @@ export const wasmBackend: Backend = withFallback({
   logSoftmaxBackwardRows: wasmLogSoftmaxBackwardRows,
   crossEntropyBackward: wasmCrossEntropyBackward,
   crossEntropyLoss: wasmCrossEntropyLoss,
-  attentionForward,
-  attentionBackward,
   columnSums(g, rows, cols) {
     if (!inArena(g) || cols < 8) return jsBackend.columnSums(g, rows, cols);
     const out = allocF32(cols);

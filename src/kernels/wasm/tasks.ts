@@ -5,7 +5,6 @@
  * must not import the pool.
  */
 import { wasmGemmBatches, wasmGemmRows } from './gemm.js';
-import { wasmAttentionBackwardHeads, wasmAttentionForwardHeads } from './attention.js';
 import { wasmNmGatherRows, wasmNmKeptGradCols, wasmNmKeptGradRows } from './nm.js';
 import { wasmAdamRange, wasmColumnSumsColRange, wasmDropoutMaskRange, wasmLayerNormBackwardRange, wasmLayerNormRowRange, wasmMapStreamRange, wasmMaskedFillRowRange, wasmPermuteRowRange } from './map.js';
 import { wasmCrossEntropyBackwardRowRange, wasmCrossEntropyLossRowRange, wasmSoftmaxBackwardRowRange, wasmSoftmaxRowRange } from './rows.js';
@@ -28,6 +27,4 @@ export const WASM_TASKS = {
   wasmDropoutMaskRange,
   wasmAdamRange,
   wasmColumnSumsColRange,
-  wasmAttentionForwardHeads,
-  wasmAttentionBackwardHeads,
 };
