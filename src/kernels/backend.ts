@@ -184,6 +184,12 @@ export interface Backend {
   /** Σ over non-ignored rows of −(1−ε)·logp[t] − ε·mean(logp); targets already validated. */
   crossEntropyLoss(logp: Float32Array, targets: Int32Array, rows: number, classes: number, ignore: number, smoothing: number): { total: number; count: number };
   crossEntropyBackward(logp: Float32Array, targets: Int32Array, rows: number, classes: number, ignore: number, smoothing: number, scale: number, gx: Float32Array): void;
+  /**
+   * The training step's loss in one sweep over the logits: the loss of logits (log-softmax
+   * inside, as crossEntropyLoss of softmaxRows' log-probabilities) and, into gx, its gradient
+   * scaled by `scale` (as crossEntropyBackward) — bitwise what those three calls give.
+   */
+  crossEntropyWithGrad(logits: Float32Array, targets: Int32Array, rows: number, classes: number, ignore: number, smoothing: number, scale: number, gx: Float32Array): { total: number; count: number };
 
   // ---- shape movement --------------------------------------------------------------------
   /** out = src permuted: out.shape[i] = shape[perm[i]]. */

@@ -147,7 +147,9 @@ function buildCases(seed: number): Case[] {
     const ce = b.crossEntropyLoss(ls, targets, 6, 20, -100, 0.1);
     const dce = new Float32Array(120);
     b.crossEntropyBackward(ls, targets, 6, 20, -100, 0.1, 0.25, dce);
-    return [sm, ls, dsm, dls, ln, mean, rstd, lg.dx!, lg.dGamma!, lg.dBeta!, ce.total, ce.count, dce];
+    const swept = new Float32Array(120);
+    const ce2 = b.crossEntropyWithGrad(x, targets, 6, 20, -100, 0.1, 0.25, swept);
+    return [sm, ls, dsm, dls, ln, mean, rstd, lg.dx!, lg.dGamma!, lg.dBeta!, ce.total, ce.count, dce, ce2.total, ce2.count, swept];
   } });
   cases.push({ name: 'movement (permute, expand, sumToShape, copyBlocks, gather, scatter, where, maskedFill)', scale: 6, run: (b) => {
     const p = new Float32Array(120);

@@ -4,7 +4,7 @@ import { allocOwned } from '../../kernels/memory/storage.js';
 import type { Rng } from '../../kernels/random.js';
 import { broadcastShapes, normAxis, sizeOf } from '../../kernels/shape.js';
 import { currentScope, report } from '../flops.js';
-import { Tensor, result } from '../tensor-core.js';
+import { Tensor, isGradEnabled, result } from '../tensor-core.js';
 import { permute } from './shape.js';
 
 function alongAxis(op: string, x: Tensor, axis: number, fn: (t: Tensor) => Tensor): Tensor {
@@ -204,21 +204,29 @@ export function crossEntropy(logits: Tensor, targets: ArrayLike<number>, opts: C
   }
   const tgt = Int32Array.from(targets);
   const backend = getBackend();
-  // Private to this node until its backward hands it on as the gradient (so the sweep may release it).
-  const logp = allocOwned(() => backend.allocUninit(logits.size));
-  backend.softmaxRows(logits.data, rows, classes, logp, true);
-  const { total, count } = backend.crossEntropyLoss(logp, tgt, rows, classes, ignore, eps);
-  const denom = reduction === 'mean' ? Math.max(count, 1) : 1;
-  const out = backend.alloc(1);
-  out[0] = count === 0 ? 0 : total / denom;
   const scope = currentScope();
   report(scope, 'forward', 'elementwise', 5 * logits.size);
+  const out = backend.alloc(1);
+  if (!isGradEnabled() || !logits.requiresGrad) {
+    const logp = backend.allocUninit(logits.size);
+    backend.softmaxRows(logits.data, rows, classes, logp, true);
+    const { total, count } = backend.crossEntropyLoss(logp, tgt, rows, classes, ignore, eps);
+    out[0] = count === 0 ? 0 : total / (reduction === 'mean' ? Math.max(count, 1) : 1);
+    return result('crossEntropy', out, [], [logits], () => [null]);
+  }
+  // Training: the gradient for an upstream gradient of 1 (what backward() seeds) is computed
+  // with the loss in one sweep over the logits (crossEntropyWithGrad). It is private to this
+  // node until its backward hands it on (so the sweep may release it).
+  let count = 0;
+  for (let r = 0; r < rows; r++) if (tgt[r] !== ignore) count++;
+  const denom = reduction === 'mean' ? Math.max(count, 1) : 1;
+  const gx = allocOwned(() => backend.allocUninit(logits.size));
+  const { total } = backend.crossEntropyWithGrad(logits.data, tgt, rows, classes, ignore, eps, 1 / denom, gx);
+  out[0] = count === 0 ? 0 : total / denom;
   return result('crossEntropy', out, [], [logits], (g) => {
     report(scope, 'backward-input', 'elementwise', 3 * logits.size);
-    const scale = g[0]! / denom;
-    // logp is this node's alone and its backward runs once: the gradient overwrites it
-    // (every row written, ignored ones with 0; each element read before it is written).
-    getBackend().crossEntropyBackward(logp, tgt, rows, classes, ignore, eps, scale, logp);
-    return [logp];
+    // Another upstream gradient: the sweep again with its scale (the bits of scaling once, as for 1).
+    if (g[0] !== 1) getBackend().crossEntropyWithGrad(logits.data, tgt, rows, classes, ignore, eps, g[0]! / denom, gx);
+    return [gx];
   });
 }

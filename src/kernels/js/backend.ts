@@ -65,6 +65,12 @@ export const jsBackend: Backend = {
   layerNormBackwardRows: layerNormBackwardThreaded,
   crossEntropyLoss: crossEntropyLossThreaded,
   crossEntropyBackward: crossEntropyBackwardThreaded,
+  crossEntropyWithGrad(logits, targets, rows, classes, ignore, eps, scale, gx) {
+    softmaxRowsThreaded(logits, rows, classes, gx, true);
+    const loss = crossEntropyLossThreaded(gx, targets, rows, classes, ignore, eps);
+    crossEntropyBackwardThreaded(gx, targets, rows, classes, ignore, eps, scale, gx);
+    return loss;
+  },
 
   permute: permuteThreaded,
   expand: expandThreaded,

@@ -15,7 +15,7 @@ import { registerBackend, setBackendDetail, withFallback, type Backend } from '.
 import { hasRelaxedSimd, hasSimd } from './features.js';
 import { wasmGemm, wasmGemmBatched, wasmGemmBias } from './gemm-dispatch.js';
 import { wasmNmForward, wasmNmInputGrad, wasmNmKeptWeightGrad } from './nm-dispatch.js';
-import { wasmCrossEntropyBackward, wasmCrossEntropyLoss, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from './rows-dispatch.js';
+import { wasmCrossEntropyBackward, wasmCrossEntropyLoss, wasmCrossEntropyWithGrad, wasmLogSoftmaxBackwardRows, wasmSoftmaxBackwardRows, wasmSoftmaxRows } from './rows-dispatch.js';
 import { MAP_MAX_RANK, permuteDims, threadMap, wasmKeepMaskRange, wasmMapStreamRange, type MapStreamKind } from './map.js';
 import { dispatchRows } from '../threads/pool.js';
 import { WASM_TASKS } from './tasks.js';
@@ -49,6 +49,7 @@ export const wasmBackend: Backend = withFallback({
   logSoftmaxBackwardRows: wasmLogSoftmaxBackwardRows,
   crossEntropyBackward: wasmCrossEntropyBackward,
   crossEntropyLoss: wasmCrossEntropyLoss,
+  crossEntropyWithGrad: wasmCrossEntropyWithGrad,
   columnSums(g, rows, cols) {
     if (!inArena(g) || cols < 8) return jsBackend.columnSums(g, rows, cols);
     const out = allocF32(cols);

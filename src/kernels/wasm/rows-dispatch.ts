@@ -35,3 +35,18 @@ export const wasmCrossEntropyLoss: Backend['crossEntropyLoss'] = (logp, targets,
   if (rows * classes < WASM_ROWS_MIN) return jsCrossEntropyLoss(logp, targets, rows, classes, ignore, eps);
   return rowLossTotal(targets, rows, ignore, (losses) => dispatchRows(WASM_TASKS, 'wasmCrossEntropyLossRowRange', { logp, targets, classes, ignore, eps, losses }, rows, 1, (eps > 0 ? 1 : 0) * rows * classes));
 };
+
+/**
+ * Loss and gradient in one dispatch, each thread sweeping its rows block by block (rows.ts
+ * crossEntropyWithGradRows): the bits of wasmSoftmaxRows, wasmCrossEntropyLoss and
+ * wasmCrossEntropyBackward in turn, with the logits read once and the gradient written once.
+ */
+export const wasmCrossEntropyWithGrad: Backend['crossEntropyWithGrad'] = (x, targets, rows, classes, ignore, eps, scale, gx) => {
+  if (rows * classes < WASM_ROWS_MIN) {
+    wasmSoftmaxRows(x, rows, classes, gx, true);
+    const loss = wasmCrossEntropyLoss(gx, targets, rows, classes, ignore, eps);
+    wasmCrossEntropyBackward(gx, targets, rows, classes, ignore, eps, scale, gx);
+    return loss;
+  }
+  return rowLossTotal(targets, rows, ignore, (losses) => dispatchRows(WASM_TASKS, 'wasmCrossEntropyWithGradRowRange', { x, targets, classes, ignore, eps, scale, gx, losses }, rows, 1, 2 * WASM_EXP_COST * rows * classes));
+};

@@ -32,6 +32,15 @@ export interface WasmRows {
   crossEntropyBackwardRows(args: CrossEntropyBackwardArgs, r0: number, r1: number): void;
   /** The js crossEntropyRowLosses' contract (float64 losses of rows [r0, r1)), with the smoothing term's Σ logp summed in f32 lanes. */
   crossEntropyLossRows(args: CrossEntropyLossArgs, r0: number, r1: number): void;
+  /** Rows [r0, r1) of log-softmax into gx, their losses, then their gradient over gx in place (crossEntropyWithGrad). */
+  crossEntropyWithGradRows(args: CrossEntropyWithGradArgs, r0: number, r1: number): void;
+}
+
+/** crossEntropyWithGrad's rows task: the loss record's fields, with the logits and the gradient's buffer and scale. */
+export interface CrossEntropyWithGradArgs {
+  x: Float32Array; targets: Int32Array; classes: number; ignore: number; eps: number; scale: number; gx: Float32Array;
+  /** Float64 row losses, as CrossEntropyLossArgs.losses. */
+  losses: Float32Array;
 }
 
 export function createWasmRows(): WasmRows {
@@ -184,7 +193,24 @@ export function createWasmRows(): WasmRows {
     }
   }
 
-  return { softmaxRows, softmaxBackwardRows, crossEntropyBackwardRows, crossEntropyLossRows };
+  /**
+   * The three row kernels one cache-sized block of rows at a time: the block's log-probabilities
+   * are still in cache when its losses and its gradient read them, so the logits are read from
+   * memory once and the gradient written once (three separate sweeps read or write the whole
+   * [rows × classes] buffer six times). Each row's operations are those of the separate calls.
+   */
+  function crossEntropyWithGradRows(a: CrossEntropyWithGradArgs, r0: number, r1: number): void {
+    const { x, targets, classes, ignore, eps, scale, gx, losses } = a;
+    const B = blockRows(Math.ceil(classes / 4) * 4);
+    for (let r = r0; r < r1; r += B) {
+      const e = Math.min(r1, r + B);
+      softmaxRows({ x, out: gx, cols: classes, logSpace: true }, r, e);
+      crossEntropyLossRows({ logp: gx, targets, classes, ignore, eps, losses }, r, e);
+      crossEntropyBackwardRows({ logp: gx, targets, classes, ignore, eps, scale, gx }, r, e);
+    }
+  }
+
+  return { softmaxRows, softmaxBackwardRows, crossEntropyBackwardRows, crossEntropyLossRows, crossEntropyWithGradRows };
 }
 
 let perThread: WasmRows | null = null;
@@ -207,4 +233,7 @@ export function wasmCrossEntropyBackwardRowRange(a: CrossEntropyBackwardArgs, r0
 }
 export function wasmCrossEntropyLossRowRange(a: CrossEntropyLossArgs, r0: number, r1: number): void {
   threadRows().crossEntropyLossRows(a, r0, r1);
+}
+export function wasmCrossEntropyWithGradRowRange(a: CrossEntropyWithGradArgs, r0: number, r1: number): void {
+  threadRows().crossEntropyWithGradRows(a, r0, r1);
 }

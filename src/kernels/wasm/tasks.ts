@@ -7,7 +7,7 @@
 import { wasmGemmBatches, wasmGemmRows } from './gemm.js';
 import { wasmNmGatherRows, wasmNmKeptGradCols, wasmNmKeptGradRows } from './nm.js';
 import { wasmAdamRange, wasmColumnSumsColRange, wasmDropoutMaskRange, wasmLayerNormBackwardRange, wasmLayerNormRowRange, wasmMapStreamRange, wasmMaskedFillRowRange, wasmPermuteRowRange } from './map.js';
-import { wasmCrossEntropyBackwardRowRange, wasmCrossEntropyLossRowRange, wasmSoftmaxBackwardRowRange, wasmSoftmaxRowRange } from './rows.js';
+import { wasmCrossEntropyBackwardRowRange, wasmCrossEntropyLossRowRange, wasmCrossEntropyWithGradRowRange, wasmSoftmaxBackwardRowRange, wasmSoftmaxRowRange } from './rows.js';
 
 export const WASM_TASKS = {
   wasmGemmRows,
@@ -19,6 +19,7 @@ export const WASM_TASKS = {
   wasmSoftmaxBackwardRowRange,
   wasmCrossEntropyBackwardRowRange,
   wasmCrossEntropyLossRowRange,
+  wasmCrossEntropyWithGradRowRange,
   wasmMapStreamRange,
   wasmPermuteRowRange,
   wasmMaskedFillRowRange,
