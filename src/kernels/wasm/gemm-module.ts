@@ -39,29 +39,23 @@ export const DEFAULT_SHAPE: Omit<GemmKernelShape, 'relaxed'> = { mr: 4, nv: 2, u
  * - `pack(src, dst, rows, cols, rowStride, colStride, panel)`: the logical rows×cols matrix
  *   with element (r, c) at `src + 4·(r·rowStride + c·colStride)` is written as panels of
  *   `panel` rows, column by column, rows past the end zero-padded.
- * - `kernel(packedA, packedB, c, ldc, mc, nc, kc, add, tile)`: C[mc×nc] (+)= Ã·B̃ from panels
- *   packed with panel = MR (A) and NR (B); `tile` is MR·NR·4 bytes of scratch for edge tiles.
+ * - `kernel(packedA, packedB, c, ldc, mc, nc, kc, add, tile, bias)`: C[mc×nc] = Ã·B̃ (add 0),
+ *   C += Ã·B̃ (add 1) or C = bias + Ã·B̃ (add 2, the bias row's element for column j at
+ *   bias + 4·j: the same f32 add as C += onto rows that hold the bias, without writing them
+ *   first), from panels packed with panel = MR (A) and NR (B); `tile` is MR·NR·4 bytes of
+ *   scratch for edge tiles.
  * - `batches(a, b, c, offs, count, m, n, k, aRow, aCol, bRow, bCol, add, packA, packB, tile)`:
  *   `count` whole products of one block each (m ≤ the caller's MC, n ≤ NC, k ≤ KC), product i
  *   reading op(A) at a + 4·offs[3i] (element (r, p) at + 4·(r·aRow + p·aCol)), op(B) at
  *   b + 4·offs[3i + 1] (element (p, j) at + 4·(j·bRow + p·bCol)) and writing C (row stride n)
  *   at c + 4·offs[3i + 2]: the same pack and kernel calls as one product of one block, so the
  *   same bits, without a round trip to JS per product.
- * - `fillRows(dst, rows, rowBytes, src)`: copies the `rowBytes` at src to each of `rows` rows
- *   at dst (memory.copy per row): C starts as the bias, then the kernel adds the product.
  */
 export function buildGemmModule(shape: GemmKernelShape): Uint8Array {
   const m = new ModuleBuilder().importMemory(ARENA_IMPORT);
   m.func('pack', [I32, I32, I32, I32, I32, I32, I32], [], (f) => emitPack(f));
-  m.func('kernel', [I32, I32, I32, I32, I32, I32, I32, I32, I32], [], (f) => emitKernel(f, shape));
+  m.func('kernel', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], [], (f) => emitKernel(f, shape));
   m.func('batches', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], [], (f) => emitBatches(f, shape, m.indexOf('pack'), m.indexOf('kernel')));
-  m.func('fillRows', [I32, I32, I32, I32], [], (f) => {
-    const [dst, rows, rowBytes, src] = f.params as [Local, Local, Local, Local];
-    const r = f.local(I32);
-    f.forRange(r, 0, rows, 1, () => {
-      f.get(dst).get(r).get(rowBytes).op('i32.mul').op('i32.add').get(src).get(rowBytes).memoryCopy();
-    });
-  });
   return m.toBytes();
 }
 
@@ -178,14 +172,14 @@ function emitBatches(f: FunctionBuilder, shape: GemmKernelShape, pack: number, k
     f.get(packA!).get(m!).get(k!).get(aRow!).get(aCol!).i32Const(shape.mr).call(pack);
     f.get(packA!).get(packB!);
     f.get(c!).get(at).mem('i32.load', 8).i32Const(2).op('i32.shl').op('i32.add');
-    f.get(n!).get(m!).get(n!).get(k!).get(add!).get(tile!).call(kernel);
+    f.get(n!).get(m!).get(n!).get(k!).get(add!).get(tile!).i32Const(0).call(kernel);
   });
 }
 
 function emitKernel(f: FunctionBuilder, shape: GemmKernelShape): void {
   const { mr, nv, unroll, relaxed } = shape;
   const nr = 4 * nv;
-  const [pa, pb, c, ldc, mc, nc, kc, add, tile] = f.params as [Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const [pa, pb, c, ldc, mc, nc, kc, add, tile, bias] = f.params as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
   const jr = f.local(I32);
   const ir = f.local(I32);
   const p = f.local(I32);
@@ -214,14 +208,15 @@ function emitKernel(f: FunctionBuilder, shape: GemmKernelShape): void {
     f.get(ptrA).i32Const(steps * mr * 4).op('i32.add').set(ptrA);
     f.get(ptrB).i32Const(steps * nr * 4).op('i32.add').set(ptrB);
   };
-  const storeBlock = (rowPtr: (r: number) => void, accumulate: boolean): void => {
+  /** Stores the block at rowPtr(r): the accumulators, or added to what is there (from 'c') or to the bias row ('bias'). */
+  const storeBlock = (rowPtr: (r: number) => void, from: 'none' | 'c' | 'bias'): void => {
     for (let r = 0; r < mr; r++) {
       for (let v = 0; v < nv; v++) {
         rowPtr(r);
-        if (accumulate) {
-          rowPtr(r);
-          f.mem('v128.load', 16 * v, 2).get(acc[r]![v]!).op('f32x4.add');
-        } else f.get(acc[r]![v]!);
+        if (from === 'c') rowPtr(r);
+        else if (from === 'bias') f.get(bias).get(jr).i32Const(2).op('i32.shl').op('i32.add');
+        if (from !== 'none') f.mem('v128.load', 16 * v, 2).get(acc[r]![v]!).op('f32x4.add');
+        else f.get(acc[r]![v]!);
         f.mem('v128.store', 16 * v, 2);
       }
     }
@@ -251,11 +246,14 @@ function emitKernel(f: FunctionBuilder, shape: GemmKernelShape): void {
       f.get(mc).get(ir).op('i32.sub').i32Const(mr).op('i32.ge_s').get(nc).get(jr).op('i32.sub').i32Const(nr).op('i32.ge_s').op('i32.and');
       f.if(
         () => {
-          f.get(add);
-          f.if(() => storeBlock(cRowOf, true), () => storeBlock(cRowOf, false));
+          f.get(add).i32Const(1).op('i32.eq');
+          f.if(() => storeBlock(cRowOf, 'c'), () => {
+            f.get(add);
+            f.if(() => storeBlock(cRowOf, 'bias'), () => storeBlock(cRowOf, 'none'));
+          });
         },
         () => {
-          storeBlock((r) => void f.get(tile).i32Const(r * nr * 4).op('i32.add'), false);
+          storeBlock((r) => void f.get(tile).i32Const(r * nr * 4).op('i32.add'), 'none');
           // Valid corner only: rows < mc − ir, columns < nc − jr.
           f.forRange(i, 0, mr, 1, () => {
             f.get(i).get(ir).op('i32.add').get(mc).op('i32.ge_s');
@@ -269,7 +267,8 @@ function emitKernel(f: FunctionBuilder, shape: GemmKernelShape): void {
                   f.if(
                     () => {
                       cAddr();
-                      cAddr();
+                      f.get(add).i32Const(1).op('i32.eq');
+                      f.if(() => void cAddr(), () => void f.get(bias).get(jr).get(j).op('i32.add').i32Const(2).op('i32.shl').op('i32.add'), I32);
                       f.mem('f32.load');
                       tileValue();
                       f.op('f32.add').mem('f32.store');

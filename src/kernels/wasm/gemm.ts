@@ -25,8 +25,7 @@ const KC = 256;
 const TILE_BYTES = 1024;
 
 type Pack = (src: number, dst: number, rows: number, cols: number, rowStride: number, colStride: number, panel: number) => void;
-type Kernel = (pa: number, pb: number, c: number, ldc: number, mc: number, nc: number, kc: number, add: number, tile: number) => void;
-type FillRows = (dst: number, rows: number, rowBytes: number, src: number) => void;
+type Kernel = (pa: number, pb: number, c: number, ldc: number, mc: number, nc: number, kc: number, add: number, tile: number, bias: number) => void;
 type Batches = (a: number, b: number, c: number, offs: number, count: number, m: number, n: number, k: number, aRow: number, aCol: number, bRow: number, bCol: number, add: number, packA: number, packB: number, tile: number) => void;
 
 export interface WasmGemm {
@@ -67,7 +66,6 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
   const inst = instantiateOnArena(buildGemmModule(shape), 'wasm.gemm');
   const pack = inst.exports.pack as Pack;
   const kernel = inst.exports.kernel as Kernel;
-  const fillRows = inst.exports.fillRows as FillRows;
   const batches = inst.exports.batches as Batches;
 
   /** The product whose packed B (and, for op(A) = Aᵀ, staged A) the scratch holds: its dispatch's seq and shape, if any. */
@@ -140,25 +138,23 @@ export function createWasmGemm(options: Partial<GemmKernelShape> & { mc?: number
       c0 = cAt;
       if (accumulate) heap.set(c.subarray(cOff + rowStart * n, cOff + rowEnd * n), cAt / 4);
     }
-    if (bias !== null) {
-      let biasSrc = pBias;
-      if (pBias < 0) {
-        heap.set(bias, biasAt / 4);
-        biasSrc = biasAt;
-      }
-      fillRows(c0, rows, n * 4, biasSrc);
+    // With a bias, the first k block adds the product to the bias row (kernel add 2): the bits of
+    // adding it to rows filled with the bias, without writing them first.
+    let biasSrc = pBias;
+    if (bias !== null && pBias < 0) {
+      heap.set(bias, biasAt / 4);
+      biasSrc = biasAt;
     }
-    const startsFromC = accumulate || bias !== null;
     for (let jc = 0; jc < n; jc += NC) {
       const nc = Math.min(NC, n - jc);
       for (let pc0 = 0; pc0 < k; pc0 += kcBlock) {
         const kc = Math.min(kcBlock, k - pc0);
-        const add = startsFromC || pc0 > 0 ? 1 : 0;
+        const add = accumulate || pc0 > 0 ? 1 : bias !== null ? 2 : 0;
         const panel = pbAt + 4 * panelAt(jc, pc0, n, k);
         for (let ic = 0; ic < rows; ic += mc) {
           const mcNow = Math.min(mc, rows - ic);
           pack(a0 + 4 * (ic * aRow + pc0 * aCol), packAAt, mcNow, kc, aRow, aCol, shape.mr);
-          kernel(packAAt, panel, c0 + 4 * (ic * n + jc), n, mcNow, nc, kc, add, tileAt);
+          kernel(packAAt, panel, c0 + 4 * (ic * n + jc), n, mcNow, nc, kc, add, tileAt, add === 2 ? biasSrc + 4 * jc : 0);
         }
       }
     }

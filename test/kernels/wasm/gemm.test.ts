@@ -294,6 +294,13 @@ describe('wasm GEMM on the worker pool', () => {
         return c;
       });
       expectClose(results[0]!, a, b, biasRows, spec);
+      if (spec.m * spec.n * spec.k >= WASM_MIN_VOLUME) {
+        // The wasm kernel's bits of the product added onto rows that hold the bias (what its add-from-bias replaces).
+        const onto = allocF32(spec.m * spec.n);
+        onto.set(biasRows);
+        wasmGemm(a, 0, b, 0, onto, 0, { ...spec, accumulate: true });
+        expect(bits(results[0]!).equals(bits(onto)), `${spec.m}×${spec.n}×${spec.k}`).toBe(true);
+      }
       expect(bits(results[1]!).equals(bits(results[0]!))).toBe(true);
       expect(bits(results[2]!).equals(bits(results[0]!))).toBe(true);
     }
