@@ -49,6 +49,7 @@ export async function elementwiseSuite(opts: SuiteOptions): Promise<BenchRecord[
     }
   }
   out.push(...(await stepRowCases(opts, rng, js, wasm)));
+  out.push(...(await lossSweepCases(opts, rng, wasm)));
   setThreads(2);
   return out;
 }
@@ -92,5 +93,33 @@ async function stepRowCases(opts: SuiteOptions, rng: Rng, js: ReturnType<typeof 
     out.push({ suite: 'elementwise', case: name, variant: 'js', threads: 1, median_ms: jsMs });
     out.push({ suite: 'elementwise', case: name, variant: 'wasm', threads: 1, median_ms: wasmMs, baseline: 'js 1 thread', ratio: jsMs / wasmMs });
   }
+  return out;
+}
+
+/**
+ * The training loss and its gradient over the vocabulary, `small` [1500×3000] and `base`
+ * [2500×5362]: crossEntropyWithGrad's one sweep against the three calls it replaces
+ * (log-softmax, loss, backward), wasm, 1 and 2 threads; ratio = three calls / one sweep.
+ */
+async function lossSweepCases(opts: SuiteOptions, rng: Rng, wasm: ReturnType<typeof backendByName>): Promise<BenchRecord[]> {
+  const out: BenchRecord[] = [];
+  for (const [rows, vocab] of [[1500, 3000], [2500, 5362]] as const) {
+    const logits = randData(rows * vocab, rng);
+    const buf = randData(rows * vocab, rng);
+    const targets = Int32Array.from({ length: rows }, (_, r) => (r % 11 === 0 ? 0 : 1 + ((r * 37) % (vocab - 1))));
+    const name = `loss + gradient [${rows}x${vocab}]`;
+    for (const threads of [1, 2]) {
+      setThreads(threads);
+      const threeMs = await medianMs(`elementwise ${name} three calls ${threads}t`, () => {
+        wasm.softmaxRows(logits, rows, vocab, buf, true);
+        wasm.crossEntropyLoss(buf, targets, rows, vocab, 0, 0.1);
+        wasm.crossEntropyBackward(buf, targets, rows, vocab, 0, 0.1, 1 / rows, buf);
+      }, opts, 10);
+      const sweepMs = await medianMs(`elementwise ${name} one sweep ${threads}t`, () => void wasm.crossEntropyWithGrad(logits, targets, rows, vocab, 0, 0.1, 1 / rows, buf), opts, 10);
+      out.push({ suite: 'elementwise', case: name, variant: 'wasm three calls', threads, median_ms: threeMs });
+      out.push({ suite: 'elementwise', case: name, variant: 'wasm one sweep', threads, median_ms: sweepMs, baseline: 'wasm three calls', ratio: threeMs / sweepMs });
+    }
+  }
+  setThreads(1);
   return out;
 }
