@@ -34,6 +34,17 @@ export interface MatmulSpec {
 }
 
 /** The contract of Backend.gemmBias, checked once per call by every backend: C is overwritten, bias has n values. */
+/**
+ * crossEntropyWithGrad as its definition: softmaxRows (log), crossEntropyLoss and, in place over
+ * the log-probabilities in gx, crossEntropyBackward, called in turn on `k`.
+ */
+export function crossEntropyInTurn(k: Pick<Backend, 'softmaxRows' | 'crossEntropyLoss' | 'crossEntropyBackward'>, ...[logits, targets, rows, classes, ignore, eps, scale, gx]: Parameters<Backend['crossEntropyWithGrad']>): { total: number; count: number } {
+  k.softmaxRows(logits, rows, classes, gx, true);
+  const loss = k.crossEntropyLoss(gx, targets, rows, classes, ignore, eps);
+  k.crossEntropyBackward(gx, targets, rows, classes, ignore, eps, scale, gx);
+  return loss;
+}
+
 export function checkGemmBias(op: string, spec: MatmulSpec, bias: Float32Array): void {
   if (spec.accumulate || bias.length !== spec.n) {
     throw new ShapeError(op, `a bias needs accumulate = false and ${spec.n} values, got accumulate = ${spec.accumulate} and ${bias.length}`);

@@ -197,11 +197,14 @@ export function crossEntropy(logits: Tensor, targets: ArrayLike<number>, opts: C
   if (targets.length !== rows) {
     throw new ShapeError('crossEntropy', `${targets.length} targets for logits ${fmtShape(logits.shape)} (${rows} rows)`);
   }
+  let count = 0;
   for (let r = 0; r < rows; r++) {
     const t = targets[r]!;
     if (t === ignore) continue;
     if (!Number.isInteger(t) || t < 0 || t >= classes) throw new DataError('crossEntropy', `target ${t} at row ${r} is outside [0, ${classes}) and is not the ignore index ${ignore}`);
+    count++;
   }
+  const denom = reduction === 'mean' ? Math.max(count, 1) : 1;
   const tgt = Int32Array.from(targets);
   const backend = getBackend();
   const scope = currentScope();
@@ -210,16 +213,12 @@ export function crossEntropy(logits: Tensor, targets: ArrayLike<number>, opts: C
   if (!isGradEnabled() || !logits.requiresGrad) {
     const logp = backend.allocUninit(logits.size);
     backend.softmaxRows(logits.data, rows, classes, logp, true);
-    const { total, count } = backend.crossEntropyLoss(logp, tgt, rows, classes, ignore, eps);
-    out[0] = count === 0 ? 0 : total / (reduction === 'mean' ? Math.max(count, 1) : 1);
-    return result('crossEntropy', out, [], [logits], () => [null]);
+    out[0] = count === 0 ? 0 : backend.crossEntropyLoss(logp, tgt, rows, classes, ignore, eps).total / denom;
+    return new Tensor(out, []);
   }
   // Training: the gradient for an upstream gradient of 1 (what backward() seeds) is computed
   // with the loss in one sweep over the logits (crossEntropyWithGrad). It is private to this
   // node until its backward hands it on (so the sweep may release it).
-  let count = 0;
-  for (let r = 0; r < rows; r++) if (tgt[r] !== ignore) count++;
-  const denom = reduction === 'mean' ? Math.max(count, 1) : 1;
   const gx = allocOwned(() => backend.allocUninit(logits.size));
   const { total } = backend.crossEntropyWithGrad(logits.data, tgt, rows, classes, ignore, eps, 1 / denom, gx);
   out[0] = count === 0 ? 0 : total / denom;

@@ -4,7 +4,7 @@
  * by output rows (elements, columns) over the worker pool (../threads/), so
  * results are bitwise identical for any thread count.
  */
-import { registerBackend, type Backend } from '../backend.js';
+import { crossEntropyInTurn, registerBackend, type Backend } from '../backend.js';
 import { divScalar } from './elementwise.js';
 import { gemm, gemmBatched } from './gemm-dispatch.js';
 import { checkGemmBias } from '../backend.js';
@@ -65,12 +65,7 @@ export const jsBackend: Backend = {
   layerNormBackwardRows: layerNormBackwardThreaded,
   crossEntropyLoss: crossEntropyLossThreaded,
   crossEntropyBackward: crossEntropyBackwardThreaded,
-  crossEntropyWithGrad(logits, targets, rows, classes, ignore, eps, scale, gx) {
-    softmaxRowsThreaded(logits, rows, classes, gx, true);
-    const loss = crossEntropyLossThreaded(gx, targets, rows, classes, ignore, eps);
-    crossEntropyBackwardThreaded(gx, targets, rows, classes, ignore, eps, scale, gx);
-    return loss;
-  },
+  crossEntropyWithGrad: (...args) => crossEntropyInTurn({ softmaxRows: softmaxRowsThreaded, crossEntropyLoss: crossEntropyLossThreaded, crossEntropyBackward: crossEntropyBackwardThreaded }, ...args),
 
   permute: permuteThreaded,
   expand: expandThreaded,

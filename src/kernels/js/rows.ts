@@ -196,7 +196,7 @@ export function rowLossTotal(targets: Int32Array, rows: number, ignore: number, 
 }
 
 /** Total and count of the non-ignored rows' losses, added in row order (the same bits for any split of crossEntropyRowLosses). */
-export function sumRowLosses(losses: Float64Array, targets: Int32Array, rows: number, ignore: number): { total: number; count: number } {
+function sumRowLosses(losses: Float64Array, targets: Int32Array, rows: number, ignore: number): { total: number; count: number } {
   let total = 0;
   let count = 0;
   for (let r = 0; r < rows; r++) {

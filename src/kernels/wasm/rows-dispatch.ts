@@ -4,7 +4,7 @@
  * call's copies would outweigh its arithmetic; the choice depends on the whole call's size
  * only, so every thread of a split takes it alike.
  */
-import type { Backend } from '../backend.js';
+import { crossEntropyInTurn, type Backend } from '../backend.js';
 import { crossEntropyLoss as jsCrossEntropyLoss, crossEntropyBackward as jsCrossEntropyBackward, rowLossTotal, logSoftmaxBackwardRows as jsLogSoftmaxBackward, softmaxBackwardRows as jsSoftmaxBackward, softmaxRows as jsSoftmaxRows } from '../js/fallbacks.js';
 import { dispatchRows } from '../threads/pool.js';
 import { WASM_TASKS } from './tasks.js';
@@ -42,11 +42,6 @@ export const wasmCrossEntropyLoss: Backend['crossEntropyLoss'] = (logp, targets,
  * wasmCrossEntropyBackward in turn, with the logits read once and the gradient written once.
  */
 export const wasmCrossEntropyWithGrad: Backend['crossEntropyWithGrad'] = (x, targets, rows, classes, ignore, eps, scale, gx) => {
-  if (rows * classes < WASM_ROWS_MIN) {
-    wasmSoftmaxRows(x, rows, classes, gx, true);
-    const loss = wasmCrossEntropyLoss(gx, targets, rows, classes, ignore, eps);
-    wasmCrossEntropyBackward(gx, targets, rows, classes, ignore, eps, scale, gx);
-    return loss;
-  }
+  if (rows * classes < WASM_ROWS_MIN) return crossEntropyInTurn({ softmaxRows: wasmSoftmaxRows, crossEntropyLoss: wasmCrossEntropyLoss, crossEntropyBackward: wasmCrossEntropyBackward }, x, targets, rows, classes, ignore, eps, scale, gx);
   return rowLossTotal(targets, rows, ignore, (losses) => dispatchRows(WASM_TASKS, 'wasmCrossEntropyWithGradRowRange', { x, targets, classes, ignore, eps, scale, gx, losses }, rows, 1, 2 * WASM_EXP_COST * rows * classes));
 };
